@@ -1,0 +1,4 @@
+//! The Catalog's tables, one file each.
+
+pub(crate) mod manufacturer_part;
+pub(crate) mod sku;

@@ -1,0 +1,46 @@
+//! The Catalog service: SKUs with every attribute, rule and error of the SKU document, and the
+//! registry of manufacturer parts that managed fulfillment checks.
+//!
+//! [`run`] serves it on a bound listener until a shutdown signal; `main.rs` only reads the
+//! configuration and calls it.
+
+mod catalog;
+pub mod config;
+mod entity;
+mod error;
+mod grpc;
+mod migration;
+mod repository;
+mod sku;
+mod validation;
+
+use std::future::Future;
+
+use fulfillment_proto::catalog::v1::catalog_service_server::{CatalogServiceServer, SERVICE_NAME};
+use fulfillment_server::{GrpcServer, ServeError};
+use fulfillment_storage::Database;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+
+pub use crate::catalog::Catalog;
+pub use crate::config::CatalogConfig;
+pub use crate::error::CatalogError;
+pub use crate::grpc::CatalogGrpc;
+pub use crate::migration::Migrator;
+
+/// Connects to the database, applies migrations, and serves the Catalog on `listener` until
+/// `shutdown` resolves.
+pub async fn run(
+    config: CatalogConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let db = Database::connect(config.service.database_url.expose(), config.service.pool).await?;
+    fulfillment_storage::migrate::<Migrator>(&db).await?;
+    let catalog = Catalog::new(db.clone(), config.reference);
+    let routes = Routes::new(CatalogServiceServer::new(CatalogGrpc::new(catalog)));
+    tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "catalog serving");
+    let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME]).serve(listener, shutdown).await;
+    db.close().await?;
+    Ok(served?)
+}

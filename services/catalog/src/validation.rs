@@ -1,0 +1,191 @@
+//! The SKU document's rules that need no database.
+
+use fulfillment_errors::FieldViolation;
+use fulfillment_reference::{ProductKind, ReferenceData, WeightUnit, validate_hs_code, validate_weight};
+
+use crate::sku::{MANAGED_FULFILLMENT, SkuAttributes};
+
+/// What validation derived from a SKU's attributes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Validated {
+    /// Whether the tax code is a physical one.
+    pub physical: bool,
+}
+
+/// Checks `attributes` against the SKU document, filling in what it defaults (`weightUnit` to oz,
+/// `allowOversell` to true on physical SKUs), and reports every violation at once.
+pub fn validate(attributes: &mut SkuAttributes, reference: &ReferenceData) -> Result<Validated, Vec<FieldViolation>> {
+    let mut violations = Vec::new();
+    let mut check = |result: Result<(), FieldViolation>| {
+        if let Err(violation) = result {
+            violations.push(violation);
+        }
+    };
+
+    // Required on create and upsert, and never cleared by an update: the document's order.
+    let required = [
+        ("eccn", &attributes.eccn),
+        ("taxCode", &attributes.tax_code),
+        ("name", &attributes.name),
+        ("countryOfOrigin", &attributes.country_of_origin),
+    ];
+    for (parameter, value) in required {
+        if value.is_none() {
+            check(Err(FieldViolation::missing(parameter)));
+        }
+    }
+
+    if let Some(eccn) = &attributes.eccn {
+        check(reference.validate_eccn(eccn));
+    }
+    if let Some(country) = &attributes.country_of_origin {
+        check(reference.validate_country_of_origin(country));
+    }
+    let kind = match &attributes.tax_code {
+        Some(code) => match reference.classify_tax_code(code) {
+            Ok(kind) => Some(kind),
+            Err(violation) => {
+                check(Err(violation));
+                None
+            }
+        },
+        None => None,
+    };
+    if let Some(hs_code) = &attributes.hs_code {
+        check(validate_hs_code(hs_code));
+    }
+    if let Some(weight) = attributes.weight {
+        check(validate_weight(weight));
+    }
+    if let Some(unit) = &attributes.weight_unit {
+        check(unit.parse::<WeightUnit>().map(drop));
+    }
+
+    match &attributes.managed_fulfillment {
+        None => {}
+        Some(value) if value != MANAGED_FULFILLMENT => {
+            check(Err(FieldViolation::invalid("managedFulfillment", format!("'{value}' is not a valid item type."))));
+        }
+        Some(_) => {
+            if let (Some(ProductKind::Digital), Some(code)) = (kind, &attributes.tax_code) {
+                check(Err(FieldViolation::invalid("taxCode", format!("'{code}' is not a valid parameter."))));
+            }
+            if attributes.part_number.is_none() {
+                check(Err(FieldViolation::invalid("partNumber", "'null' is not a valid parameter.")));
+            }
+        }
+    }
+
+    if !violations.is_empty() {
+        return Err(violations);
+    }
+    let physical = kind == Some(ProductKind::Physical);
+    if attributes.weight.is_some() && attributes.weight_unit.is_none() {
+        attributes.weight_unit = Some(WeightUnit::default().to_string());
+    }
+    if physical && attributes.allow_oversell.is_none() {
+        attributes.allow_oversell = Some(true);
+    }
+    Ok(Validated { physical })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> SkuAttributes {
+        SkuAttributes {
+            name: Some("Test Product".into()),
+            eccn: Some("EAR99".into()),
+            tax_code: Some("4323.310_A".into()),
+            country_of_origin: Some("US".into()),
+            ..Default::default()
+        }
+    }
+
+    fn violations(mut attributes: SkuAttributes) -> Vec<(String, String)> {
+        validate(&mut attributes, &ReferenceData::default())
+            .expect_err("invalid")
+            .into_iter()
+            .map(|v| (v.parameter, v.message))
+            .collect()
+    }
+
+    #[test]
+    fn the_documents_example_is_a_physical_sku_that_may_oversell() {
+        let mut attributes = valid();
+        let validated = validate(&mut attributes, &ReferenceData::default()).expect("valid");
+        assert!(validated.physical);
+        assert_eq!(attributes.allow_oversell, Some(true));
+    }
+
+    #[test]
+    fn a_digital_sku_has_no_default_oversell() {
+        let mut attributes = SkuAttributes { tax_code: Some("81112106".into()), ..valid() };
+        let validated = validate(&mut attributes, &ReferenceData::default()).expect("valid");
+        assert!(!validated.physical);
+        assert_eq!(attributes.allow_oversell, None);
+    }
+
+    #[test]
+    fn every_missing_required_field_is_reported_with_its_parameter() {
+        let found = violations(SkuAttributes::default());
+        assert_eq!(
+            found,
+            vec![
+                ("eccn".into(), "The eccn is missing.".into()),
+                ("taxCode".into(), "The taxCode is missing.".into()),
+                ("name".into(), "The name is missing.".into()),
+                ("countryOfOrigin".into(), "The countryOfOrigin is missing.".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_values_are_reported_together() {
+        let found = violations(SkuAttributes {
+            country_of_origin: Some("KP".into()),
+            hs_code: Some("1234.56.YW".into()),
+            weight: Some(-1.0),
+            weight_unit: Some("stone".into()),
+            ..valid()
+        });
+        let parameters: Vec<_> = found.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(parameters, ["countryOfOrigin", "hsCode", "weight", "weightUnit"]);
+        assert_eq!(found[0].1, "'KP' is not a valid Country of Origin.");
+        assert_eq!(found[1].1, "'1234.56.YW' is not a valid HS code.");
+    }
+
+    #[test]
+    fn a_weight_without_a_unit_is_in_ounces() {
+        let mut attributes = SkuAttributes { weight: Some(8.88), ..valid() };
+        validate(&mut attributes, &ReferenceData::default()).expect("valid");
+        assert_eq!(attributes.weight_unit.as_deref(), Some("oz"));
+    }
+
+    #[test]
+    fn managed_fulfillment_must_name_the_one_supported_value() {
+        let found = violations(SkuAttributes {
+            managed_fulfillment: Some("DRGlobalFulfillment^&%^".into()),
+            part_number: Some("P1".into()),
+            ..valid()
+        });
+        assert_eq!(found, vec![("managedFulfillment".into(), "'DRGlobalFulfillment^&%^' is not a valid item type.".into())]);
+    }
+
+    #[test]
+    fn a_managed_sku_needs_a_physical_tax_code_and_a_part_number() {
+        let found = violations(SkuAttributes {
+            managed_fulfillment: Some(MANAGED_FULFILLMENT.into()),
+            tax_code: Some("4512.100".into()),
+            ..valid()
+        });
+        assert_eq!(
+            found,
+            vec![
+                ("taxCode".into(), "'4512.100' is not a valid parameter.".into()),
+                ("partNumber".into(), "'null' is not a valid parameter.".into()),
+            ]
+        );
+    }
+}

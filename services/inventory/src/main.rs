@@ -1,0 +1,14 @@
+//! The Inventory binary: configuration from the environment, then [`inventory::run`].
+
+use fulfillment_server::config::Env;
+use fulfillment_server::telemetry::{self, LogFormat};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let env = Env::from_process();
+    telemetry::init(env.parse_or("LOG_FORMAT", LogFormat::Text)?);
+    let config = inventory::InventoryConfig::from_env(&env)?;
+    let listener = tokio::net::TcpListener::bind(config.service.listen_addr).await?;
+    inventory::run(config, listener, fulfillment_server::shutdown_signal()).await?;
+    Ok(())
+}

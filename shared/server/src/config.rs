@@ -1,0 +1,222 @@
+//! Reading typed settings from environment variables.
+//!
+//! Loaders take an [`Env`] rather than reading the process environment, so tests pass their own.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use fulfillment_reference::{Countries, Eccns, ReferenceData};
+use fulfillment_storage::PoolConfig;
+
+use crate::ServerOptions;
+
+/// A setting that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: cannot parse '{value}': {reason}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub variable: String,
+    /// The value found.
+    pub value: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// A snapshot of environment variables.
+#[derive(Clone, Debug, Default)]
+pub struct Env(HashMap<String, String>);
+
+impl Env {
+    /// The process environment.
+    pub fn from_process() -> Self {
+        Self(std::env::vars().collect())
+    }
+
+    /// Variables given explicitly, for tests.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+    }
+
+    /// The raw value of `variable`, if set and not blank.
+    pub fn get(&self, variable: &str) -> Option<&str> {
+        self.0.get(variable).map(String::as_str).filter(|v| !v.trim().is_empty())
+    }
+
+    /// `variable` parsed as `T`, or `default` when unset.
+    pub fn parse_or<T>(&self, variable: &str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        match self.get(variable) {
+            None => Ok(default),
+            Some(value) => value.trim().parse().map_err(|e: T::Err| ConfigError {
+                variable: variable.to_owned(),
+                value: value.to_owned(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// `variable` as a string, or `default` when unset.
+    pub fn string_or(&self, variable: &str, default: &str) -> String {
+        self.get(variable).unwrap_or(default).to_owned()
+    }
+
+    /// `variable` as a socket address, or `default` when unset.
+    pub fn addr_or(&self, variable: &str, default: &str) -> Result<SocketAddr, ConfigError> {
+        let default = default.parse().map_err(|e: std::net::AddrParseError| ConfigError {
+            variable: variable.to_owned(),
+            value: default.to_owned(),
+            reason: e.to_string(),
+        })?;
+        self.parse_or(variable, default)
+    }
+
+    /// `variable` as a whole number of milliseconds, or `default` when unset.
+    pub fn millis_or(&self, variable: &str, default: Duration) -> Result<Duration, ConfigError> {
+        let millis = self.parse_or(variable, default.as_millis() as u64)?;
+        Ok(Duration::from_millis(millis))
+    }
+
+    /// `variable` as a comma-separated list, or `None` when unset.
+    pub fn list(&self, variable: &str) -> Option<Vec<String>> {
+        self.get(variable)
+            .map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
+    }
+}
+
+/// The settings every service reads under its own prefix (`CATALOG_`, `INVENTORY_`, ...), plus the
+/// suite-wide ones.
+#[derive(Clone, Debug)]
+pub struct ServiceSettings {
+    /// `<PREFIX>_LISTEN_ADDR`: where the gRPC server listens.
+    pub listen_addr: SocketAddr,
+    /// `<PREFIX>_DATABASE_URL`: the service's own database.
+    pub database_url: Secret,
+    /// `<PREFIX>_DB_MAX_CONNECTIONS` and `DB_ACQUIRE_TIMEOUT_MS`.
+    pub pool: PoolConfig,
+    /// `GRPC_REQUEST_TIMEOUT_MS`, `GRPC_DRAIN_DELAY_MS`, `GRPC_REFLECTION`.
+    pub server: ServerOptions,
+}
+
+impl ServiceSettings {
+    /// Reads the settings of the service whose variables start with `prefix`.
+    pub fn from_env(env: &Env, prefix: &str, default_addr: &str, default_database: &str) -> Result<Self, ConfigError> {
+        let defaults = PoolConfig::default();
+        let server_defaults = ServerOptions::default();
+        Ok(Self {
+            listen_addr: env.addr_or(&format!("{prefix}_LISTEN_ADDR"), default_addr)?,
+            database_url: Secret::new(env.string_or(&format!("{prefix}_DATABASE_URL"), default_database)),
+            pool: PoolConfig {
+                max_connections: env.parse_or(&format!("{prefix}_DB_MAX_CONNECTIONS"), defaults.max_connections)?,
+                acquire_timeout: env.millis_or("DB_ACQUIRE_TIMEOUT_MS", defaults.acquire_timeout)?,
+            },
+            server: ServerOptions {
+                request_timeout: env.millis_or("GRPC_REQUEST_TIMEOUT_MS", server_defaults.request_timeout)?,
+                drain_delay: env.millis_or("GRPC_DRAIN_DELAY_MS", server_defaults.drain_delay)?,
+                reflection: env.parse_or("GRPC_REFLECTION", server_defaults.reflection)?,
+            },
+        })
+    }
+}
+
+/// The reference lists, from `EMBARGOED_COUNTRIES` and `APPROVED_ECCNS` (comma-separated) or the
+/// built-in defaults.
+pub fn reference_data(env: &Env) -> ReferenceData {
+    let mut reference = ReferenceData::default();
+    if let Some(codes) = env.list("EMBARGOED_COUNTRIES") {
+        reference.countries = Countries::with_embargo(codes.iter().map(String::as_str));
+    }
+    if let Some(eccns) = env.list("APPROVED_ECCNS") {
+        reference.eccns = Eccns::approving(eccns.iter().map(String::as_str));
+    }
+    reference
+}
+
+/// A secret setting (a database URL with a password, a key) that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unset_and_blank_variables_take_the_default() {
+        let env = Env::from_pairs([("BLANK", "  ")]);
+        assert_eq!(env.parse_or("MISSING", 7u32).ok(), Some(7));
+        assert_eq!(env.parse_or("BLANK", 7u32).ok(), Some(7));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let env = Env::from_pairs([("PORT", "eighty")]);
+        let error = env.parse_or("PORT", 80u16).expect_err("not a number");
+        assert_eq!(error.variable, "PORT");
+        assert!(error.to_string().contains("eighty"));
+    }
+
+    #[test]
+    fn addresses_durations_and_lists_parse() {
+        let env = Env::from_pairs([("ADDR", "127.0.0.1:9"), ("WAIT_MS", "250"), ("LIST", "KP, CU,,IR")]);
+        assert_eq!(env.addr_or("ADDR", "0.0.0.0:1").ok(), Some("127.0.0.1:9".parse().expect("addr")));
+        assert_eq!(env.millis_or("WAIT_MS", Duration::ZERO).ok(), Some(Duration::from_millis(250)));
+        assert_eq!(env.list("LIST"), Some(vec!["KP".to_owned(), "CU".to_owned(), "IR".to_owned()]));
+    }
+
+    #[test]
+    fn service_settings_read_the_prefix_and_the_shared_variables() {
+        let env = Env::from_pairs([
+            ("CATALOG_LISTEN_ADDR", "0.0.0.0:7000"),
+            ("CATALOG_DATABASE_URL", "postgres://u:pw@db/catalog"),
+            ("INVENTORY_DATABASE_URL", "postgres://other"),
+            ("GRPC_DRAIN_DELAY_MS", "5000"),
+            ("GRPC_REFLECTION", "false"),
+        ]);
+        let settings = ServiceSettings::from_env(&env, "CATALOG", "127.0.0.1:50051", "sqlite://x").expect("valid");
+        assert_eq!(settings.listen_addr.port(), 7000);
+        assert_eq!(settings.database_url.expose(), "postgres://u:pw@db/catalog");
+        assert_eq!(settings.server.drain_delay, Duration::from_secs(5));
+        assert!(!settings.server.reflection);
+        assert!(!format!("{settings:?}").contains("pw"), "the database URL never prints");
+    }
+
+    #[test]
+    fn reference_lists_come_from_the_environment() {
+        let env = Env::from_pairs([("EMBARGOED_COUNTRIES", "RU"), ("APPROVED_ECCNS", "EAR99")]);
+        let reference = reference_data(&env);
+        assert!(reference.validate_country_of_origin("KP").is_ok());
+        assert!(reference.validate_country_of_origin("RU").is_err());
+        assert!(reference.validate_eccn("5D992.c").is_err());
+        assert!(reference_data(&Env::default()).validate_eccn("5D992.c").is_ok());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let secret = Secret::new("postgres://u:pw@h/db");
+        assert_eq!(format!("{secret:?}"), "Secret(***)");
+        assert_eq!(secret.expose(), "postgres://u:pw@h/db");
+    }
+}

@@ -1,0 +1,22 @@
+//! How every service is run: typed configuration from the environment, the gRPC server with
+//! health, reflection and graceful shutdown, and the log subscriber.
+
+pub mod config;
+mod grpc_server;
+mod shutdown;
+pub mod telemetry;
+
+pub use config::{ServiceSettings, reference_data};
+pub use grpc_server::{GrpcServer, ServerOptions};
+
+/// Why a service could not start or stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The database could not be reached or migrated.
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    /// The gRPC server failed.
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+pub use shutdown::shutdown_signal;

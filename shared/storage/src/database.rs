@@ -1,0 +1,269 @@
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use tokio::sync::Mutex;
+
+use crate::{DbFailure, classify};
+
+/// How many times a transaction that lost a race is tried before the error is returned.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// The database engines the services run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: one file per service.
+    Sqlite,
+    /// The production database.
+    Postgres,
+}
+
+impl Backend {
+    /// Picks the backend from a database URL.
+    pub fn from_url(url: &str) -> Result<Self, DbErr> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(DbErr::Custom(format!("unsupported database URL scheme in '{}'", redact(url))))
+        }
+    }
+}
+
+/// Connection pool sizing.
+#[derive(Clone, Copy, Debug)]
+pub struct PoolConfig {
+    /// The most connections the pool opens.
+    pub max_connections: u32,
+    /// How long a caller waits for a free connection before the database counts as unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// An error a transaction body may return: it must carry database errors so that lost races can be
+/// recognised and retried.
+pub trait TransactionError: From<DbErr> {
+    /// The database error inside, if this is one.
+    fn as_db_err(&self) -> Option<&DbErr>;
+}
+
+impl TransactionError for DbErr {
+    fn as_db_err(&self) -> Option<&DbErr> {
+        Some(self)
+    }
+}
+
+/// The future a transaction body returns, borrowing the transaction.
+pub type TransactionFuture<'c, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>;
+
+/// A service's database: a sea-orm pool plus the write discipline of its backend.
+#[derive(Clone, Debug)]
+pub struct Database {
+    connection: DatabaseConnection,
+    backend: Backend,
+    // SQLite allows one writer at a time; writers queue here instead of failing with "database is locked".
+    write_gate: Option<Arc<Mutex<()>>>,
+}
+
+impl Database {
+    /// Connects to `url`: `sqlite://path/to/file.db` (created if missing, in WAL mode) or
+    /// `postgres://...`.
+    pub async fn connect(url: &str, pool: PoolConfig) -> Result<Self, DbErr> {
+        let backend = Backend::from_url(url)?;
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(pool.max_connections)
+            .min_connections(1)
+            .acquire_timeout(pool.acquire_timeout)
+            .connect_timeout(pool.acquire_timeout)
+            .sqlx_logging(false);
+        if backend == Backend::Sqlite {
+            create_parent_dir(url)?;
+            options.map_sqlx_sqlite_opts(|o| {
+                o.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // NORMAL in WAL mode loses no committed transaction on a process crash.
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true)
+            });
+        }
+        let connection = sea_orm::Database::connect(options).await?;
+        let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Self { connection, backend, write_gate })
+    }
+
+    /// The pool, for reads and for migrations.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.connection
+    }
+
+    /// The engine behind the pool.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Runs `body` in a transaction and commits it. On SQLite writers take turns; a transaction
+    /// that loses a race (serialization failure, deadlock, busy) is rolled back and tried again with
+    /// capped, jittered backoff, so `body` must do nothing outside the transaction.
+    pub async fn write<T, E, F>(&self, body: F) -> Result<T, E>
+    where
+        F: for<'c> Fn(&'c DatabaseTransaction) -> TransactionFuture<'c, T, E> + Send + Sync,
+        T: Send,
+        E: TransactionError + Send,
+    {
+        let _turn = match &self.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        };
+        let mut attempt = 1;
+        loop {
+            let result = async {
+                let transaction = self.connection.begin().await?;
+                let value = body(&transaction).await?;
+                transaction.commit().await?;
+                Ok::<T, E>(value)
+            }
+            .await;
+            match result {
+                Err(error) if attempt < MAX_ATTEMPTS && is_retryable(&error) => {
+                    tracing::debug!(attempt, "transaction lost a race, retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(self) -> Result<(), DbErr> {
+        self.connection.close().await
+    }
+}
+
+fn is_retryable<E: TransactionError>(error: &E) -> bool {
+    error.as_db_err().is_some_and(|e| classify(e) == DbFailure::Retryable)
+}
+
+/// Exponential backoff from 5 ms capped at 500 ms, with full jitter so that racing writers spread out.
+fn backoff(attempt: u32) -> Duration {
+    let cap_ms = (5u64 << attempt.min(7)).min(500);
+    Duration::from_millis(rand::rng().random_range(1..=cap_ms))
+}
+
+fn create_parent_dir(url: &str) -> Result<(), DbErr> {
+    let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(':') {
+        return Ok(());
+    }
+    match Path::new(path).parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => std::fs::create_dir_all(parent)
+            .map_err(|e| DbErr::Custom(format!("cannot create directory {}: {e}", parent.display()))),
+        _ => Ok(()),
+    }
+}
+
+/// Hides the password of a URL for logs and errors.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &credentials[..colon], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_follows_the_scheme() {
+        assert_eq!(Backend::from_url("sqlite://data/catalog.db").ok(), Some(Backend::Sqlite));
+        assert_eq!(Backend::from_url("postgres://u@h/db").ok(), Some(Backend::Postgres));
+        assert!(Backend::from_url("mysql://u@h/db").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://app:s3cret@db:5432/x"), "postgres://app:***@db:5432/x");
+        assert_eq!(redact("postgres://app@db/x"), "postgres://app@db/x");
+        let error = Backend::from_url("mysql://root:pw@h/db").expect_err("unsupported");
+        assert!(!error.to_string().contains("pw"));
+    }
+
+    #[test]
+    fn backoff_stays_within_its_cap() {
+        for attempt in 1..20 {
+            let delay = backoff(attempt);
+            assert!(delay >= Duration::from_millis(1) && delay <= Duration::from_millis(500), "{delay:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_file_is_created_in_wal_mode_and_writes_commit() {
+        use sea_orm::{ConnectionTrait, Statement};
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/nested/test.db", dir.path().display());
+        let db = Database::connect(&url, PoolConfig::default()).await.expect("connect");
+        let mode = db
+            .connection()
+            .query_one_raw(Statement::from_string(db.connection().get_database_backend(), "PRAGMA journal_mode"))
+            .await
+            .expect("pragma")
+            .expect("a row");
+        assert_eq!(mode.try_get_by_index::<String>(0).expect("text"), "wal");
+
+        db.connection().execute_unprepared("CREATE TABLE t (n INTEGER NOT NULL)").await.expect("create");
+        db.write(|txn| Box::pin(async move { txn.execute_unprepared("INSERT INTO t VALUES (1)").await }))
+            .await
+            .expect("insert");
+        let count = db
+            .connection()
+            .query_one_raw(Statement::from_string(db.connection().get_database_backend(), "SELECT COUNT(*) FROM t"))
+            .await
+            .expect("count")
+            .expect("a row");
+        assert_eq!(count.try_get_by_index::<i64>(0).expect("int"), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_body_rolls_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/test.db", dir.path().display());
+        let db = Database::connect(&url, PoolConfig::default()).await.expect("connect");
+        use sea_orm::ConnectionTrait;
+        db.connection().execute_unprepared("CREATE TABLE t (n INTEGER PRIMARY KEY)").await.expect("create");
+        let result: Result<(), DbErr> = db
+            .write(|txn| {
+                Box::pin(async move {
+                    txn.execute_unprepared("INSERT INTO t VALUES (1)").await?;
+                    txn.execute_unprepared("INSERT INTO t VALUES (1)").await?;
+                    Ok(())
+                })
+            })
+            .await;
+        let error = result.expect_err("duplicate key");
+        assert_eq!(classify(&error), DbFailure::UniqueViolation);
+        let rows = db.connection().execute_unprepared("DELETE FROM t").await.expect("delete");
+        assert_eq!(rows.rows_affected(), 0, "the first insert was rolled back");
+    }
+}

@@ -1,0 +1,136 @@
+//! The harness of the end-to-end tests: each service starts on a pre-bound `127.0.0.1:0` listener
+//! over a database of its own, and the test talks to it through the generated client.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use fulfillment_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+use fulfillment_server::ServeError;
+use fulfillment_server::config::Env;
+pub use fulfillment_storage::Backend;
+use fulfillment_storage::testing::TestDatabase;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// Generates, for each test body, one test per backend: `sqlite` always runs; `postgres` runs when
+/// `TEST_DATABASE_URL` is set (CI sets it) and says it was skipped otherwise.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($(async fn $name:ident($backend:ident: Backend) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+
+                async fn run($backend: $crate::Backend) $body
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    run($crate::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if $crate::postgres_available() {
+                        run($crate::Backend::Postgres).await
+                    } else {
+                        eprintln!("skipped: TEST_DATABASE_URL is not set");
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// Whether the PostgreSQL variants can run.
+pub fn postgres_available() -> bool {
+    fulfillment_storage::testing::postgres_url().is_some()
+}
+
+/// A service running in the test's process, stopped when dropped.
+#[derive(Debug)]
+pub struct RunningService {
+    /// Where it listens.
+    pub address: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), ServeError>>>,
+    _database: TestDatabase,
+}
+
+impl RunningService {
+    /// A channel to the service.
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.address))
+            .expect("a valid URI")
+            .connect()
+            .await
+            .expect("the service accepts connections")
+    }
+
+    /// Stops the service gracefully and waits for it to finish.
+    pub async fn stop(mut self) -> Result<(), ServeError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.expect("the service task does not panic"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Starts a service with `run` on a fresh database of `backend`; `configure` receives the
+/// environment to build the service's configuration from.
+async fn start<Run, Fut>(backend: Backend, prefix: &str, run: Run) -> RunningService
+where
+    Run: FnOnce(Env, TcpListener, oneshot::Receiver<()>) -> Fut,
+    Fut: Future<Output = Result<(), ServeError>> + Send + 'static,
+{
+    let database = TestDatabase::create(backend).await.expect("a test database");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let address = listener.local_addr().expect("bound address");
+    let url_variable = format!("{prefix}_DATABASE_URL");
+    let env = Env::from_pairs([(url_variable.as_str(), database.url()), (&format!("{prefix}_DB_MAX_CONNECTIONS"), "8")]);
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(run(env, listener, stopped));
+    RunningService { address, stop: Some(stop), task: Some(task), _database: database }
+}
+
+/// Starts the Catalog on `backend`.
+pub async fn spawn_catalog(backend: Backend) -> (RunningService, CatalogServiceClient<Channel>) {
+    let service = start(backend, "CATALOG", |env, listener, stopped| async move {
+        let config = catalog::CatalogConfig::from_env(&env).expect("valid test configuration");
+        catalog::run(config, listener, async move { drop(stopped.await) }).await
+    })
+    .await;
+    let client = CatalogServiceClient::new(service.channel().await);
+    (service, client)
+}
+
+/// Starts the Inventory service on `backend`.
+pub async fn spawn_inventory(backend: Backend) -> RunningService {
+    start(backend, "INVENTORY", |env, listener, stopped| async move {
+        let config = inventory::InventoryConfig::from_env(&env).expect("valid test configuration");
+        inventory::run(config, listener, async move { drop(stopped.await) }).await
+    })
+    .await
+}
+
+/// Starts the Reservation service on `backend`.
+pub async fn spawn_reservation(backend: Backend) -> RunningService {
+    start(backend, "RESERVATION", |env, listener, stopped| async move {
+        let config = reservation::ReservationConfig::from_env(&env).expect("valid test configuration");
+        reservation::run(config, listener, async move { drop(stopped.await) }).await
+    })
+    .await
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: one binary, a module per concern.
+
+mod catalog_errors;
+mod catalog_listing;
+mod catalog_skus;
+mod health;
+mod manufacturer_parts;
+mod support;
