@@ -29,7 +29,10 @@ pub struct Catalog {
 impl Catalog {
     /// A Catalog over a migrated database.
     pub fn new(db: Database, reference: ReferenceData) -> Self {
-        Self { db, reference: Arc::new(reference) }
+        Self {
+            db,
+            reference: Arc::new(reference),
+        }
     }
 
     /// Creates a SKU, generating its id when none is given.
@@ -90,7 +93,9 @@ impl Catalog {
                 other => return other,
             }
         }
-        Err(CatalogError::Database(DbErr::Custom("upsert kept racing with concurrent inserts".into())))
+        Err(CatalogError::Database(DbErr::Custom(
+            "upsert kept racing with concurrent inserts".into(),
+        )))
     }
 
     /// Applies `changes` to the SKU `id`; nothing changes if the result breaks a rule.
@@ -99,8 +104,9 @@ impl Catalog {
             .write(|txn| {
                 let (this, id, changes) = (self.clone(), id.to_owned(), changes.clone());
                 Box::pin(async move {
-                    let existing =
-                        repository::find_sku(txn, &id, true).await?.ok_or_else(|| CatalogError::SkuNotFound(id.clone()))?;
+                    let existing = repository::find_sku(txn, &id, true)
+                        .await?
+                        .ok_or_else(|| CatalogError::SkuNotFound(id.clone()))?;
                     this.apply_changes(txn, existing, &changes).await
                 })
             })
@@ -115,10 +121,17 @@ impl Catalog {
     }
 
     /// Lists SKUs matching `filter`, oldest first, `page_size` at a time after `page_token`.
-    pub async fn list_skus(&self, filter: &SkuFilter, page_size: u64, page_token: &str) -> Result<Page<Sku>, CatalogError> {
+    pub async fn list_skus(
+        &self,
+        filter: &SkuFilter,
+        page_size: u64,
+        page_token: &str,
+    ) -> Result<Page<Sku>, CatalogError> {
         let cursor = Cursor::decode(page_token).map_err(CatalogError::invalid)?;
         let rows = repository::list_skus(self.db.connection(), filter, cursor.as_ref(), page_size + 1).await?;
-        Ok(Page::from_rows(rows, page_size, |sku| Cursor::after(sku.created_time, &sku.id)))
+        Ok(Page::from_rows(rows, page_size, |sku| {
+            Cursor::after(sku.created_time, &sku.id)
+        }))
     }
 
     /// Deletes the SKU `id`.
@@ -130,7 +143,11 @@ impl Catalog {
                 Box::pin(async move { repository::delete_sku(txn, &id).await.map_err(CatalogError::from) })
             })
             .await?;
-        if deleted { Ok(()) } else { Err(CatalogError::SkuNotFound(id.to_owned())) }
+        if deleted {
+            Ok(())
+        } else {
+            Err(CatalogError::SkuNotFound(id.to_owned()))
+        }
     }
 
     /// Registers a manufacturer part; registering it again returns the first registration.
@@ -148,7 +165,11 @@ impl Catalog {
         self.db
             .write(|txn| {
                 let part = part.clone();
-                Box::pin(async move { repository::register_manufacturer_part(txn, part).await.map_err(CatalogError::from) })
+                Box::pin(async move {
+                    repository::register_manufacturer_part(txn, part)
+                        .await
+                        .map_err(CatalogError::from)
+                })
             })
             .await
     }
@@ -183,13 +204,22 @@ impl Catalog {
             .write(|txn| {
                 let (manufacturer_id, part_number) = (manufacturer_id.to_owned(), part_number.to_owned());
                 Box::pin(async move {
-                    if let Some(sku_id) = repository::managed_sku_using_part(txn, &manufacturer_id, &part_number).await? {
-                        return Err(CatalogError::ManufacturerPartInUse { manufacturer_id, part_number, sku_id });
+                    if let Some(sku_id) =
+                        repository::managed_sku_using_part(txn, &manufacturer_id, &part_number).await?
+                    {
+                        return Err(CatalogError::ManufacturerPartInUse {
+                            manufacturer_id,
+                            part_number,
+                            sku_id,
+                        });
                     }
                     if repository::delete_manufacturer_part(txn, &manufacturer_id, &part_number).await? {
                         Ok(())
                     } else {
-                        Err(CatalogError::ManufacturerPartNotFound { manufacturer_id, part_number })
+                        Err(CatalogError::ManufacturerPartNotFound {
+                            manufacturer_id,
+                            part_number,
+                        })
                     }
                 })
             })
@@ -202,7 +232,14 @@ impl Catalog {
         let validated = validate(&mut attributes, &self.reference).map_err(CatalogError::InvalidRequest)?;
         attributes.fulfill.get_or_insert(false);
         let time = now();
-        Ok(Sku { id, attributes, physical: validated.physical, live_mode: false, created_time: time, updated_time: time })
+        Ok(Sku {
+            id,
+            attributes,
+            physical: validated.physical,
+            live_mode: false,
+            created_time: time,
+            updated_time: time,
+        })
     }
 
     async fn apply_changes(
@@ -257,8 +294,15 @@ fn validate_part_key(manufacturer_id: &str, part_number: &str) -> Result<(), Cat
         if value.is_empty() {
             violations.push(FieldViolation::missing(parameter));
         } else if value.len() > 255 || value.chars().any(char::is_control) {
-            violations.push(FieldViolation::invalid(parameter, format!("'{value}' is not a valid {parameter}.")));
+            violations.push(FieldViolation::invalid(
+                parameter,
+                format!("'{value}' is not a valid {parameter}."),
+            ));
         }
     }
-    if violations.is_empty() { Ok(()) } else { Err(CatalogError::InvalidRequest(violations)) }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(CatalogError::InvalidRequest(violations))
+    }
 }

@@ -1,6 +1,6 @@
+use fulfillment_reference::ReferenceData;
 use fulfillment_server::config::{ConfigError, Env};
 use fulfillment_server::{ServiceSettings, reference_data};
-use fulfillment_reference::ReferenceData;
 
 /// Where the Catalog listens unless `CATALOG_LISTEN_ADDR` says otherwise.
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";

@@ -46,12 +46,20 @@ pub(crate) async fn find_sku(db: &impl ConnectionTrait, id: &str, for_update: bo
 
 /// Inserts a new SKU; a taken id is a unique violation.
 pub(crate) async fn insert_sku(db: &impl ConnectionTrait, sku: &Sku) -> Result<(), DbErr> {
-    sku::Entity::insert(to_model(sku)?.into_active_model()).exec_without_returning(db).await.map(drop)
+    sku::Entity::insert(to_model(sku)?.into_active_model())
+        .exec_without_returning(db)
+        .await
+        .map(drop)
 }
 
 /// Overwrites a stored SKU.
 pub(crate) async fn update_sku(db: &impl ConnectionTrait, sku: &Sku) -> Result<(), DbErr> {
-    to_model(sku)?.into_active_model().reset_all().update(db).await.map(drop)
+    to_model(sku)?
+        .into_active_model()
+        .reset_all()
+        .update(db)
+        .await
+        .map(drop)
 }
 
 /// Deletes a SKU, telling whether it existed.
@@ -136,9 +144,12 @@ pub(crate) async fn register_manufacturer_part(
     let key = (part.manufacturer_id.clone(), part.part_number.clone());
     manufacturer_part::Entity::insert(part.into_active_model())
         .on_conflict(
-            OnConflict::columns([manufacturer_part::Column::ManufacturerId, manufacturer_part::Column::PartNumber])
-                .do_nothing()
-                .to_owned(),
+            OnConflict::columns([
+                manufacturer_part::Column::ManufacturerId,
+                manufacturer_part::Column::PartNumber,
+            ])
+            .do_nothing()
+            .to_owned(),
         )
         .exec_without_returning(db)
         .await?;
@@ -194,11 +205,13 @@ pub(crate) async fn list_manufacturer_parts(
         // The cursor's id is the pair's key, written manufacturer '\n' part so that it sorts by both.
         let (after_manufacturer, after_part) = cursor.id.split_once('\n').unwrap_or((cursor.id.as_str(), ""));
         query = query.filter(
-            Condition::any().add(manufacturer_part::Column::ManufacturerId.gt(after_manufacturer)).add(
-                Condition::all()
-                    .add(manufacturer_part::Column::ManufacturerId.eq(after_manufacturer))
-                    .add(manufacturer_part::Column::PartNumber.gt(after_part)),
-            ),
+            Condition::any()
+                .add(manufacturer_part::Column::ManufacturerId.gt(after_manufacturer))
+                .add(
+                    Condition::all()
+                        .add(manufacturer_part::Column::ManufacturerId.eq(after_manufacturer))
+                        .add(manufacturer_part::Column::PartNumber.gt(after_part)),
+                ),
         );
     }
     query
@@ -212,9 +225,12 @@ pub(crate) async fn list_manufacturer_parts(
 fn to_model(sku: &Sku) -> Result<sku::Model, DbErr> {
     let a = &sku.attributes;
     let required = |value: &Option<String>, name: &str| {
-        value.clone().ok_or_else(|| DbErr::Custom(format!("SKU '{}' has no {name}", sku.id)))
+        value
+            .clone()
+            .ok_or_else(|| DbErr::Custom(format!("SKU '{}' has no {name}", sku.id)))
     };
-    let metadata = serde_json::to_string(&a.metadata.clone().unwrap_or_default()).map_err(|e| DbErr::Json(e.to_string()))?;
+    let metadata =
+        serde_json::to_string(&a.metadata.clone().unwrap_or_default()).map_err(|e| DbErr::Json(e.to_string()))?;
     Ok(sku::Model {
         id: sku.id.clone(),
         name: required(&a.name, "name")?,

@@ -92,7 +92,10 @@ impl SkuAttributes {
     /// number, which validation refuses).
     pub fn managed_part(&self) -> Option<ManagedPart> {
         self.managed_fulfillment.as_ref()?;
-        Some(ManagedPart { manufacturer_id: self.manufacturer_id.clone(), part_number: self.part_number.clone()? })
+        Some(ManagedPart {
+            manufacturer_id: self.manufacturer_id.clone(),
+            part_number: self.part_number.clone()?,
+        })
     }
 }
 
@@ -126,7 +129,10 @@ pub struct SkuChanges {
 impl SkuChanges {
     /// Changes every attribute that `values` sets, leaving the others as they are.
     pub fn set_present(values: SkuAttributes) -> Self {
-        Self { fields: values.present_fields(), values }
+        Self {
+            fields: values.present_fields(),
+            values,
+        }
     }
 
     /// Applies the changes to `attributes`.
@@ -143,9 +149,16 @@ mod tests {
 
     #[test]
     fn paths_are_accepted_in_both_spellings() {
-        assert_eq!(SkuField::from_path("country_of_origin"), Some(SkuField::CountryOfOrigin));
+        assert_eq!(
+            SkuField::from_path("country_of_origin"),
+            Some(SkuField::CountryOfOrigin)
+        );
         assert_eq!(SkuField::from_path("countryOfOrigin"), Some(SkuField::CountryOfOrigin));
-        assert_eq!(SkuField::from_path("physical"), None, "output-only fields are not settable");
+        assert_eq!(
+            SkuField::from_path("physical"),
+            None,
+            "output-only fields are not settable"
+        );
         assert_eq!(SkuField::from_path("id"), None);
     }
 
@@ -156,7 +169,10 @@ mod tests {
             managed_fulfillment: Some(MANAGED_FULFILLMENT.into()),
             ..Default::default()
         };
-        let changes = SkuChanges { fields: vec![SkuField::ManagedFulfillment], values: SkuAttributes::default() };
+        let changes = SkuChanges {
+            fields: vec![SkuField::ManagedFulfillment],
+            values: SkuAttributes::default(),
+        };
         changes.apply_to(&mut attributes);
         assert_eq!(attributes.managed_fulfillment, None);
         assert_eq!(attributes.name.as_deref(), Some("n"), "unlisted fields are kept");
@@ -164,8 +180,15 @@ mod tests {
 
     #[test]
     fn set_present_changes_only_what_is_given() {
-        let mut attributes = SkuAttributes { name: Some("old".into()), eccn: Some("EAR99".into()), ..Default::default() };
-        let changes = SkuChanges::set_present(SkuAttributes { name: Some("new".into()), ..Default::default() });
+        let mut attributes = SkuAttributes {
+            name: Some("old".into()),
+            eccn: Some("EAR99".into()),
+            ..Default::default()
+        };
+        let changes = SkuChanges::set_present(SkuAttributes {
+            name: Some("new".into()),
+            ..Default::default()
+        });
         assert_eq!(changes.fields, vec![SkuField::Name]);
         changes.apply_to(&mut attributes);
         assert_eq!(attributes.name.as_deref(), Some("new"));
@@ -174,9 +197,26 @@ mod tests {
 
     #[test]
     fn every_field_has_a_path() {
-        let paths = ["name", "description", "eccn", "tax_code", "country_of_origin", "hs_code", "sku_group_id",
-            "manufacturer_id", "part_number", "image", "url", "weight", "weight_unit", "allow_oversell", "fulfill",
-            "managed_fulfillment", "item_breadcrumb", "metadata"];
+        let paths = [
+            "name",
+            "description",
+            "eccn",
+            "tax_code",
+            "country_of_origin",
+            "hs_code",
+            "sku_group_id",
+            "manufacturer_id",
+            "part_number",
+            "image",
+            "url",
+            "weight",
+            "weight_unit",
+            "allow_oversell",
+            "fulfill",
+            "managed_fulfillment",
+            "item_breadcrumb",
+            "metadata",
+        ];
         assert_eq!(SkuField::ALL.len(), paths.len());
         for path in paths {
             assert!(SkuField::from_path(path).is_some(), "{path}");

@@ -64,14 +64,23 @@ pub fn validate(attributes: &mut SkuAttributes, reference: &ReferenceData) -> Re
     match &attributes.managed_fulfillment {
         None => {}
         Some(value) if value != MANAGED_FULFILLMENT => {
-            check(Err(FieldViolation::invalid("managedFulfillment", format!("'{value}' is not a valid item type."))));
+            check(Err(FieldViolation::invalid(
+                "managedFulfillment",
+                format!("'{value}' is not a valid item type."),
+            )));
         }
         Some(_) => {
             if let (Some(ProductKind::Digital), Some(code)) = (kind, &attributes.tax_code) {
-                check(Err(FieldViolation::invalid("taxCode", format!("'{code}' is not a valid parameter."))));
+                check(Err(FieldViolation::invalid(
+                    "taxCode",
+                    format!("'{code}' is not a valid parameter."),
+                )));
             }
             if attributes.part_number.is_none() {
-                check(Err(FieldViolation::invalid("partNumber", "'null' is not a valid parameter.")));
+                check(Err(FieldViolation::invalid(
+                    "partNumber",
+                    "'null' is not a valid parameter.",
+                )));
             }
         }
     }
@@ -121,7 +130,10 @@ mod tests {
 
     #[test]
     fn a_digital_sku_has_no_default_oversell() {
-        let mut attributes = SkuAttributes { tax_code: Some("81112106".into()), ..valid() };
+        let mut attributes = SkuAttributes {
+            tax_code: Some("81112106".into()),
+            ..valid()
+        };
         let validated = validate(&mut attributes, &ReferenceData::default()).expect("valid");
         assert!(!validated.physical);
         assert_eq!(attributes.allow_oversell, None);
@@ -158,7 +170,10 @@ mod tests {
 
     #[test]
     fn a_weight_without_a_unit_is_in_ounces() {
-        let mut attributes = SkuAttributes { weight: Some(8.88), ..valid() };
+        let mut attributes = SkuAttributes {
+            weight: Some(8.88),
+            ..valid()
+        };
         validate(&mut attributes, &ReferenceData::default()).expect("valid");
         assert_eq!(attributes.weight_unit.as_deref(), Some("oz"));
     }
@@ -170,7 +185,13 @@ mod tests {
             part_number: Some("P1".into()),
             ..valid()
         });
-        assert_eq!(found, vec![("managedFulfillment".into(), "'DRGlobalFulfillment^&%^' is not a valid item type.".into())]);
+        assert_eq!(
+            found,
+            vec![(
+                "managedFulfillment".into(),
+                "'DRGlobalFulfillment^&%^' is not a valid item type.".into()
+            )]
+        );
     }
 
     #[test]

@@ -34,7 +34,11 @@ impl ApiError {
 
     /// INVALID_ARGUMENT carrying every violation; the reason is the first violation's code.
     pub fn bad_request(violations: Vec<FieldViolation>) -> Self {
-        let message = violations.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join(" ");
+        let message = violations
+            .iter()
+            .map(|v| v.message.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
         let mut error = Self::new(ErrorCode::InvalidArgument, message);
         if let Some(first) = violations.first() {
             error.reason = first.code.as_str().to_owned();
@@ -45,14 +49,16 @@ impl ApiError {
 
     /// NOT_FOUND in the documents' wording: `InventoryItem 'x' not found.`
     pub fn not_found(resource_type: &str, id: &str) -> Self {
-        Self::new(ErrorCode::NotFound, format!("{resource_type} '{id}' not found."))
-            .with_resource(resource_type, id)
+        Self::new(ErrorCode::NotFound, format!("{resource_type} '{id}' not found.")).with_resource(resource_type, id)
     }
 
     /// ALREADY_EXISTS: the id is used by a resource with other content.
     pub fn already_exists(resource_type: &str, id: &str) -> Self {
-        Self::new(ErrorCode::AlreadyExists, format!("{resource_type} '{id}' already exists."))
-            .with_resource(resource_type, id)
+        Self::new(
+            ErrorCode::AlreadyExists,
+            format!("{resource_type} '{id}' already exists."),
+        )
+        .with_resource(resource_type, id)
     }
 
     /// FAILED_PRECONDITION with a machine-readable reason.
@@ -136,7 +142,10 @@ mod tests {
         ]);
         let status = error.into_status("catalog");
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
-        assert_eq!(status.message(), "The name is missing. '1234.56.YW' is not a valid HS code.");
+        assert_eq!(
+            status.message(),
+            "The name is missing. '1234.56.YW' is not a valid HS code."
+        );
         let details = status.get_error_details();
         let bad_request = details.bad_request().expect("bad request details");
         let fields: Vec<_> = bad_request.field_violations.iter().map(|v| v.field.as_str()).collect();

@@ -33,14 +33,22 @@ pub struct FieldViolation {
 impl FieldViolation {
     /// Builds an `invalid_parameter` entry.
     pub fn invalid(parameter: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: ViolationCode::InvalidParameter, parameter: parameter.into(), message: message.into() }
+        Self {
+            code: ViolationCode::InvalidParameter,
+            parameter: parameter.into(),
+            message: message.into(),
+        }
     }
 
     /// Builds a `missing_parameter` entry with the message `The <parameter> is missing.`
     pub fn missing(parameter: impl Into<String>) -> Self {
         let parameter = parameter.into();
         let message = format!("The {parameter} is missing.");
-        Self { code: ViolationCode::MissingParameter, parameter, message }
+        Self {
+            code: ViolationCode::MissingParameter,
+            parameter,
+            message,
+        }
     }
 }
 

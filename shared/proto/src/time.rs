@@ -5,7 +5,10 @@ use prost_types::Timestamp;
 
 /// The timestamp of a point in time.
 pub fn timestamp(time: DateTime<Utc>) -> Timestamp {
-    Timestamp { seconds: time.timestamp(), nanos: time.timestamp_subsec_nanos() as i32 }
+    Timestamp {
+        seconds: time.timestamp(),
+        nanos: time.timestamp_subsec_nanos() as i32,
+    }
 }
 
 /// The point in time of a timestamp, or `None` when it is out of range or malformed.
@@ -27,7 +30,19 @@ mod tests {
     #[test]
     fn malformed_timestamps_are_refused() {
         assert_eq!(date_time(&Timestamp { seconds: 0, nanos: -1 }), None);
-        assert_eq!(date_time(&Timestamp { seconds: 0, nanos: 1_000_000_000 }), None);
-        assert_eq!(date_time(&Timestamp { seconds: i64::MAX, nanos: 0 }), None);
+        assert_eq!(
+            date_time(&Timestamp {
+                seconds: 0,
+                nanos: 1_000_000_000
+            }),
+            None
+        );
+        assert_eq!(
+            date_time(&Timestamp {
+                seconds: i64::MAX,
+                nanos: 0
+            }),
+            None
+        );
     }
 }

@@ -4,8 +4,8 @@ use fulfillment_errors::FieldViolation;
 
 /// The ECCNs accepted unless configured otherwise: EAR99 and the common mass-market classifications.
 pub const DEFAULT_APPROVED_ECCNS: &[&str] = &[
-    "EAR99", "3A991", "3A992", "4A994", "4D994", "5A991", "5A991.b", "5A991.c", "5A992", "5A992.c", "5B992",
-    "5D991", "5D992", "5D992.c", "5E992",
+    "EAR99", "3A991", "3A992", "4A994", "4D994", "5A991", "5A991.b", "5A991.c", "5A992", "5A992.c", "5B992", "5D991",
+    "5D992", "5D992.c", "5E992",
 ];
 
 /// Whether `eccn` has the shape of an Export Control Classification Number: `EAR99`, or a category
@@ -40,7 +40,9 @@ impl Default for Eccns {
 impl Eccns {
     /// A list approving exactly `eccns`.
     pub fn approving<'a>(eccns: impl IntoIterator<Item = &'a str>) -> Self {
-        Self { approved: eccns.into_iter().map(|e| e.trim().to_owned()).collect() }
+        Self {
+            approved: eccns.into_iter().map(|e| e.trim().to_owned()).collect(),
+        }
     }
 
     /// Checks an ECCN: well-formed and pre-approved.
@@ -48,7 +50,10 @@ impl Eccns {
         if is_well_formed_eccn(eccn) && self.approved.contains(eccn) {
             Ok(())
         } else {
-            Err(FieldViolation::invalid("eccn", format!("'{eccn}' is not a valid ECCN.")))
+            Err(FieldViolation::invalid(
+                "eccn",
+                format!("'{eccn}' is not a valid ECCN."),
+            ))
         }
     }
 }

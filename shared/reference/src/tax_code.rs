@@ -46,7 +46,9 @@ pub struct TaxCodes {
 
 impl Default for TaxCodes {
     fn default() -> Self {
-        Self { table: TABLE.iter().copied().collect() }
+        Self {
+            table: TABLE.iter().copied().collect(),
+        }
     }
 }
 

@@ -38,7 +38,10 @@ pub struct Cursor {
 impl Cursor {
     /// The cursor after a row.
     pub fn after(created_time: DateTimeUtc, id: &str) -> Self {
-        Self { created_micros: created_time.timestamp_micros(), id: id.to_owned() }
+        Self {
+            created_micros: created_time.timestamp_micros(),
+            id: id.to_owned(),
+        }
     }
 
     /// The opaque token handed to the client.
@@ -56,7 +59,10 @@ impl Cursor {
         let text = String::from_utf8(bytes).map_err(|_| invalid())?;
         let (micros, id) = text.split_once(':').ok_or_else(invalid)?;
         let created_micros = micros.parse().map_err(|_| invalid())?;
-        Ok(Some(Self { created_micros, id: id.to_owned() }))
+        Ok(Some(Self {
+            created_micros,
+            id: id.to_owned(),
+        }))
     }
 
     /// The condition selecting rows after the cursor in (created time, id) order.
@@ -64,8 +70,9 @@ impl Cursor {
         let created = DateTimeUtc::from_timestamp_micros(self.created_micros).unwrap_or_default();
         let created_column = created_column.into_column_ref();
         let later = Expr::col(created_column.clone()).gt(created);
-        let same_time_higher_id =
-            Expr::col(created_column).eq(created).and(Expr::col(id_column.into_column_ref()).gt(self.id.clone()));
+        let same_time_higher_id = Expr::col(created_column)
+            .eq(created)
+            .and(Expr::col(id_column.into_column_ref()).gt(self.id.clone()));
         Condition::any().add(later).add(same_time_higher_id)
     }
 }
@@ -120,7 +127,10 @@ impl<T> Page<T> {
             Some(last) if has_more => cursor_of(last).encode(),
             _ => String::new(),
         };
-        Self { items: rows, next_page_token }
+        Self {
+            items: rows,
+            next_page_token,
+        }
     }
 }
 
@@ -141,7 +151,10 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_garbage_is_refused() {
-        let cursor = Cursor { created_micros: 1_700_000_000_123_456, id: "sku_a-1".into() };
+        let cursor = Cursor {
+            created_micros: 1_700_000_000_123_456,
+            id: "sku_a-1".into(),
+        };
         assert_eq!(Cursor::decode(&cursor.encode()), Ok(Some(cursor)));
         assert_eq!(Cursor::decode(""), Ok(None));
         for bad in ["!!", "bm90LWEtY3Vyc29y", "YWJjOmRlZg"] {
@@ -152,10 +165,19 @@ mod tests {
 
     #[test]
     fn a_page_has_a_token_only_when_more_rows_exist() {
-        let cursor_of = |n: &i64| Cursor { created_micros: *n, id: n.to_string() };
+        let cursor_of = |n: &i64| Cursor {
+            created_micros: *n,
+            id: n.to_string(),
+        };
         let full = Page::from_rows(vec![1, 2, 3], 2, cursor_of);
         assert_eq!(full.items, vec![1, 2]);
-        assert_eq!(Cursor::decode(&full.next_page_token).ok().flatten().map(|c| c.created_micros), Some(2));
+        assert_eq!(
+            Cursor::decode(&full.next_page_token)
+                .ok()
+                .flatten()
+                .map(|c| c.created_micros),
+            Some(2)
+        );
         let last = Page::from_rows(vec![1, 2], 2, cursor_of);
         assert!(last.next_page_token.is_empty());
     }

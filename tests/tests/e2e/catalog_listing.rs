@@ -18,7 +18,15 @@ async fn list_all(client: &mut Client, request: pb::ListSkusRequest) -> Vec<Stri
     let mut ids = Vec::new();
     let mut token = String::new();
     loop {
-        let page = list(client, pb::ListSkusRequest { page_token: token, ..request.clone() }).await.expect("a page");
+        let page = list(
+            client,
+            pb::ListSkusRequest {
+                page_token: token,
+                ..request.clone()
+            },
+        )
+        .await
+        .expect("a page");
         ids.extend(page.skus.into_iter().map(|sku| sku.id));
         if page.next_page_token.is_empty() {
             return ids;

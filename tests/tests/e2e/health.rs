@@ -2,24 +2,35 @@
 
 use suite_tests::{RunningService, on_every_backend, spawn_catalog, spawn_inventory, spawn_reservation};
 use tokio_stream::StreamExt;
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
+use tonic_reflection::pb::v1::ServerReflectionRequest;
 use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
 use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
 use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-use tonic_reflection::pb::v1::ServerReflectionRequest;
 
 async fn health(service: &RunningService, name: &str) -> Result<ServingStatus, tonic::Status> {
     let mut client = HealthClient::new(service.channel().await);
-    let response = client.check(HealthCheckRequest { service: name.to_owned() }).await?;
+    let response = client
+        .check(HealthCheckRequest {
+            service: name.to_owned(),
+        })
+        .await?;
     Ok(response.into_inner().status())
 }
 
 async fn reflected_services(service: &RunningService) -> Vec<String> {
     let mut client = ServerReflectionClient::new(service.channel().await);
-    let request = ServerReflectionRequest { host: String::new(), message_request: Some(MessageRequest::ListServices(String::new())) };
-    let mut responses = client.server_reflection_info(tokio_stream::once(request)).await.expect("reflection").into_inner();
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::once(request))
+        .await
+        .expect("reflection")
+        .into_inner();
     let response = responses.next().await.expect("one response").expect("a list");
     match response.message_response {
         Some(MessageResponse::ListServicesResponse(list)) => list.service.into_iter().map(|s| s.name).collect(),

@@ -11,11 +11,18 @@ async fn list_parts(client: &mut Client, request: pb::ListManufacturerPartsReque
     let mut token = String::new();
     loop {
         let page = client
-            .list_manufacturer_parts(pb::ListManufacturerPartsRequest { page_token: token, ..request.clone() })
+            .list_manufacturer_parts(pb::ListManufacturerPartsRequest {
+                page_token: token,
+                ..request.clone()
+            })
             .await
             .expect("a page")
             .into_inner();
-        parts.extend(page.manufacturer_parts.into_iter().map(|p| (p.manufacturer_id, p.part_number)));
+        parts.extend(
+            page.manufacturer_parts
+                .into_iter()
+                .map(|p| (p.manufacturer_id, p.part_number)),
+        );
         if page.next_page_token.is_empty() {
             return parts;
         }

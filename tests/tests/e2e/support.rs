@@ -62,13 +62,21 @@ pub async fn register_part(client: &mut Client, manufacturer_id: &str, part_numb
 pub fn violations(status: &tonic::Status) -> Vec<(String, String)> {
     status
         .get_details_bad_request()
-        .map(|bad| bad.field_violations.into_iter().map(|v| (v.field, v.description)).collect())
+        .map(|bad| {
+            bad.field_violations
+                .into_iter()
+                .map(|v| (v.field, v.description))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// The `ErrorInfo` reason of a status.
 pub fn reason(status: &tonic::Status) -> String {
-    status.get_details_error_info().map(|info| info.reason).unwrap_or_default()
+    status
+        .get_details_error_info()
+        .map(|info| info.reason)
+        .unwrap_or_default()
 }
 
 /// Asserts a single-violation INVALID_ARGUMENT with the document's parameter and message.
@@ -80,6 +88,6 @@ pub fn assert_invalid(status: &tonic::Status, parameter: &str, message: &str) {
 
 /// A timestamp as a comparable pair.
 pub fn instant(timestamp: &Option<prost_types::Timestamp>) -> (i64, i32) {
-    let timestamp = timestamp.clone().expect("a timestamp");
+    let timestamp = (*timestamp).expect("a timestamp");
     (timestamp.seconds, timestamp.nanos)
 }

@@ -22,7 +22,11 @@ impl MigrationTrait for Migration {
                     .col(string(ManufacturerPart::ManufacturerId))
                     .col(string(ManufacturerPart::PartNumber))
                     .col(timestamp_with_time_zone(ManufacturerPart::CreatedTime))
-                    .primary_key(Index::create().col(ManufacturerPart::ManufacturerId).col(ManufacturerPart::PartNumber))
+                    .primary_key(
+                        Index::create()
+                            .col(ManufacturerPart::ManufacturerId)
+                            .col(ManufacturerPart::PartNumber),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -40,6 +44,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(ManufacturerPart::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(ManufacturerPart::Table).to_owned())
+            .await
     }
 }

@@ -1,0 +1,155 @@
+//! fulfillctl: manage the suite from a terminal. Every command is one gRPC call (or a few, for
+//! `--all`), and every error is shown with the details the server sent.
+
+mod display;
+mod sku;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fulfillment_proto::catalog::v1 as pb;
+use fulfillment_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+use tonic::transport::Channel;
+
+/// The suite's command-line client.
+#[derive(Debug, Parser)]
+#[command(name = "fulfillctl", version, about)]
+struct Cli {
+    /// The Catalog service's address.
+    #[arg(
+        long,
+        env = "FULFILLMENT_CATALOG_URL",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
+    catalog: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create, change, show, list and delete SKUs.
+    #[command(subcommand)]
+    Sku(Box<sku::SkuCommand>),
+    /// Register, list and remove manufacturer id / part number pairs.
+    #[command(subcommand)]
+    Part(PartCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PartCommand {
+    /// Registers a manufacturer id / part number pair.
+    Register {
+        manufacturer_id: String,
+        part_number: String,
+    },
+    /// Lists registered pairs.
+    List {
+        #[arg(long)]
+        manufacturer_id: Option<String>,
+        #[arg(long)]
+        part_number: Option<String>,
+    },
+    /// Removes a pair that no managed SKU uses.
+    Delete {
+        manufacturer_id: String,
+        part_number: String,
+    },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sku(command) => match connect(&cli.catalog).await {
+            Ok(mut client) => sku::run(&mut client, *command).await,
+            Err(message) => Err(message),
+        },
+        Command::Part(command) => match connect(&cli.catalog).await {
+            Ok(mut client) => run_part(&mut client, command).await,
+            Err(message) => Err(message),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn connect(url: &str) -> Result<CatalogServiceClient<Channel>, String> {
+    let endpoint =
+        Channel::from_shared(url.to_owned()).map_err(|e| format!("error: '{url}' is not a valid address: {e}"))?;
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| format!("error: cannot reach the catalog at {url}: {e}"))?;
+    Ok(CatalogServiceClient::new(channel))
+}
+
+async fn run_part(client: &mut CatalogServiceClient<Channel>, command: PartCommand) -> Result<(), String> {
+    match command {
+        PartCommand::Register {
+            manufacturer_id,
+            part_number,
+        } => {
+            let request = pb::RegisterManufacturerPartRequest {
+                manufacturer_id,
+                part_number,
+            };
+            let part = client
+                .register_manufacturer_part(request)
+                .await
+                .map_err(display::status)?
+                .into_inner();
+            if let Some(part) = part.manufacturer_part {
+                println!("registered {} / {}", part.manufacturer_id, part.part_number);
+            }
+        }
+        PartCommand::List {
+            manufacturer_id,
+            part_number,
+        } => {
+            let mut token = String::new();
+            println!("{:<24} PART NUMBER", "MANUFACTURER ID");
+            loop {
+                let request = pb::ListManufacturerPartsRequest {
+                    page_size: 100,
+                    page_token: token,
+                    manufacturer_id: manufacturer_id.clone().unwrap_or_default(),
+                    part_number: part_number.clone().unwrap_or_default(),
+                };
+                let page = client
+                    .list_manufacturer_parts(request)
+                    .await
+                    .map_err(display::status)?
+                    .into_inner();
+                for part in page.manufacturer_parts {
+                    println!("{:<24} {}", part.manufacturer_id, part.part_number);
+                }
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                token = page.next_page_token;
+            }
+        }
+        PartCommand::Delete {
+            manufacturer_id,
+            part_number,
+        } => {
+            let request = pb::DeleteManufacturerPartRequest {
+                manufacturer_id: manufacturer_id.clone(),
+                part_number: part_number.clone(),
+            };
+            client
+                .delete_manufacturer_part(request)
+                .await
+                .map_err(display::status)?;
+            println!("removed {manufacturer_id} / {part_number}");
+        }
+    }
+    Ok(())
+}

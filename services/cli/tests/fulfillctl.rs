@@ -1,0 +1,148 @@
+//! fulfillctl against a real Catalog: the README's quick start, command by command.
+
+use std::process::Output;
+
+use suite_tests::{Backend, spawn_catalog};
+
+async fn fulfillctl(address: std::net::SocketAddr, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_fulfillctl"))
+        .arg("--catalog")
+        .arg(format!("http://{address}"))
+        .args(args)
+        .output()
+        .await
+        .expect("fulfillctl runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quick_start_works_as_written() {
+    let (catalog, _client) = spawn_catalog(Backend::Sqlite).await;
+    let address = catalog.address;
+
+    let registered = fulfillctl(address, &["part", "register", "20013", "DEMOPARTNUMBER2"]).await;
+    assert!(registered.status.success(), "{}", stderr(&registered));
+
+    let created = fulfillctl(
+        address,
+        &[
+            "sku",
+            "create",
+            "--id",
+            "sku_demo",
+            "--name",
+            "Demo",
+            "--eccn",
+            "EAR99",
+            "--tax-code",
+            "4323.310_A",
+            "--country-of-origin",
+            "DE",
+            "--part-number",
+            "DEMOPARTNUMBER2",
+            "--manufacturer-id",
+            "20013",
+            "--weight",
+            "8.88",
+            "--metadata",
+            "application=iOS-LLL",
+            "--managed",
+        ],
+    )
+    .await;
+    assert!(created.status.success(), "{}", stderr(&created));
+    let text = stdout(&created);
+    assert!(text.contains("managed_fulfillment  DRGlobalFulfillment"), "{text}");
+    assert!(text.contains("weight               8.88 oz"), "{text}");
+
+    let shown = fulfillctl(address, &["sku", "get", "sku_demo"]).await;
+    assert!(
+        stdout(&shown).contains("physical             true"),
+        "{}",
+        stdout(&shown)
+    );
+
+    let cleared = fulfillctl(
+        address,
+        &["sku", "update", "--id", "sku_demo", "--clear", "managed_fulfillment"],
+    )
+    .await;
+    assert!(cleared.status.success(), "{}", stderr(&cleared));
+    assert!(
+        !stdout(&cleared).contains("managed_fulfillment"),
+        "{}",
+        stdout(&cleared)
+    );
+
+    let listed = fulfillctl(address, &["sku", "list"]).await;
+    assert!(
+        stdout(&listed).lines().any(|line| line.starts_with("sku_demo ")),
+        "{}",
+        stdout(&listed)
+    );
+
+    let deleted = fulfillctl(address, &["sku", "delete", "sku_demo"]).await;
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    let missing = fulfillctl(address, &["sku", "get", "sku_demo"]).await;
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("error: NotFound: SKU 'sku_demo' not found."),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_show_every_detail_plainly() {
+    let (catalog, _client) = spawn_catalog(Backend::Sqlite).await;
+    let output = fulfillctl(
+        catalog.address,
+        &[
+            "sku",
+            "create",
+            "--name",
+            "x",
+            "--eccn",
+            "EAR99",
+            "--tax-code",
+            "4323.310_A",
+            "--country-of-origin",
+            "KP",
+            "--hs-code",
+            "1234.56.YW",
+        ],
+    )
+    .await;
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(
+        text.contains("  countryOfOrigin: 'KP' is not a valid Country of Origin."),
+        "{text}"
+    );
+    assert!(
+        text.contains("  hsCode: '1234.56.YW' is not a valid HS code."),
+        "{text}"
+    );
+    assert!(text.contains("reason: invalid_parameter"), "{text}");
+}
+
+#[tokio::test]
+async fn an_unreachable_catalog_is_said_plainly() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    drop(listener);
+    let output = fulfillctl(address, &["sku", "get", "x"]).await;
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("cannot reach the catalog"),
+        "{}",
+        stderr(&output)
+    );
+}
