@@ -20,10 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let descriptors = protox::compile(PROTOS, [PROTO_ROOT])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(
-        Path::new(&out_dir).join("fulfillment_descriptor.bin"),
-        descriptors.encode_to_vec(),
-    )?;
+    std::fs::write(Path::new(&out_dir).join("fulfillment_descriptor.bin"), descriptors.encode_to_vec())?;
     tonic_prost_build::configure().compile_fds(descriptors)?;
     Ok(())
 }

@@ -100,18 +100,11 @@ where
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
     let address = listener.local_addr().expect("bound address");
     let url_variable = format!("{prefix}_DATABASE_URL");
-    let env = Env::from_pairs([
-        (url_variable.as_str(), database.url()),
-        (&format!("{prefix}_DB_MAX_CONNECTIONS"), "8"),
-    ]);
+    let env =
+        Env::from_pairs([(url_variable.as_str(), database.url()), (&format!("{prefix}_DB_MAX_CONNECTIONS"), "8")]);
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(run(env, listener, stopped));
-    RunningService {
-        address,
-        stop: Some(stop),
-        task: Some(task),
-        _database: database,
-    }
+    RunningService { address, stop: Some(stop), task: Some(task), _database: database }
 }
 
 /// Starts the Catalog on `backend`.

@@ -1,16 +1,17 @@
 //! The Catalog's operations, in domain types: what the gRPC adapter calls.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use fulfillment_errors::FieldViolation;
-use fulfillment_reference::{ReferenceData, generate_id, validate_sku_id};
+use fulfillment_reference::{MAX_SHORT_TEXT, ReferenceData, generate_id, validate_sku_id, validate_text};
 use fulfillment_storage::paging::{Cursor, Page, now};
-use fulfillment_storage::{Backend, Database, DbFailure, classify};
-use sea_orm::{ConnectionTrait, DbErr};
+use fulfillment_storage::{Database, DbFailure, classify};
+use sea_orm::ConnectionTrait;
 
 use crate::entity::manufacturer_part;
 use crate::error::CatalogError;
-use crate::repository::{self, SkuFilter};
+use crate::repository::{self, RowLock, SkuFilter};
 use crate::sku::{Sku, SkuAttributes, SkuChanges};
 use crate::validation::validate;
 
@@ -29,13 +30,11 @@ pub struct Catalog {
 impl Catalog {
     /// A Catalog over a migrated database.
     pub fn new(db: Database, reference: ReferenceData) -> Self {
-        Self {
-            db,
-            reference: Arc::new(reference),
-        }
+        Self { db, reference: Arc::new(reference) }
     }
 
-    /// Creates a SKU, generating its id when none is given.
+    /// Creates a SKU, generating its id when none is given. Creating it again with the same
+    /// attributes answers the stored SKU, so a client may retry; other attributes are ALREADY_EXISTS.
     pub async fn create_sku(&self, id: Option<String>, attributes: SkuAttributes) -> Result<Sku, CatalogError> {
         let id = match id {
             Some(id) => {
@@ -45,23 +44,23 @@ impl Catalog {
             None => generate_id("sku"),
         };
         let sku = self.prepare_new(id, attributes)?;
-        let result = self
-            .db
-            .write(|txn| {
+        retry_lost_insert(|| {
+            self.db.write(|txn| {
                 let (this, sku) = (self.clone(), sku.clone());
                 Box::pin(async move {
                     let sku = this.check_managed_part(txn, sku).await?;
-                    repository::insert_sku(txn, &sku).await?;
-                    Ok::<_, CatalogError>(sku)
+                    match repository::find_sku(txn, &sku.id, true).await? {
+                        Some(existing) if existing.attributes == sku.attributes => Ok(existing),
+                        Some(existing) => Err(CatalogError::SkuExists(existing.id)),
+                        None => {
+                            repository::insert_sku(txn, &sku).await?;
+                            Ok(sku)
+                        }
+                    }
                 })
             })
-            .await;
-        match result {
-            Err(CatalogError::Database(error)) if classify(&error) == DbFailure::UniqueViolation => {
-                Err(CatalogError::SkuExists(sku.id))
-            }
-            other => other,
-        }
+        })
+        .await
     }
 
     /// Creates the SKU `id` or, if it exists, applies the given attributes to it; says which with
@@ -70,36 +69,27 @@ impl Catalog {
         validate_sku_id(&id).map_err(CatalogError::invalid)?;
         let new_sku = self.prepare_new(id, attributes.clone())?;
         let changes = SkuChanges::set_present(attributes);
-        // Two upserts of a new id may both try to insert; the loser finds it and updates instead.
-        for _ in 0..2 {
-            let result = self
-                .db
-                .write(|txn| {
-                    let (this, new_sku, changes) = (self.clone(), new_sku.clone(), changes.clone());
-                    Box::pin(async move {
-                        match repository::find_sku(txn, &new_sku.id, true).await? {
-                            Some(existing) => Ok((this.apply_changes(txn, existing, &changes).await?, false)),
-                            None => {
-                                let sku = this.check_managed_part(txn, new_sku).await?;
-                                repository::insert_sku(txn, &sku).await?;
-                                Ok((sku, true))
-                            }
+        retry_lost_insert(|| {
+            self.db.write(|txn| {
+                let (this, new_sku, changes) = (self.clone(), new_sku.clone(), changes.clone());
+                Box::pin(async move {
+                    match repository::find_sku(txn, &new_sku.id, true).await? {
+                        Some(existing) => Ok((this.apply_changes(txn, existing, &changes).await?, false)),
+                        None => {
+                            let sku = this.check_managed_part(txn, new_sku).await?;
+                            repository::insert_sku(txn, &sku).await?;
+                            Ok((sku, true))
                         }
-                    })
+                    }
                 })
-                .await;
-            match result {
-                Err(CatalogError::Database(error)) if classify(&error) == DbFailure::UniqueViolation => continue,
-                other => return other,
-            }
-        }
-        Err(CatalogError::Database(DbErr::Custom(
-            "upsert kept racing with concurrent inserts".into(),
-        )))
+            })
+        })
+        .await
     }
 
     /// Applies `changes` to the SKU `id`; nothing changes if the result breaks a rule.
     pub async fn update_sku(&self, id: &str, changes: SkuChanges) -> Result<Sku, CatalogError> {
+        validate_sku_id(id).map_err(CatalogError::invalid)?;
         self.db
             .write(|txn| {
                 let (this, id, changes) = (self.clone(), id.to_owned(), changes.clone());
@@ -115,6 +105,7 @@ impl Catalog {
 
     /// Returns the SKU `id`.
     pub async fn get_sku(&self, id: &str) -> Result<Sku, CatalogError> {
+        validate_sku_id(id).map_err(CatalogError::invalid)?;
         repository::find_sku(self.db.connection(), id, false)
             .await?
             .ok_or_else(|| CatalogError::SkuNotFound(id.to_owned()))
@@ -127,15 +118,15 @@ impl Catalog {
         page_size: u64,
         page_token: &str,
     ) -> Result<Page<Sku>, CatalogError> {
+        filter.validate().map_err(CatalogError::InvalidRequest)?;
         let cursor = Cursor::decode(page_token).map_err(CatalogError::invalid)?;
         let rows = repository::list_skus(self.db.connection(), filter, cursor.as_ref(), page_size + 1).await?;
-        Ok(Page::from_rows(rows, page_size, |sku| {
-            Cursor::after(sku.created_time, &sku.id)
-        }))
+        Ok(Page::from_rows(rows, page_size, |sku| Cursor::after(sku.created_time, &sku.id)))
     }
 
     /// Deletes the SKU `id`.
     pub async fn delete_sku(&self, id: &str) -> Result<(), CatalogError> {
+        validate_sku_id(id).map_err(CatalogError::invalid)?;
         let deleted = self
             .db
             .write(|txn| {
@@ -143,11 +134,7 @@ impl Catalog {
                 Box::pin(async move { repository::delete_sku(txn, &id).await.map_err(CatalogError::from) })
             })
             .await?;
-        if deleted {
-            Ok(())
-        } else {
-            Err(CatalogError::SkuNotFound(id.to_owned()))
-        }
+        if deleted { Ok(()) } else { Err(CatalogError::SkuNotFound(id.to_owned())) }
     }
 
     /// Registers a manufacturer part; registering it again returns the first registration.
@@ -165,11 +152,9 @@ impl Catalog {
         self.db
             .write(|txn| {
                 let part = part.clone();
-                Box::pin(async move {
-                    repository::register_manufacturer_part(txn, part)
-                        .await
-                        .map_err(CatalogError::from)
-                })
+                Box::pin(
+                    async move { repository::register_manufacturer_part(txn, part).await.map_err(CatalogError::from) },
+                )
             })
             .await
     }
@@ -182,6 +167,14 @@ impl Catalog {
         page_size: u64,
         page_token: &str,
     ) -> Result<Page<ManufacturerPart>, CatalogError> {
+        let filters = [("manufacturerId", manufacturer_id), ("partNumber", part_number)];
+        let violations: Vec<_> = filters
+            .into_iter()
+            .filter_map(|(parameter, value)| validate_text(parameter, value?, MAX_SHORT_TEXT).err())
+            .collect();
+        if !violations.is_empty() {
+            return Err(CatalogError::InvalidRequest(violations));
+        }
         let cursor = Cursor::decode(page_token).map_err(CatalogError::invalid)?;
         let rows = repository::list_manufacturer_parts(
             self.db.connection(),
@@ -204,22 +197,23 @@ impl Catalog {
             .write(|txn| {
                 let (manufacturer_id, part_number) = (manufacturer_id.to_owned(), part_number.to_owned());
                 Box::pin(async move {
+                    // Lock the pair first: a managed SKU being created holds it shared until it
+                    // commits, so the usage check below then sees that SKU.
+                    let exists =
+                        repository::manufacturer_part_exists(txn, &manufacturer_id, &part_number, RowLock::Exclusive)
+                            .await?;
+                    if !exists {
+                        return Err(CatalogError::ManufacturerPartNotFound { manufacturer_id, part_number });
+                    }
                     if let Some(sku_id) =
                         repository::managed_sku_using_part(txn, &manufacturer_id, &part_number).await?
                     {
-                        return Err(CatalogError::ManufacturerPartInUse {
-                            manufacturer_id,
-                            part_number,
-                            sku_id,
-                        });
+                        return Err(CatalogError::ManufacturerPartInUse { manufacturer_id, part_number, sku_id });
                     }
                     if repository::delete_manufacturer_part(txn, &manufacturer_id, &part_number).await? {
                         Ok(())
                     } else {
-                        Err(CatalogError::ManufacturerPartNotFound {
-                            manufacturer_id,
-                            part_number,
-                        })
+                        Err(CatalogError::ManufacturerPartNotFound { manufacturer_id, part_number })
                     }
                 })
             })
@@ -265,14 +259,15 @@ impl Catalog {
         let Some(part) = sku.attributes.managed_part() else {
             return Ok(sku);
         };
-        let lock = self.db.backend() == Backend::Postgres;
         let not_registered = || CatalogError::ManufacturerPartNotRegistered {
             manufacturer_id: part.manufacturer_id.clone(),
             part_number: part.part_number.clone(),
         };
         match &part.manufacturer_id {
             Some(manufacturer_id) => {
-                if !repository::manufacturer_part_exists(txn, manufacturer_id, &part.part_number, lock).await? {
+                if !repository::manufacturer_part_exists(txn, manufacturer_id, &part.part_number, RowLock::Shared)
+                    .await?
+                {
                     return Err(not_registered());
                 }
             }
@@ -288,21 +283,27 @@ impl Catalog {
     }
 }
 
+/// Runs `attempt` once more if it lost a race to insert the same key: the second run finds the
+/// winner's row and answers from it.
+async fn retry_lost_insert<T, F, Fut>(attempt: F) -> Result<T, CatalogError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, CatalogError>>,
+{
+    match attempt().await {
+        Err(CatalogError::Database(error)) if classify(&error) == DbFailure::UniqueViolation => attempt().await,
+        other => other,
+    }
+}
+
 fn validate_part_key(manufacturer_id: &str, part_number: &str) -> Result<(), CatalogError> {
     let mut violations = Vec::new();
     for (parameter, value) in [("manufacturerId", manufacturer_id), ("partNumber", part_number)] {
         if value.is_empty() {
             violations.push(FieldViolation::missing(parameter));
         } else if value.len() > 255 || value.chars().any(char::is_control) {
-            violations.push(FieldViolation::invalid(
-                parameter,
-                format!("'{value}' is not a valid {parameter}."),
-            ));
+            violations.push(FieldViolation::not_valid(parameter, value, parameter));
         }
     }
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(CatalogError::InvalidRequest(violations))
-    }
+    if violations.is_empty() { Ok(()) } else { Err(CatalogError::InvalidRequest(violations)) }
 }

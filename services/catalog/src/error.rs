@@ -71,10 +71,7 @@ impl From<CatalogError> for ApiError {
             CatalogError::InvalidRequest(violations) => ApiError::bad_request(violations),
             CatalogError::SkuNotFound(id) => ApiError::not_found("SKU", &id),
             CatalogError::SkuExists(id) => ApiError::already_exists("SKU", &id),
-            CatalogError::ManufacturerPartNotRegistered {
-                manufacturer_id,
-                part_number,
-            } => {
+            CatalogError::ManufacturerPartNotRegistered { manufacturer_id, part_number } => {
                 let subject = format!("{}/{part_number}", manufacturer_id.unwrap_or_default());
                 ApiError::failed_precondition("invalid_parameter", MANUFACTURER_PART_NOT_FOUND)
                     .with_metadata("parameter", "manufacturerId")
@@ -84,15 +81,10 @@ impl From<CatalogError> for ApiError {
                         description: MANUFACTURER_PART_NOT_FOUND.into(),
                     })
             }
-            CatalogError::ManufacturerPartNotFound {
-                manufacturer_id,
-                part_number,
-            } => ApiError::not_found("ManufacturerPart", &format!("{manufacturer_id}/{part_number}")),
-            CatalogError::ManufacturerPartInUse {
-                manufacturer_id,
-                part_number,
-                sku_id,
-            } => {
+            CatalogError::ManufacturerPartNotFound { manufacturer_id, part_number } => {
+                ApiError::not_found("ManufacturerPart", &format!("{manufacturer_id}/{part_number}"))
+            }
+            CatalogError::ManufacturerPartInUse { manufacturer_id, part_number, sku_id } => {
                 let subject = format!("{manufacturer_id}/{part_number}");
                 let message = format!("Manufacturer part '{subject}' is used by SKU '{sku_id}'.");
                 ApiError::failed_precondition("manufacturer_part_in_use", message.clone())

@@ -6,7 +6,7 @@ use fulfillment_errors::{ApiError, FieldViolation};
 use fulfillment_proto::catalog::v1 as pb;
 use fulfillment_proto::catalog::v1::catalog_service_server::CatalogService;
 use fulfillment_proto::common::v1 as common;
-use fulfillment_proto::time::{date_time, timestamp};
+use fulfillment_proto::time::{date_time_micros_ceil, timestamp};
 use fulfillment_storage::paging::{TimeRange, page_size};
 use tonic::{Request, Response, Status};
 
@@ -48,9 +48,7 @@ impl CatalogService for CatalogGrpc {
         let sku = request.into_inner().sku.unwrap_or_default();
         let id = non_empty(sku.id.clone());
         let created = self.catalog.create_sku(id, attributes(sku)).await.map_err(status)?;
-        Ok(Response::new(pb::CreateSkuResponse {
-            sku: Some(to_proto(created)),
-        }))
+        Ok(Response::new(pb::CreateSkuResponse { sku: Some(to_proto(created)) }))
     }
 
     async fn upsert_sku(
@@ -60,10 +58,7 @@ impl CatalogService for CatalogGrpc {
         let sku = request.into_inner().sku.unwrap_or_default();
         let id = non_empty(sku.id.clone()).ok_or_else(|| invalid(vec![FieldViolation::missing("id")]))?;
         let (sku, created) = self.catalog.upsert_sku(id, attributes(sku)).await.map_err(status)?;
-        Ok(Response::new(pb::UpsertSkuResponse {
-            sku: Some(to_proto(sku)),
-            created,
-        }))
+        Ok(Response::new(pb::UpsertSkuResponse { sku: Some(to_proto(sku)), created }))
     }
 
     async fn update_sku(
@@ -76,30 +71,21 @@ impl CatalogService for CatalogGrpc {
         let values = attributes(sku);
         let changes = match request.update_mask.filter(|mask| !mask.paths.is_empty()) {
             None => SkuChanges::set_present(values),
-            Some(mask) => SkuChanges {
-                fields: mask_fields(&mask.paths)?,
-                values,
-            },
+            Some(mask) => SkuChanges { fields: mask_fields(&mask.paths)?, values },
         };
         let updated = self.catalog.update_sku(&id, changes).await.map_err(status)?;
-        Ok(Response::new(pb::UpdateSkuResponse {
-            sku: Some(to_proto(updated)),
-        }))
+        Ok(Response::new(pb::UpdateSkuResponse { sku: Some(to_proto(updated)) }))
     }
 
     async fn get_sku(&self, request: Request<pb::GetSkuRequest>) -> Result<Response<pb::GetSkuResponse>, Status> {
         let sku = self.catalog.get_sku(&request.into_inner().id).await.map_err(status)?;
-        Ok(Response::new(pb::GetSkuResponse {
-            sku: Some(to_proto(sku)),
-        }))
+        Ok(Response::new(pb::GetSkuResponse { sku: Some(to_proto(sku)) }))
     }
 
     async fn list_skus(&self, request: Request<pb::ListSkusRequest>) -> Result<Response<pb::ListSkusResponse>, Status> {
         let request = request.into_inner();
         let mut violations = Vec::new();
-        let size = page_size(request.page_size)
-            .map_err(|v| violations.push(v))
-            .unwrap_or_default();
+        let size = page_size(request.page_size).map_err(|v| violations.push(v)).unwrap_or_default();
         let filter = SkuFilter {
             ids: request.ids,
             eccn: non_empty(request.eccn),
@@ -113,11 +99,7 @@ impl CatalogService for CatalogGrpc {
         if !violations.is_empty() {
             return Err(invalid(violations));
         }
-        let page = self
-            .catalog
-            .list_skus(&filter, size, &request.page_token)
-            .await
-            .map_err(status)?;
+        let page = self.catalog.list_skus(&filter, size, &request.page_token).await.map_err(status)?;
         Ok(Response::new(pb::ListSkusResponse {
             skus: page.items.into_iter().map(to_proto).collect(),
             next_page_token: page.next_page_token,
@@ -128,10 +110,7 @@ impl CatalogService for CatalogGrpc {
         &self,
         request: Request<pb::DeleteSkuRequest>,
     ) -> Result<Response<pb::DeleteSkuResponse>, Status> {
-        self.catalog
-            .delete_sku(&request.into_inner().id)
-            .await
-            .map_err(status)?;
+        self.catalog.delete_sku(&request.into_inner().id).await.map_err(status)?;
         Ok(Response::new(pb::DeleteSkuResponse {}))
     }
 
@@ -145,9 +124,7 @@ impl CatalogService for CatalogGrpc {
             .register_manufacturer_part(&request.manufacturer_id, &request.part_number)
             .await
             .map_err(status)?;
-        Ok(Response::new(pb::RegisterManufacturerPartResponse {
-            manufacturer_part: Some(part_to_proto(part)),
-        }))
+        Ok(Response::new(pb::RegisterManufacturerPartResponse { manufacturer_part: Some(part_to_proto(part)) }))
     }
 
     async fn list_manufacturer_parts(
@@ -160,12 +137,7 @@ impl CatalogService for CatalogGrpc {
         let part_number = non_empty(request.part_number);
         let page = self
             .catalog
-            .list_manufacturer_parts(
-                manufacturer_id.as_deref(),
-                part_number.as_deref(),
-                size,
-                &request.page_token,
-            )
+            .list_manufacturer_parts(manufacturer_id.as_deref(), part_number.as_deref(), size, &request.page_token)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListManufacturerPartsResponse {
@@ -179,10 +151,7 @@ impl CatalogService for CatalogGrpc {
         request: Request<pb::DeleteManufacturerPartRequest>,
     ) -> Result<Response<pb::DeleteManufacturerPartResponse>, Status> {
         let request = request.into_inner();
-        self.catalog
-            .delete_manufacturer_part(&request.manufacturer_id, &request.part_number)
-            .await
-            .map_err(status)?;
+        self.catalog.delete_manufacturer_part(&request.manufacturer_id, &request.part_number).await.map_err(status)?;
         Ok(Response::new(pb::DeleteManufacturerPartResponse {}))
     }
 }
@@ -221,36 +190,23 @@ fn mask_fields(paths: &[String]) -> Result<Vec<SkuField>, Status> {
     for path in paths {
         match SkuField::from_path(path) {
             Some(field) => fields.push(field),
-            None => violations.push(FieldViolation::invalid(
-                "updateMask",
-                format!("'{path}' is not a valid field."),
-            )),
+            None => violations.push(FieldViolation::not_valid("updateMask", path, "field")),
         }
     }
-    if violations.is_empty() {
-        Ok(fields)
-    } else {
-        Err(invalid(violations))
-    }
+    if violations.is_empty() { Ok(fields) } else { Err(invalid(violations)) }
 }
 
 fn time_range(range: Option<common::TimeRange>, parameter: &str, violations: &mut Vec<FieldViolation>) -> TimeRange {
     let range = range.unwrap_or_default();
     let mut bound = |value: Option<prost_types::Timestamp>| {
         let value = value?;
-        let converted = date_time(&value);
+        let converted = date_time_micros_ceil(&value);
         if converted.is_none() {
-            violations.push(FieldViolation::invalid(
-                parameter,
-                format!("'{value}' is not a valid time."),
-            ));
+            violations.push(FieldViolation::not_valid(parameter, &value.to_string(), "time"));
         }
         converted
     };
-    TimeRange {
-        start: bound(range.start),
-        end: bound(range.end),
-    }
+    TimeRange { start: bound(range.start), end: bound(range.end) }
 }
 
 fn to_proto(sku: Sku) -> pb::Sku {

@@ -40,9 +40,7 @@ pub async fn run(
     let catalog = Catalog::new(db.clone(), config.reference);
     let routes = Routes::new(CatalogServiceServer::new(CatalogGrpc::new(catalog)));
     tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "catalog serving");
-    let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME])
-        .serve(listener, shutdown)
-        .await;
+    let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME]).serve(listener, shutdown).await;
     db.close().await?;
     Ok(served?)
 }

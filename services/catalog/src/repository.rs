@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use fulfillment_errors::FieldViolation;
+use fulfillment_reference::{MAX_SHORT_TEXT, is_valid_id, validate_text};
 use fulfillment_storage::paging::{Cursor, TimeRange};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
@@ -34,6 +36,35 @@ pub struct SkuFilter {
     pub updated: TimeRange,
 }
 
+impl SkuFilter {
+    /// The most ids one listing may name.
+    pub const MAX_IDS: usize = 100;
+
+    /// Checks the filters a caller sent.
+    pub fn validate(&self) -> Result<(), Vec<FieldViolation>> {
+        let mut violations = Vec::new();
+        if self.ids.len() > Self::MAX_IDS {
+            violations.push(FieldViolation::invalid("ids", format!("At most {} ids may be given.", Self::MAX_IDS)));
+        }
+        violations.extend(
+            self.ids.iter().filter(|id| !is_valid_id(id)).map(|id| FieldViolation::not_valid("ids", id, "SKU ID")),
+        );
+        let texts = [
+            ("eccn", &self.eccn),
+            ("partNumber", &self.part_number),
+            ("hsCode", &self.hs_code),
+            ("taxCode", &self.tax_code),
+            ("skuGroupId", &self.sku_group_id),
+        ];
+        for (parameter, value) in texts {
+            if let Some(value) = value {
+                violations.extend(validate_text(parameter, value, MAX_SHORT_TEXT).err());
+            }
+        }
+        if violations.is_empty() { Ok(()) } else { Err(violations) }
+    }
+}
+
 /// Reads a SKU; `for_update` locks the row until the transaction ends (PostgreSQL; SQLite's
 /// writers already take turns).
 pub(crate) async fn find_sku(db: &impl ConnectionTrait, id: &str, for_update: bool) -> Result<Option<Sku>, DbErr> {
@@ -46,20 +77,12 @@ pub(crate) async fn find_sku(db: &impl ConnectionTrait, id: &str, for_update: bo
 
 /// Inserts a new SKU; a taken id is a unique violation.
 pub(crate) async fn insert_sku(db: &impl ConnectionTrait, sku: &Sku) -> Result<(), DbErr> {
-    sku::Entity::insert(to_model(sku)?.into_active_model())
-        .exec_without_returning(db)
-        .await
-        .map(drop)
+    sku::Entity::insert(to_model(sku)?.into_active_model()).exec_without_returning(db).await.map(drop)
 }
 
 /// Overwrites a stored SKU.
 pub(crate) async fn update_sku(db: &impl ConnectionTrait, sku: &Sku) -> Result<(), DbErr> {
-    to_model(sku)?
-        .into_active_model()
-        .reset_all()
-        .update(db)
-        .await
-        .map(drop)
+    to_model(sku)?.into_active_model().reset_all().update(db).await.map(drop)
 }
 
 /// Deletes a SKU, telling whether it existed.
@@ -105,18 +128,28 @@ pub(crate) async fn list_skus(
     rows.into_iter().map(from_model).collect()
 }
 
-/// Whether the registry holds the pair; `share_lock` keeps it from being removed until the
-/// transaction ends.
+/// How a read locks the rows it finds until the transaction ends (on PostgreSQL; SQLite's writers
+/// already take turns, and sea-query leaves the clause out there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RowLock {
+    /// Others may read and share-lock, not change or delete.
+    Shared,
+    /// Nobody else may lock, change or delete.
+    Exclusive,
+}
+
+/// Whether the registry holds the pair, locking it as asked.
 pub(crate) async fn manufacturer_part_exists(
     db: &impl ConnectionTrait,
     manufacturer_id: &str,
     part_number: &str,
-    share_lock: bool,
+    lock: RowLock,
 ) -> Result<bool, DbErr> {
-    let mut query = manufacturer_part::Entity::find_by_id((manufacturer_id.to_owned(), part_number.to_owned()));
-    if share_lock {
-        query = query.lock_shared();
-    }
+    let query = manufacturer_part::Entity::find_by_id((manufacturer_id.to_owned(), part_number.to_owned()));
+    let query = match lock {
+        RowLock::Shared => query.lock_shared(),
+        RowLock::Exclusive => query.lock_exclusive(),
+    };
     Ok(query.one(db).await?.is_some())
 }
 
@@ -144,12 +177,9 @@ pub(crate) async fn register_manufacturer_part(
     let key = (part.manufacturer_id.clone(), part.part_number.clone());
     manufacturer_part::Entity::insert(part.into_active_model())
         .on_conflict(
-            OnConflict::columns([
-                manufacturer_part::Column::ManufacturerId,
-                manufacturer_part::Column::PartNumber,
-            ])
-            .do_nothing()
-            .to_owned(),
+            OnConflict::columns([manufacturer_part::Column::ManufacturerId, manufacturer_part::Column::PartNumber])
+                .do_nothing()
+                .to_owned(),
         )
         .exec_without_returning(db)
         .await?;
@@ -165,9 +195,8 @@ pub(crate) async fn delete_manufacturer_part(
     manufacturer_id: &str,
     part_number: &str,
 ) -> Result<bool, DbErr> {
-    let result = manufacturer_part::Entity::delete_by_id((manufacturer_id.to_owned(), part_number.to_owned()))
-        .exec(db)
-        .await?;
+    let result =
+        manufacturer_part::Entity::delete_by_id((manufacturer_id.to_owned(), part_number.to_owned())).exec(db).await?;
     Ok(result.rows_affected > 0)
 }
 
@@ -205,13 +234,11 @@ pub(crate) async fn list_manufacturer_parts(
         // The cursor's id is the pair's key, written manufacturer '\n' part so that it sorts by both.
         let (after_manufacturer, after_part) = cursor.id.split_once('\n').unwrap_or((cursor.id.as_str(), ""));
         query = query.filter(
-            Condition::any()
-                .add(manufacturer_part::Column::ManufacturerId.gt(after_manufacturer))
-                .add(
-                    Condition::all()
-                        .add(manufacturer_part::Column::ManufacturerId.eq(after_manufacturer))
-                        .add(manufacturer_part::Column::PartNumber.gt(after_part)),
-                ),
+            Condition::any().add(manufacturer_part::Column::ManufacturerId.gt(after_manufacturer)).add(
+                Condition::all()
+                    .add(manufacturer_part::Column::ManufacturerId.eq(after_manufacturer))
+                    .add(manufacturer_part::Column::PartNumber.gt(after_part)),
+            ),
         );
     }
     query
@@ -225,9 +252,7 @@ pub(crate) async fn list_manufacturer_parts(
 fn to_model(sku: &Sku) -> Result<sku::Model, DbErr> {
     let a = &sku.attributes;
     let required = |value: &Option<String>, name: &str| {
-        value
-            .clone()
-            .ok_or_else(|| DbErr::Custom(format!("SKU '{}' has no {name}", sku.id)))
+        value.clone().ok_or_else(|| DbErr::Custom(format!("SKU '{}' has no {name}", sku.id)))
     };
     let metadata =
         serde_json::to_string(&a.metadata.clone().unwrap_or_default()).map_err(|e| DbErr::Json(e.to_string()))?;

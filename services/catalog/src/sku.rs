@@ -92,10 +92,7 @@ impl SkuAttributes {
     /// number, which validation refuses).
     pub fn managed_part(&self) -> Option<ManagedPart> {
         self.managed_fulfillment.as_ref()?;
-        Some(ManagedPart {
-            manufacturer_id: self.manufacturer_id.clone(),
-            part_number: self.part_number.clone()?,
-        })
+        Some(ManagedPart { manufacturer_id: self.manufacturer_id.clone(), part_number: self.part_number.clone()? })
     }
 }
 
@@ -129,16 +126,17 @@ pub struct SkuChanges {
 impl SkuChanges {
     /// Changes every attribute that `values` sets, leaving the others as they are.
     pub fn set_present(values: SkuAttributes) -> Self {
-        Self {
-            fields: values.present_fields(),
-            values,
-        }
+        Self { fields: values.present_fields(), values }
     }
 
-    /// Applies the changes to `attributes`.
+    /// Applies the changes to `attributes`. A new weight without a unit is in the default unit,
+    /// as the document says, whatever unit the old weight had.
     pub fn apply_to(&self, attributes: &mut SkuAttributes) {
         for field in &self.fields {
             attributes.assign(*field, &self.values);
+        }
+        if self.fields.contains(&SkuField::Weight) && !self.fields.contains(&SkuField::WeightUnit) {
+            attributes.weight_unit = None;
         }
     }
 }
@@ -149,16 +147,9 @@ mod tests {
 
     #[test]
     fn paths_are_accepted_in_both_spellings() {
-        assert_eq!(
-            SkuField::from_path("country_of_origin"),
-            Some(SkuField::CountryOfOrigin)
-        );
+        assert_eq!(SkuField::from_path("country_of_origin"), Some(SkuField::CountryOfOrigin));
         assert_eq!(SkuField::from_path("countryOfOrigin"), Some(SkuField::CountryOfOrigin));
-        assert_eq!(
-            SkuField::from_path("physical"),
-            None,
-            "output-only fields are not settable"
-        );
+        assert_eq!(SkuField::from_path("physical"), None, "output-only fields are not settable");
         assert_eq!(SkuField::from_path("id"), None);
     }
 
@@ -169,10 +160,7 @@ mod tests {
             managed_fulfillment: Some(MANAGED_FULFILLMENT.into()),
             ..Default::default()
         };
-        let changes = SkuChanges {
-            fields: vec![SkuField::ManagedFulfillment],
-            values: SkuAttributes::default(),
-        };
+        let changes = SkuChanges { fields: vec![SkuField::ManagedFulfillment], values: SkuAttributes::default() };
         changes.apply_to(&mut attributes);
         assert_eq!(attributes.managed_fulfillment, None);
         assert_eq!(attributes.name.as_deref(), Some("n"), "unlisted fields are kept");
@@ -180,15 +168,9 @@ mod tests {
 
     #[test]
     fn set_present_changes_only_what_is_given() {
-        let mut attributes = SkuAttributes {
-            name: Some("old".into()),
-            eccn: Some("EAR99".into()),
-            ..Default::default()
-        };
-        let changes = SkuChanges::set_present(SkuAttributes {
-            name: Some("new".into()),
-            ..Default::default()
-        });
+        let mut attributes =
+            SkuAttributes { name: Some("old".into()), eccn: Some("EAR99".into()), ..Default::default() };
+        let changes = SkuChanges::set_present(SkuAttributes { name: Some("new".into()), ..Default::default() });
         assert_eq!(changes.fields, vec![SkuField::Name]);
         changes.apply_to(&mut attributes);
         assert_eq!(attributes.name.as_deref(), Some("new"));

@@ -1,7 +1,12 @@
 //! The SKU document's rules that need no database.
 
 use fulfillment_errors::FieldViolation;
-use fulfillment_reference::{ProductKind, ReferenceData, WeightUnit, validate_hs_code, validate_weight};
+use std::collections::BTreeMap;
+
+use fulfillment_reference::{
+    MAX_LONG_TEXT, MAX_SHORT_TEXT, MAX_URL, ProductKind, ReferenceData, WeightUnit, validate_hs_code, validate_text,
+    validate_weight,
+};
 
 use crate::sku::{MANAGED_FULFILLMENT, SkuAttributes};
 
@@ -35,6 +40,24 @@ pub fn validate(attributes: &mut SkuAttributes, reference: &ReferenceData) -> Re
         }
     }
 
+    let texts = [
+        ("name", &attributes.name, MAX_SHORT_TEXT),
+        ("description", &attributes.description, MAX_LONG_TEXT),
+        ("skuGroupId", &attributes.sku_group_id, MAX_SHORT_TEXT),
+        ("manufacturerId", &attributes.manufacturer_id, MAX_SHORT_TEXT),
+        ("partNumber", &attributes.part_number, MAX_SHORT_TEXT),
+        ("image", &attributes.image, MAX_URL),
+        ("url", &attributes.url, MAX_URL),
+        ("itemBreadcrumb", &attributes.item_breadcrumb, MAX_LONG_TEXT),
+    ];
+    for (parameter, value, max_chars) in texts {
+        if let Some(value) = value {
+            check(validate_text(parameter, value, max_chars));
+        }
+    }
+    if let Some(metadata) = &attributes.metadata {
+        check(validate_metadata(metadata));
+    }
     if let Some(eccn) = &attributes.eccn {
         check(reference.validate_eccn(eccn));
     }
@@ -64,23 +87,14 @@ pub fn validate(attributes: &mut SkuAttributes, reference: &ReferenceData) -> Re
     match &attributes.managed_fulfillment {
         None => {}
         Some(value) if value != MANAGED_FULFILLMENT => {
-            check(Err(FieldViolation::invalid(
-                "managedFulfillment",
-                format!("'{value}' is not a valid item type."),
-            )));
+            check(Err(FieldViolation::not_valid("managedFulfillment", value, "item type")));
         }
         Some(_) => {
             if let (Some(ProductKind::Digital), Some(code)) = (kind, &attributes.tax_code) {
-                check(Err(FieldViolation::invalid(
-                    "taxCode",
-                    format!("'{code}' is not a valid parameter."),
-                )));
+                check(Err(FieldViolation::not_valid("taxCode", code, "parameter")));
             }
             if attributes.part_number.is_none() {
-                check(Err(FieldViolation::invalid(
-                    "partNumber",
-                    "'null' is not a valid parameter.",
-                )));
+                check(Err(FieldViolation::invalid("partNumber", "'null' is not a valid parameter.")));
             }
         }
     }
@@ -96,6 +110,28 @@ pub fn validate(attributes: &mut SkuAttributes, reference: &ReferenceData) -> Re
         attributes.allow_oversell = Some(true);
     }
     Ok(Validated { physical })
+}
+
+/// The most metadata entries a SKU keeps.
+pub const MAX_METADATA_ENTRIES: usize = 50;
+const MAX_METADATA_KEY: usize = 64;
+const MAX_METADATA_VALUE: usize = 512;
+
+fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), FieldViolation> {
+    if metadata.len() > MAX_METADATA_ENTRIES {
+        return Err(FieldViolation::invalid(
+            "metadata",
+            format!("The metadata has {} entries; at most {MAX_METADATA_ENTRIES} are allowed.", metadata.len()),
+        ));
+    }
+    for (key, value) in metadata {
+        validate_text("metadata", key, MAX_METADATA_KEY)?;
+        if key.is_empty() {
+            return Err(FieldViolation::invalid("metadata", "A metadata key is empty."));
+        }
+        validate_text("metadata", value, MAX_METADATA_VALUE)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -130,10 +166,7 @@ mod tests {
 
     #[test]
     fn a_digital_sku_has_no_default_oversell() {
-        let mut attributes = SkuAttributes {
-            tax_code: Some("81112106".into()),
-            ..valid()
-        };
+        let mut attributes = SkuAttributes { tax_code: Some("81112106".into()), ..valid() };
         let validated = validate(&mut attributes, &ReferenceData::default()).expect("valid");
         assert!(!validated.physical);
         assert_eq!(attributes.allow_oversell, None);
@@ -169,11 +202,27 @@ mod tests {
     }
 
     #[test]
-    fn a_weight_without_a_unit_is_in_ounces() {
-        let mut attributes = SkuAttributes {
-            weight: Some(8.88),
+    fn free_text_is_bounded_and_free_of_control_characters() {
+        let found = violations(SkuAttributes {
+            name: Some("a\0b".into()),
+            description: Some("x".repeat(MAX_LONG_TEXT + 1)),
+            metadata: Some([("k".to_owned(), "v\u{0}".to_owned())].into()),
             ..valid()
-        };
+        });
+        let parameters: Vec<_> = found.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(parameters, ["name", "description", "metadata"]);
+    }
+
+    #[test]
+    fn metadata_is_limited_in_entries() {
+        let metadata = (0..=MAX_METADATA_ENTRIES).map(|n| (format!("k{n}"), "v".to_owned())).collect();
+        let found = violations(SkuAttributes { metadata: Some(metadata), ..valid() });
+        assert_eq!(found[0].0, "metadata");
+    }
+
+    #[test]
+    fn a_weight_without_a_unit_is_in_ounces() {
+        let mut attributes = SkuAttributes { weight: Some(8.88), ..valid() };
         validate(&mut attributes, &ReferenceData::default()).expect("valid");
         assert_eq!(attributes.weight_unit.as_deref(), Some("oz"));
     }
@@ -187,10 +236,7 @@ mod tests {
         });
         assert_eq!(
             found,
-            vec![(
-                "managedFulfillment".into(),
-                "'DRGlobalFulfillment^&%^' is not a valid item type.".into()
-            )]
+            vec![("managedFulfillment".into(), "'DRGlobalFulfillment^&%^' is not a valid item type.".into())]
         );
     }
 

@@ -14,17 +14,11 @@ pub(crate) fn status(status: tonic::Status) -> String {
     }
     if let Some(failure) = details.precondition_failure() {
         for violation in &failure.violations {
-            lines.push(format!(
-                "  {} ({}): {}",
-                violation.subject, violation.r#type, violation.description
-            ));
+            lines.push(format!("  {} ({}): {}", violation.subject, violation.r#type, violation.description));
         }
     }
     if let Some(resource) = details.resource_info() {
-        lines.push(format!(
-            "  resource: {} '{}'",
-            resource.resource_type, resource.resource_name
-        ));
+        lines.push(format!("  resource: {} '{}'", resource.resource_type, resource.resource_name));
     }
     if let Some(info) = details.error_info() {
         lines.push(format!("  reason: {} ({})", info.reason, info.domain));
@@ -49,16 +43,8 @@ pub(crate) fn sku(sku: &pb::Sku) -> String {
         ("part_number", sku.part_number.clone()),
         ("image", sku.image.clone()),
         ("url", sku.url.clone()),
-        (
-            "weight",
-            sku.weight
-                .map(|w| format!("{w} {}", sku.weight_unit))
-                .unwrap_or_default(),
-        ),
-        (
-            "allow_oversell",
-            sku.allow_oversell.map(|b| b.to_string()).unwrap_or_default(),
-        ),
+        ("weight", sku.weight.map(|w| format!("{w} {}", sku.weight_unit)).unwrap_or_default()),
+        ("allow_oversell", sku.allow_oversell.map(|b| b.to_string()).unwrap_or_default()),
         ("fulfill", sku.fulfill.to_string()),
         ("managed_fulfillment", sku.managed_fulfillment.clone()),
         ("item_breadcrumb", sku.item_breadcrumb.clone()),
@@ -90,10 +76,6 @@ pub(crate) fn sku_row(sku: &pb::Sku) -> String {
         sku.name,
         sku.tax_code,
         if sku.physical { "yes" } else { "no" },
-        if sku.managed_fulfillment.is_empty() {
-            "no"
-        } else {
-            "yes"
-        }
+        if sku.managed_fulfillment.is_empty() { "no" } else { "yes" }
     )
 }

@@ -16,12 +16,7 @@ use tonic::transport::Channel;
 #[command(name = "fulfillctl", version, about)]
 struct Cli {
     /// The Catalog service's address.
-    #[arg(
-        long,
-        env = "FULFILLMENT_CATALOG_URL",
-        default_value = "http://127.0.0.1:50051",
-        global = true
-    )]
+    #[arg(long, env = "FULFILLMENT_CATALOG_URL", default_value = "http://127.0.0.1:50051", global = true)]
     catalog: String,
     #[command(subcommand)]
     command: Command,
@@ -40,10 +35,7 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum PartCommand {
     /// Registers a manufacturer id / part number pair.
-    Register {
-        manufacturer_id: String,
-        part_number: String,
-    },
+    Register { manufacturer_id: String, part_number: String },
     /// Lists registered pairs.
     List {
         #[arg(long)]
@@ -52,10 +44,7 @@ enum PartCommand {
         part_number: Option<String>,
     },
     /// Removes a pair that no managed SKU uses.
-    Delete {
-        manufacturer_id: String,
-        part_number: String,
-    },
+    Delete { manufacturer_id: String, part_number: String },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -83,36 +72,20 @@ async fn main() -> ExitCode {
 async fn connect(url: &str) -> Result<CatalogServiceClient<Channel>, String> {
     let endpoint =
         Channel::from_shared(url.to_owned()).map_err(|e| format!("error: '{url}' is not a valid address: {e}"))?;
-    let channel = endpoint
-        .connect()
-        .await
-        .map_err(|e| format!("error: cannot reach the catalog at {url}: {e}"))?;
+    let channel = endpoint.connect().await.map_err(|e| format!("error: cannot reach the catalog at {url}: {e}"))?;
     Ok(CatalogServiceClient::new(channel))
 }
 
 async fn run_part(client: &mut CatalogServiceClient<Channel>, command: PartCommand) -> Result<(), String> {
     match command {
-        PartCommand::Register {
-            manufacturer_id,
-            part_number,
-        } => {
-            let request = pb::RegisterManufacturerPartRequest {
-                manufacturer_id,
-                part_number,
-            };
-            let part = client
-                .register_manufacturer_part(request)
-                .await
-                .map_err(display::status)?
-                .into_inner();
+        PartCommand::Register { manufacturer_id, part_number } => {
+            let request = pb::RegisterManufacturerPartRequest { manufacturer_id, part_number };
+            let part = client.register_manufacturer_part(request).await.map_err(display::status)?.into_inner();
             if let Some(part) = part.manufacturer_part {
                 println!("registered {} / {}", part.manufacturer_id, part.part_number);
             }
         }
-        PartCommand::List {
-            manufacturer_id,
-            part_number,
-        } => {
+        PartCommand::List { manufacturer_id, part_number } => {
             let mut token = String::new();
             println!("{:<24} PART NUMBER", "MANUFACTURER ID");
             loop {
@@ -122,11 +95,7 @@ async fn run_part(client: &mut CatalogServiceClient<Channel>, command: PartComma
                     manufacturer_id: manufacturer_id.clone().unwrap_or_default(),
                     part_number: part_number.clone().unwrap_or_default(),
                 };
-                let page = client
-                    .list_manufacturer_parts(request)
-                    .await
-                    .map_err(display::status)?
-                    .into_inner();
+                let page = client.list_manufacturer_parts(request).await.map_err(display::status)?.into_inner();
                 for part in page.manufacturer_parts {
                     println!("{:<24} {}", part.manufacturer_id, part.part_number);
                 }
@@ -136,18 +105,12 @@ async fn run_part(client: &mut CatalogServiceClient<Channel>, command: PartComma
                 token = page.next_page_token;
             }
         }
-        PartCommand::Delete {
-            manufacturer_id,
-            part_number,
-        } => {
+        PartCommand::Delete { manufacturer_id, part_number } => {
             let request = pb::DeleteManufacturerPartRequest {
                 manufacturer_id: manufacturer_id.clone(),
                 part_number: part_number.clone(),
             };
-            client
-                .delete_manufacturer_part(request)
-                .await
-                .map_err(display::status)?;
+            client.delete_manufacturer_part(request).await.map_err(display::status)?;
             println!("removed {manufacturer_id} / {part_number}");
         }
     }

@@ -126,11 +126,7 @@ impl SkuFields {
             weight_unit: self.weight_unit.unwrap_or_default(),
             allow_oversell: self.allow_oversell,
             fulfill: self.fulfill,
-            managed_fulfillment: if self.managed {
-                "DRGlobalFulfillment".into()
-            } else {
-                String::new()
-            },
+            managed_fulfillment: if self.managed { "DRGlobalFulfillment".into() } else { String::new() },
             item_breadcrumb: self.item_breadcrumb.unwrap_or_default(),
             metadata: self.metadata.into_iter().collect(),
             ..Default::default()
@@ -141,22 +137,12 @@ impl SkuFields {
 pub(crate) async fn run(client: &mut CatalogServiceClient<Channel>, command: SkuCommand) -> Result<(), String> {
     match command {
         SkuCommand::Create(fields) => {
-            let request = pb::CreateSkuRequest {
-                sku: Some(fields.into_sku()),
-            };
-            let sku = client
-                .create_sku(request)
-                .await
-                .map_err(display::status)?
-                .into_inner()
-                .sku
-                .unwrap_or_default();
+            let request = pb::CreateSkuRequest { sku: Some(fields.into_sku()) };
+            let sku = client.create_sku(request).await.map_err(display::status)?.into_inner().sku.unwrap_or_default();
             println!("created\n{}", display::sku(&sku));
         }
         SkuCommand::Upsert(fields) => {
-            let request = pb::UpsertSkuRequest {
-                sku: Some(fields.into_sku()),
-            };
+            let request = pb::UpsertSkuRequest { sku: Some(fields.into_sku()) };
             let response = client.upsert_sku(request).await.map_err(display::status)?.into_inner();
             let verb = if response.created { "created" } else { "updated" };
             println!("{verb}\n{}", display::sku(&response.sku.unwrap_or_default()));
@@ -165,17 +151,8 @@ pub(crate) async fn run(client: &mut CatalogServiceClient<Channel>, command: Sku
             let sku = fields.into_sku();
             let mut paths = set_paths(&sku);
             paths.extend(clear);
-            let request = pb::UpdateSkuRequest {
-                sku: Some(sku),
-                update_mask: Some(prost_types::FieldMask { paths }),
-            };
-            let sku = client
-                .update_sku(request)
-                .await
-                .map_err(display::status)?
-                .into_inner()
-                .sku
-                .unwrap_or_default();
+            let request = pb::UpdateSkuRequest { sku: Some(sku), update_mask: Some(prost_types::FieldMask { paths }) };
+            let sku = client.update_sku(request).await.map_err(display::status)?.into_inner().sku.unwrap_or_default();
             println!("updated\n{}", display::sku(&sku));
         }
         SkuCommand::Get { id } => {
@@ -190,10 +167,7 @@ pub(crate) async fn run(client: &mut CatalogServiceClient<Channel>, command: Sku
         }
         SkuCommand::List(args) => list(client, args).await?,
         SkuCommand::Delete { id } => {
-            client
-                .delete_sku(pb::DeleteSkuRequest { id: id.clone() })
-                .await
-                .map_err(display::status)?;
+            client.delete_sku(pb::DeleteSkuRequest { id: id.clone() }).await.map_err(display::status)?;
             println!("deleted {id}");
         }
     }
@@ -218,11 +192,7 @@ fn set_paths(sku: &pb::Sku) -> Vec<String> {
         ("managed_fulfillment", &sku.managed_fulfillment),
         ("item_breadcrumb", &sku.item_breadcrumb),
     ];
-    let mut paths: Vec<String> = strings
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(p, _)| (*p).to_owned())
-        .collect();
+    let mut paths: Vec<String> = strings.iter().filter(|(_, v)| !v.is_empty()).map(|(p, _)| (*p).to_owned()).collect();
     let flags = [
         ("weight", sku.weight.is_some()),
         ("allow_oversell", sku.allow_oversell.is_some()),

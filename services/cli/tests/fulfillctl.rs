@@ -63,40 +63,20 @@ async fn the_quick_start_works_as_written() {
     assert!(text.contains("weight               8.88 oz"), "{text}");
 
     let shown = fulfillctl(address, &["sku", "get", "sku_demo"]).await;
-    assert!(
-        stdout(&shown).contains("physical             true"),
-        "{}",
-        stdout(&shown)
-    );
+    assert!(stdout(&shown).contains("physical             true"), "{}", stdout(&shown));
 
-    let cleared = fulfillctl(
-        address,
-        &["sku", "update", "--id", "sku_demo", "--clear", "managed_fulfillment"],
-    )
-    .await;
+    let cleared = fulfillctl(address, &["sku", "update", "--id", "sku_demo", "--clear", "managed_fulfillment"]).await;
     assert!(cleared.status.success(), "{}", stderr(&cleared));
-    assert!(
-        !stdout(&cleared).contains("managed_fulfillment"),
-        "{}",
-        stdout(&cleared)
-    );
+    assert!(!stdout(&cleared).contains("managed_fulfillment"), "{}", stdout(&cleared));
 
     let listed = fulfillctl(address, &["sku", "list"]).await;
-    assert!(
-        stdout(&listed).lines().any(|line| line.starts_with("sku_demo ")),
-        "{}",
-        stdout(&listed)
-    );
+    assert!(stdout(&listed).lines().any(|line| line.starts_with("sku_demo ")), "{}", stdout(&listed));
 
     let deleted = fulfillctl(address, &["sku", "delete", "sku_demo"]).await;
     assert!(deleted.status.success(), "{}", stderr(&deleted));
     let missing = fulfillctl(address, &["sku", "get", "sku_demo"]).await;
     assert!(!missing.status.success());
-    assert!(
-        stderr(&missing).contains("error: NotFound: SKU 'sku_demo' not found."),
-        "{}",
-        stderr(&missing)
-    );
+    assert!(stderr(&missing).contains("error: NotFound: SKU 'sku_demo' not found."), "{}", stderr(&missing));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,14 +102,8 @@ async fn errors_show_every_detail_plainly() {
     .await;
     assert!(!output.status.success());
     let text = stderr(&output);
-    assert!(
-        text.contains("  countryOfOrigin: 'KP' is not a valid Country of Origin."),
-        "{text}"
-    );
-    assert!(
-        text.contains("  hsCode: '1234.56.YW' is not a valid HS code."),
-        "{text}"
-    );
+    assert!(text.contains("  countryOfOrigin: 'KP' is not a valid Country of Origin."), "{text}");
+    assert!(text.contains("  hsCode: '1234.56.YW' is not a valid HS code."), "{text}");
     assert!(text.contains("reason: invalid_parameter"), "{text}");
 }
 
@@ -140,9 +114,5 @@ async fn an_unreachable_catalog_is_said_plainly() {
     drop(listener);
     let output = fulfillctl(address, &["sku", "get", "x"]).await;
     assert!(!output.status.success());
-    assert!(
-        stderr(&output).contains("cannot reach the catalog"),
-        "{}",
-        stderr(&output)
-    );
+    assert!(stderr(&output).contains("cannot reach the catalog"), "{}", stderr(&output));
 }

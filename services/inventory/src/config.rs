@@ -16,8 +16,6 @@ pub struct InventoryConfig {
 impl InventoryConfig {
     /// Reads the configuration from `env`, defaulting every setting.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            service: ServiceSettings::from_env(env, "INVENTORY", DEFAULT_LISTEN_ADDR, DEFAULT_DATABASE_URL)?,
-        })
+        Ok(Self { service: ServiceSettings::from_env(env, "INVENTORY", DEFAULT_LISTEN_ADDR, DEFAULT_DATABASE_URL)? })
     }
 }

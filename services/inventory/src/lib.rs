@@ -23,9 +23,7 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let db = Database::connect(config.service.database_url.expose(), config.service.pool).await?;
     tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "inventory serving");
-    let served = GrpcServer::new(config.service.server, Routes::default(), Vec::new())
-        .serve(listener, shutdown)
-        .await;
+    let served = GrpcServer::new(config.service.server, Routes::default(), Vec::new()).serve(listener, shutdown).await;
     db.close().await?;
     Ok(served?)
 }

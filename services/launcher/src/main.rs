@@ -34,21 +34,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let mut services: JoinSet<(&str, Result<(), ServeError>)> = JoinSet::new();
-    spawn(
-        &mut services,
-        "catalog",
-        catalog::run(catalog_config, catalog_listener, stopped()),
-    );
-    spawn(
-        &mut services,
-        "inventory",
-        inventory::run(inventory_config, inventory_listener, stopped()),
-    );
-    spawn(
-        &mut services,
-        "reservation",
-        reservation::run(reservation_config, reservation_listener, stopped()),
-    );
+    spawn(&mut services, "catalog", catalog::run(catalog_config, catalog_listener, stopped()));
+    spawn(&mut services, "inventory", inventory::run(inventory_config, inventory_listener, stopped()));
+    spawn(&mut services, "reservation", reservation::run(reservation_config, reservation_listener, stopped()));
 
     // Stop everything at ctrl-c or SIGTERM, or as soon as one service ends on its own.
     let mut failed = false;
@@ -60,11 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(result) = services.join_next().await {
         failed |= report(result);
     }
-    if failed {
-        Err("a service failed; see the log above".into())
-    } else {
-        Ok(())
-    }
+    if failed { Err("a service failed; see the log above".into()) } else { Ok(()) }
 }
 
 fn spawn(

@@ -16,8 +16,6 @@ pub struct ReservationConfig {
 impl ReservationConfig {
     /// Reads the configuration from `env`, defaulting every setting.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            service: ServiceSettings::from_env(env, "RESERVATION", DEFAULT_LISTEN_ADDR, DEFAULT_DATABASE_URL)?,
-        })
+        Ok(Self { service: ServiceSettings::from_env(env, "RESERVATION", DEFAULT_LISTEN_ADDR, DEFAULT_DATABASE_URL)? })
     }
 }

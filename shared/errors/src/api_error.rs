@@ -2,7 +2,7 @@ use std::collections::HashMap;
 
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::{ErrorCode, FieldViolation, PreconditionViolation};
+use crate::{ErrorCode, FieldViolation, PreconditionViolation, excerpt};
 
 /// A failure as a caller sees it: a code, a message in the documents' wording, and the details that
 /// let a program act on it without parsing text.
@@ -34,11 +34,7 @@ impl ApiError {
 
     /// INVALID_ARGUMENT carrying every violation; the reason is the first violation's code.
     pub fn bad_request(violations: Vec<FieldViolation>) -> Self {
-        let message = violations
-            .iter()
-            .map(|v| v.message.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let message = violations.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join(" ");
         let mut error = Self::new(ErrorCode::InvalidArgument, message);
         if let Some(first) = violations.first() {
             error.reason = first.code.as_str().to_owned();
@@ -49,16 +45,14 @@ impl ApiError {
 
     /// NOT_FOUND in the documents' wording: `InventoryItem 'x' not found.`
     pub fn not_found(resource_type: &str, id: &str) -> Self {
-        Self::new(ErrorCode::NotFound, format!("{resource_type} '{id}' not found.")).with_resource(resource_type, id)
+        Self::new(ErrorCode::NotFound, format!("{resource_type} '{}' not found.", excerpt(id)))
+            .with_resource(resource_type, id)
     }
 
     /// ALREADY_EXISTS: the id is used by a resource with other content.
     pub fn already_exists(resource_type: &str, id: &str) -> Self {
-        Self::new(
-            ErrorCode::AlreadyExists,
-            format!("{resource_type} '{id}' already exists."),
-        )
-        .with_resource(resource_type, id)
+        Self::new(ErrorCode::AlreadyExists, format!("{resource_type} '{id}' already exists."))
+            .with_resource(resource_type, id)
     }
 
     /// FAILED_PRECONDITION with a machine-readable reason.
@@ -86,7 +80,7 @@ impl ApiError {
 
     /// Names the resource the error is about (`ResourceInfo`).
     pub fn with_resource(mut self, resource_type: &str, id: &str) -> Self {
-        self.resource = Some((resource_type.to_owned(), id.to_owned()));
+        self.resource = Some((resource_type.to_owned(), excerpt(id).into_owned()));
         self
     }
 
@@ -142,10 +136,7 @@ mod tests {
         ]);
         let status = error.into_status("catalog");
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
-        assert_eq!(
-            status.message(),
-            "The name is missing. '1234.56.YW' is not a valid HS code."
-        );
+        assert_eq!(status.message(), "The name is missing. '1234.56.YW' is not a valid HS code.");
         let details = status.get_error_details();
         let bad_request = details.bad_request().expect("bad request details");
         let fields: Vec<_> = bad_request.field_violations.iter().map(|v| v.field.as_str()).collect();

@@ -10,4 +10,4 @@ mod violation;
 
 pub use api_error::ApiError;
 pub use code::ErrorCode;
-pub use violation::{FieldViolation, PreconditionViolation, ViolationCode};
+pub use violation::{EXCERPT_CHARS, FieldViolation, PreconditionViolation, ViolationCode, excerpt};

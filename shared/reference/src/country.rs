@@ -25,9 +25,7 @@ impl Default for Countries {
 impl Countries {
     /// Countries with the given embargo list in place of the default one.
     pub fn with_embargo<'a>(codes: impl IntoIterator<Item = &'a str>) -> Self {
-        Self {
-            embargoed: codes.into_iter().map(|c| c.trim().to_ascii_uppercase()).collect(),
-        }
+        Self { embargoed: codes.into_iter().map(|c| c.trim().to_ascii_uppercase()).collect() }
     }
 
     /// Whether goods from `code` are refused.
@@ -40,23 +38,13 @@ impl Countries {
         if is_iso_country(code) && !self.is_embargoed(code) {
             Ok(())
         } else {
-            Err(FieldViolation::invalid(
-                "countryOfOrigin",
-                format!("'{code}' is not a valid Country of Origin."),
-            ))
+            Err(FieldViolation::not_valid("countryOfOrigin", code, "Country of Origin"))
         }
     }
 
     /// Checks a destination or location country: any assigned ISO code (embargoes apply to origin).
     pub fn validate_country(&self, parameter: &str, code: &str) -> Result<(), FieldViolation> {
-        if is_iso_country(code) {
-            Ok(())
-        } else {
-            Err(FieldViolation::invalid(
-                parameter,
-                format!("'{code}' is not a valid country."),
-            ))
-        }
+        if is_iso_country(code) { Ok(()) } else { Err(FieldViolation::not_valid(parameter, code, "country")) }
     }
 }
 
@@ -68,9 +56,7 @@ mod tests {
 
     #[test]
     fn embargoed_country_is_refused_with_the_documents_message() {
-        let violation = Countries::default()
-            .validate_origin("KP")
-            .expect_err("KP is under embargo");
+        let violation = Countries::default().validate_origin("KP").expect_err("KP is under embargo");
         assert_eq!(violation.parameter, "countryOfOrigin");
         assert_eq!(violation.message, "'KP' is not a valid Country of Origin.");
     }
@@ -97,9 +83,7 @@ mod tests {
     fn destinations_accept_embargoed_origins_but_not_unknown_codes() {
         let countries = Countries::default();
         assert!(countries.validate_country("shipTo.address.country", "CU").is_ok());
-        let violation = countries
-            .validate_country("shipTo.address.country", "QQ")
-            .expect_err("QQ is unassigned");
+        let violation = countries.validate_country("shipTo.address.country", "QQ").expect_err("QQ is unassigned");
         assert_eq!(violation.parameter, "shipTo.address.country");
     }
 

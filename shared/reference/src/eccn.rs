@@ -40,9 +40,7 @@ impl Default for Eccns {
 impl Eccns {
     /// A list approving exactly `eccns`.
     pub fn approving<'a>(eccns: impl IntoIterator<Item = &'a str>) -> Self {
-        Self {
-            approved: eccns.into_iter().map(|e| e.trim().to_owned()).collect(),
-        }
+        Self { approved: eccns.into_iter().map(|e| e.trim().to_owned()).collect() }
     }
 
     /// Checks an ECCN: well-formed and pre-approved.
@@ -50,10 +48,7 @@ impl Eccns {
         if is_well_formed_eccn(eccn) && self.approved.contains(eccn) {
             Ok(())
         } else {
-            Err(FieldViolation::invalid(
-                "eccn",
-                format!("'{eccn}' is not a valid ECCN."),
-            ))
+            Err(FieldViolation::not_valid("eccn", eccn, "ECCN"))
         }
     }
 }

@@ -7,10 +7,7 @@ pub fn is_valid_hs_code(code: &str) -> bool {
     if groups.len() < 2 || groups[0].len() != 4 || groups[1].len() != 2 {
         return false;
     }
-    if groups
-        .iter()
-        .any(|g| g.is_empty() || !g.bytes().all(|b| b.is_ascii_digit()))
-    {
+    if groups.iter().any(|g| g.is_empty() || !g.bytes().all(|b| b.is_ascii_digit())) {
         return false;
     }
     let digits: usize = groups.iter().map(|g| g.len()).sum();
@@ -19,14 +16,7 @@ pub fn is_valid_hs_code(code: &str) -> bool {
 
 /// Checks an HS code, answering with the documents' message.
 pub fn validate_hs_code(code: &str) -> Result<(), FieldViolation> {
-    if is_valid_hs_code(code) {
-        Ok(())
-    } else {
-        Err(FieldViolation::invalid(
-            "hsCode",
-            format!("'{code}' is not a valid HS code."),
-        ))
-    }
+    if is_valid_hs_code(code) { Ok(()) } else { Err(FieldViolation::not_valid("hsCode", code, "HS code")) }
 }
 
 #[cfg(test)]
@@ -51,17 +41,9 @@ mod tests {
 
     #[test]
     fn malformed_codes_are_refused() {
-        for code in [
-            "",
-            "1234",
-            "123456",
-            "1234.5",
-            "12345.67",
-            "1234.56.",
-            "1234..56",
-            "1234.56.78901",
-            "1234.56.789.01",
-        ] {
+        for code in
+            ["", "1234", "123456", "1234.5", "12345.67", "1234.56.", "1234..56", "1234.56.78901", "1234.56.789.01"]
+        {
             assert!(!is_valid_hs_code(code), "{code}");
         }
     }

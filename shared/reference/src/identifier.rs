@@ -11,11 +11,7 @@ pub fn is_valid_id(id: &str) -> bool {
 
 /// Checks a SKU id, answering with the documents' message.
 pub fn validate_sku_id(id: &str) -> Result<(), FieldViolation> {
-    if is_valid_id(id) {
-        Ok(())
-    } else {
-        Err(FieldViolation::invalid("id", format!("'{id}' is not a valid SKU ID.")))
-    }
+    if is_valid_id(id) { Ok(()) } else { Err(FieldViolation::not_valid("id", id, "SKU ID")) }
 }
 
 /// Generates an id with the given prefix (`sku`, `res`, ...): time-ordered, so new rows land at the

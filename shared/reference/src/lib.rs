@@ -7,6 +7,7 @@ mod eccn;
 mod hs_code;
 mod identifier;
 mod tax_code;
+mod text;
 mod weight;
 
 pub use country::{Countries, DEFAULT_EMBARGOED_COUNTRIES, is_iso_country};
@@ -14,6 +15,7 @@ pub use eccn::{DEFAULT_APPROVED_ECCNS, Eccns, is_well_formed_eccn};
 pub use hs_code::{is_valid_hs_code, validate_hs_code};
 pub use identifier::{MAX_ID_LEN, generate_id, is_valid_id, validate_sku_id};
 pub use tax_code::{ProductKind, TaxCodes};
+pub use text::{MAX_LONG_TEXT, MAX_SHORT_TEXT, MAX_URL, validate_text};
 pub use weight::{WeightUnit, validate_weight};
 
 use fulfillment_errors::FieldViolation;

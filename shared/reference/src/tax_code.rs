@@ -46,9 +46,7 @@ pub struct TaxCodes {
 
 impl Default for TaxCodes {
     fn default() -> Self {
-        Self {
-            table: TABLE.iter().copied().collect(),
-        }
+        Self { table: TABLE.iter().copied().collect() }
     }
 }
 
@@ -56,10 +54,7 @@ impl TaxCodes {
     /// Classifies `code`; a code the table does not list is refused, as the documents ask merchants
     /// to have unlisted codes added first.
     pub fn classify(&self, code: &str) -> Result<ProductKind, FieldViolation> {
-        self.table
-            .get(code)
-            .copied()
-            .ok_or_else(|| FieldViolation::invalid("taxCode", format!("'{code}' is not a valid tax code.")))
+        self.table.get(code).copied().ok_or_else(|| FieldViolation::not_valid("taxCode", code, "tax code"))
     }
 }
 

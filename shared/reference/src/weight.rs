@@ -44,10 +44,7 @@ impl FromStr for WeightUnit {
             "lb" => Ok(WeightUnit::Lb),
             "g" => Ok(WeightUnit::G),
             "kg" => Ok(WeightUnit::Kg),
-            other => Err(FieldViolation::invalid(
-                "weightUnit",
-                format!("'{other}' is not a valid weight unit."),
-            )),
+            other => Err(FieldViolation::not_valid("weightUnit", other, "weight unit")),
         }
     }
 }
@@ -57,10 +54,7 @@ pub fn validate_weight(weight: f64) -> Result<(), FieldViolation> {
     if weight.is_finite() && weight > 0.0 {
         Ok(())
     } else {
-        Err(FieldViolation::invalid(
-            "weight",
-            format!("'{weight}' is not a valid weight."),
-        ))
+        Err(FieldViolation::not_valid("weight", &weight.to_string(), "weight"))
     }
 }
 

@@ -42,10 +42,7 @@ impl Env {
 
     /// The raw value of `variable`, if set and not blank.
     pub fn get(&self, variable: &str) -> Option<&str> {
-        self.0
-            .get(variable)
-            .map(String::as_str)
-            .filter(|v| !v.trim().is_empty())
+        self.0.get(variable).map(String::as_str).filter(|v| !v.trim().is_empty())
     }
 
     /// `variable` parsed as `T`, or `default` when unset.
@@ -87,13 +84,7 @@ impl Env {
 
     /// `variable` as a comma-separated list, or `None` when unset.
     pub fn list(&self, variable: &str) -> Option<Vec<String>> {
-        self.get(variable).map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        })
+        self.get(variable).map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
     }
 }
 
@@ -189,18 +180,9 @@ mod tests {
     #[test]
     fn addresses_durations_and_lists_parse() {
         let env = Env::from_pairs([("ADDR", "127.0.0.1:9"), ("WAIT_MS", "250"), ("LIST", "KP, CU,,IR")]);
-        assert_eq!(
-            env.addr_or("ADDR", "0.0.0.0:1").ok(),
-            Some("127.0.0.1:9".parse().expect("addr"))
-        );
-        assert_eq!(
-            env.millis_or("WAIT_MS", Duration::ZERO).ok(),
-            Some(Duration::from_millis(250))
-        );
-        assert_eq!(
-            env.list("LIST"),
-            Some(vec!["KP".to_owned(), "CU".to_owned(), "IR".to_owned()])
-        );
+        assert_eq!(env.addr_or("ADDR", "0.0.0.0:1").ok(), Some("127.0.0.1:9".parse().expect("addr")));
+        assert_eq!(env.millis_or("WAIT_MS", Duration::ZERO).ok(), Some(Duration::from_millis(250)));
+        assert_eq!(env.list("LIST"), Some(vec!["KP".to_owned(), "CU".to_owned(), "IR".to_owned()]));
     }
 
     #[test]

@@ -22,11 +22,7 @@ pub struct ServerOptions {
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        Self {
-            request_timeout: Duration::from_secs(30),
-            drain_delay: Duration::ZERO,
-            reflection: true,
-        }
+        Self { request_timeout: Duration::from_secs(30), drain_delay: Duration::ZERO, reflection: true }
     }
 }
 
@@ -41,11 +37,7 @@ pub struct GrpcServer {
 impl GrpcServer {
     /// A server for `routes`, whose services are named in `service_names` for health reporting.
     pub fn new(options: ServerOptions, routes: Routes, service_names: Vec<&'static str>) -> Self {
-        Self {
-            options,
-            routes,
-            service_names,
-        }
+        Self { options, routes, service_names }
     }
 
     /// Serves on `listener` until `shutdown` resolves; then reports NOT_SERVING, waits the drain

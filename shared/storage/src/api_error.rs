@@ -3,12 +3,14 @@ use sea_orm::DbErr;
 
 use crate::{DbFailure, classify};
 
-/// What a caller is told about a database error that the service did not expect: a lost race that
-/// outlived its retries is ABORTED, an unreachable database UNAVAILABLE, anything else INTERNAL.
+/// What a caller is told about a database error that the service did not turn into a domain error:
+/// a taken key is ALREADY_EXISTS, a lost race that outlived its retries ABORTED, an unreachable
+/// database UNAVAILABLE, anything else INTERNAL.
 pub fn api_error(error: &DbErr) -> ApiError {
     match classify(error) {
         DbFailure::Retryable => ApiError::new(ErrorCode::Aborted, "the change lost a race with another; retry it"),
         DbFailure::Unavailable => ApiError::new(ErrorCode::Unavailable, "the database is unavailable"),
-        DbFailure::UniqueViolation | DbFailure::Other => ApiError::internal(error),
+        DbFailure::UniqueViolation => ApiError::new(ErrorCode::AlreadyExists, "the resource already exists"),
+        DbFailure::Other => ApiError::internal(error),
     }
 }

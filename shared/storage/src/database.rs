@@ -31,10 +31,7 @@ impl Backend {
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Backend::Postgres)
         } else {
-            Err(DbErr::Custom(format!(
-                "unsupported database URL scheme in '{}'",
-                redact(url)
-            )))
+            Err(DbErr::Custom(format!("unsupported database URL scheme in '{}'", redact(url))))
         }
     }
 }
@@ -50,10 +47,7 @@ pub struct PoolConfig {
 
 impl Default for PoolConfig {
     fn default() -> Self {
-        Self {
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(5),
-        }
+        Self { max_connections: 16, acquire_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -107,11 +101,7 @@ impl Database {
         }
         let connection = sea_orm::Database::connect(options).await?;
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Self {
-            connection,
-            backend,
-            write_gate,
-        })
+        Ok(Self { connection, backend, write_gate })
     }
 
     /// The pool, for reads and for migrations.
@@ -206,20 +196,14 @@ mod tests {
 
     #[test]
     fn backend_follows_the_scheme() {
-        assert_eq!(
-            Backend::from_url("sqlite://data/catalog.db").ok(),
-            Some(Backend::Sqlite)
-        );
+        assert_eq!(Backend::from_url("sqlite://data/catalog.db").ok(), Some(Backend::Sqlite));
         assert_eq!(Backend::from_url("postgres://u@h/db").ok(), Some(Backend::Postgres));
         assert!(Backend::from_url("mysql://u@h/db").is_err());
     }
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://app:s3cret@db:5432/x"),
-            "postgres://app:***@db:5432/x"
-        );
+        assert_eq!(redact("postgres://app:s3cret@db:5432/x"), "postgres://app:***@db:5432/x");
         assert_eq!(redact("postgres://app@db/x"), "postgres://app@db/x");
         let error = Backend::from_url("mysql://root:pw@h/db").expect_err("unsupported");
         assert!(!error.to_string().contains("pw"));
@@ -229,10 +213,7 @@ mod tests {
     fn backoff_stays_within_its_cap() {
         for attempt in 1..20 {
             let delay = backoff(attempt);
-            assert!(
-                delay >= Duration::from_millis(1) && delay <= Duration::from_millis(500),
-                "{delay:?}"
-            );
+            assert!(delay >= Duration::from_millis(1) && delay <= Duration::from_millis(500), "{delay:?}");
         }
     }
 
@@ -245,28 +226,19 @@ mod tests {
         let db = Database::connect(&url, PoolConfig::default()).await.expect("connect");
         let mode = db
             .connection()
-            .query_one_raw(Statement::from_string(
-                db.connection().get_database_backend(),
-                "PRAGMA journal_mode",
-            ))
+            .query_one_raw(Statement::from_string(db.connection().get_database_backend(), "PRAGMA journal_mode"))
             .await
             .expect("pragma")
             .expect("a row");
         assert_eq!(mode.try_get_by_index::<String>(0).expect("text"), "wal");
 
-        db.connection()
-            .execute_unprepared("CREATE TABLE t (n INTEGER NOT NULL)")
-            .await
-            .expect("create");
+        db.connection().execute_unprepared("CREATE TABLE t (n INTEGER NOT NULL)").await.expect("create");
         db.write(|txn| Box::pin(async move { txn.execute_unprepared("INSERT INTO t VALUES (1)").await }))
             .await
             .expect("insert");
         let count = db
             .connection()
-            .query_one_raw(Statement::from_string(
-                db.connection().get_database_backend(),
-                "SELECT COUNT(*) FROM t",
-            ))
+            .query_one_raw(Statement::from_string(db.connection().get_database_backend(), "SELECT COUNT(*) FROM t"))
             .await
             .expect("count")
             .expect("a row");
@@ -279,10 +251,7 @@ mod tests {
         let url = format!("sqlite://{}/test.db", dir.path().display());
         let db = Database::connect(&url, PoolConfig::default()).await.expect("connect");
         use sea_orm::ConnectionTrait;
-        db.connection()
-            .execute_unprepared("CREATE TABLE t (n INTEGER PRIMARY KEY)")
-            .await
-            .expect("create");
+        db.connection().execute_unprepared("CREATE TABLE t (n INTEGER PRIMARY KEY)").await.expect("create");
         let result: Result<(), DbErr> = db
             .write(|txn| {
                 Box::pin(async move {
@@ -294,11 +263,7 @@ mod tests {
             .await;
         let error = result.expect_err("duplicate key");
         assert_eq!(classify(&error), DbFailure::UniqueViolation);
-        let rows = db
-            .connection()
-            .execute_unprepared("DELETE FROM t")
-            .await
-            .expect("delete");
+        let rows = db.connection().execute_unprepared("DELETE FROM t").await.expect("delete");
         assert_eq!(rows.rows_affected(), 0, "the first insert was rolled back");
     }
 }

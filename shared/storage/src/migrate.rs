@@ -11,9 +11,7 @@ pub async fn migrate<M: MigratorTrait>(db: &Database) -> Result<(), DbErr> {
         Backend::Postgres => {
             let transaction = db.connection().begin().await?;
             // A fixed key: every service has its own database, so they never contend for it.
-            transaction
-                .execute_unprepared("SELECT pg_advisory_xact_lock(7240518)")
-                .await?;
+            transaction.execute_unprepared("SELECT pg_advisory_xact_lock(7240518)").await?;
             M::up(&transaction, None).await?;
             transaction.commit().await
         }

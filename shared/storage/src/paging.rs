@@ -19,12 +19,19 @@ pub fn page_size(requested: i32) -> Result<u64, FieldViolation> {
     match requested {
         0 => Ok(DEFAULT_PAGE_SIZE),
         n if n > 0 && n as u64 <= MAX_PAGE_SIZE => Ok(n as u64),
-        n => Err(FieldViolation::invalid(
+        n => Err(FieldViolation::not_valid(
             "pageSize",
-            format!("'{n}' is not a valid page size. It must be between 1 and {MAX_PAGE_SIZE}."),
+            &n.to_string(),
+            &format!("page size. It must be between 1 and {MAX_PAGE_SIZE}"),
         )),
     }
 }
+
+/// The longest token `encode` makes (for ids of at most a few hundred characters).
+const MAX_TOKEN_LEN: usize = 2048;
+/// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z in microseconds: the range both databases store.
+const MIN_MICROS: i64 = -62_135_596_800_000_000;
+const MAX_MICROS: i64 = 253_402_300_799_999_999;
 
 /// Where the next page starts: after this row.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,10 +45,7 @@ pub struct Cursor {
 impl Cursor {
     /// The cursor after a row.
     pub fn after(created_time: DateTimeUtc, id: &str) -> Self {
-        Self {
-            created_micros: created_time.timestamp_micros(),
-            id: id.to_owned(),
-        }
+        Self { created_micros: created_time.timestamp_micros(), id: id.to_owned() }
     }
 
     /// The opaque token handed to the client.
@@ -54,15 +58,19 @@ impl Cursor {
         if token.is_empty() {
             return Ok(None);
         }
-        let invalid = || FieldViolation::invalid("pageToken", format!("'{token}' is not a valid page token."));
+        let invalid = || FieldViolation::not_valid("pageToken", token, "page token");
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(invalid());
+        }
         let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| invalid())?;
         let text = String::from_utf8(bytes).map_err(|_| invalid())?;
         let (micros, id) = text.split_once(':').ok_or_else(invalid)?;
-        let created_micros = micros.parse().map_err(|_| invalid())?;
-        Ok(Some(Self {
-            created_micros,
-            id: id.to_owned(),
-        }))
+        let created_micros: i64 = micros.parse().map_err(|_| invalid())?;
+        // Tokens are made by `encode`: a time outside the stored range or a NUL means it was not.
+        if !(MIN_MICROS..=MAX_MICROS).contains(&created_micros) || id.contains('\0') {
+            return Err(invalid());
+        }
+        Ok(Some(Self { created_micros, id: id.to_owned() }))
     }
 
     /// The condition selecting rows after the cursor in (created time, id) order.
@@ -70,9 +78,8 @@ impl Cursor {
         let created = DateTimeUtc::from_timestamp_micros(self.created_micros).unwrap_or_default();
         let created_column = created_column.into_column_ref();
         let later = Expr::col(created_column.clone()).gt(created);
-        let same_time_higher_id = Expr::col(created_column)
-            .eq(created)
-            .and(Expr::col(id_column.into_column_ref()).gt(self.id.clone()));
+        let same_time_higher_id =
+            Expr::col(created_column).eq(created).and(Expr::col(id_column.into_column_ref()).gt(self.id.clone()));
         Condition::any().add(later).add(same_time_higher_id)
     }
 }
@@ -127,10 +134,7 @@ impl<T> Page<T> {
             Some(last) if has_more => cursor_of(last).encode(),
             _ => String::new(),
         };
-        Self {
-            items: rows,
-            next_page_token,
-        }
+        Self { items: rows, next_page_token }
     }
 }
 
@@ -151,13 +155,12 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_garbage_is_refused() {
-        let cursor = Cursor {
-            created_micros: 1_700_000_000_123_456,
-            id: "sku_a-1".into(),
-        };
+        let cursor = Cursor { created_micros: 1_700_000_000_123_456, id: "sku_a-1".into() };
         assert_eq!(Cursor::decode(&cursor.encode()), Ok(Some(cursor)));
         assert_eq!(Cursor::decode(""), Ok(None));
-        for bad in ["!!", "bm90LWEtY3Vyc29y", "YWJjOmRlZg"] {
+        let far_future = URL_SAFE_NO_PAD.encode(format!("{}:x", i64::MAX));
+        let with_nul = URL_SAFE_NO_PAD.encode("0:a\0b");
+        for bad in ["!!", "bm90LWEtY3Vyc29y", "YWJjOmRlZg", &far_future, &with_nul] {
             let violation = Cursor::decode(bad).expect_err(bad);
             assert_eq!(violation.parameter, "pageToken");
         }
@@ -165,20 +168,58 @@ mod tests {
 
     #[test]
     fn a_page_has_a_token_only_when_more_rows_exist() {
-        let cursor_of = |n: &i64| Cursor {
-            created_micros: *n,
-            id: n.to_string(),
-        };
+        let cursor_of = |n: &i64| Cursor { created_micros: *n, id: n.to_string() };
         let full = Page::from_rows(vec![1, 2, 3], 2, cursor_of);
         assert_eq!(full.items, vec![1, 2]);
-        assert_eq!(
-            Cursor::decode(&full.next_page_token)
-                .ok()
-                .flatten()
-                .map(|c| c.created_micros),
-            Some(2)
-        );
+        assert_eq!(Cursor::decode(&full.next_page_token).ok().flatten().map(|c| c.created_micros), Some(2));
         let last = Page::from_rows(vec![1, 2], 2, cursor_of);
         assert!(last.next_page_token.is_empty());
+    }
+
+    #[tokio::test]
+    async fn rows_created_in_the_same_microsecond_page_by_id() {
+        use sea_orm::sea_query::{Alias, Query, SqliteQueryBuilder};
+        use sea_orm::{ConnectionTrait, Statement};
+
+        let folder = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/paging.db", folder.path().display());
+        let db = crate::Database::connect(&url, crate::PoolConfig::default()).await.expect("connect");
+        let conn = db.connection();
+        conn.execute_unprepared("CREATE TABLE t (id TEXT PRIMARY KEY, created_time TEXT NOT NULL)")
+            .await
+            .expect("table");
+        // A whole second (no fraction is written) and a later time with a fraction.
+        let whole = DateTimeUtc::from_timestamp(1_700_000_000, 0).expect("time");
+        let later = DateTimeUtc::from_timestamp(1_700_000_000, 1_000).expect("time");
+        let rows = [("c", whole), ("a", whole), ("b", whole), ("a2", later)];
+        for (id, time) in rows {
+            let insert = Query::insert()
+                .into_table(Alias::new("t"))
+                .columns([Alias::new("id"), Alias::new("created_time")])
+                .values_panic([id.into(), time.into()])
+                .to_owned();
+            conn.execute(&insert).await.expect("insert");
+        }
+        let mut seen = Vec::new();
+        let mut cursor: Option<Cursor> = None;
+        loop {
+            let mut select = Query::select();
+            select.columns([Alias::new("id"), Alias::new("created_time")]).from(Alias::new("t"));
+            if let Some(cursor) = &cursor {
+                select.cond_where(cursor.condition(Alias::new("created_time"), Alias::new("id")));
+            }
+            select
+                .order_by(Alias::new("created_time"), sea_orm::Order::Asc)
+                .order_by(Alias::new("id"), sea_orm::Order::Asc)
+                .limit(1);
+            let (sql, values) = select.build(SqliteQueryBuilder);
+            let statement = Statement::from_sql_and_values(conn.get_database_backend(), sql, values);
+            let Some(row) = conn.query_one_raw(statement).await.expect("select") else { break };
+            let id: String = row.try_get("", "id").expect("id");
+            let time: DateTimeUtc = row.try_get("", "created_time").expect("time");
+            cursor = Some(Cursor::decode(&Cursor::after(time, &id).encode()).expect("token").expect("cursor"));
+            seen.push(id);
+        }
+        assert_eq!(seen, ["a", "b", "c", "a2"]);
     }
 }

@@ -31,10 +31,7 @@ impl TestDatabase {
             Backend::Sqlite => {
                 let folder = tempfile::tempdir().map_err(|e| DbErr::Custom(format!("temp dir: {e}")))?;
                 let url = format!("sqlite://{}/test.db", folder.path().display());
-                Ok(Self {
-                    url,
-                    cleanup: Cleanup::Folder(folder),
-                })
+                Ok(Self { url, cleanup: Cleanup::Folder(folder) })
             }
             Backend::Postgres => {
                 let admin_url =
@@ -50,10 +47,7 @@ impl TestDatabase {
                 admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
                 admin.close().await?;
                 let url = replace_database(&admin_url, &name);
-                Ok(Self {
-                    url,
-                    cleanup: Cleanup::Postgres { admin_url, name },
-                })
+                Ok(Self { url, cleanup: Cleanup::Postgres { admin_url, name } })
             }
         }
     }
@@ -70,16 +64,10 @@ impl Drop for TestDatabase {
             let (admin_url, name) = (admin_url.clone(), name.clone());
             // Drop runs inside the test's runtime, which cannot be blocked on; use a runtime of our own.
             let dropped = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
                 runtime.block_on(async {
                     let admin = sea_orm::Database::connect(&admin_url).await.ok()?;
-                    admin
-                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                        .await
-                        .ok()?;
+                    admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await.ok()?;
                     admin.close().await.ok()
                 })
             })
@@ -127,14 +115,8 @@ mod tests {
 
     #[test]
     fn the_database_name_is_replaced_and_the_query_kept() {
-        assert_eq!(
-            replace_database("postgres://u@h:5432/postgres", "t1"),
-            "postgres://u@h:5432/t1"
-        );
+        assert_eq!(replace_database("postgres://u@h:5432/postgres", "t1"), "postgres://u@h:5432/t1");
         assert_eq!(replace_database("postgres://u@h:5432", "t1"), "postgres://u@h:5432/t1");
-        assert_eq!(
-            replace_database("postgres://u@h/x?sslmode=disable", "t1"),
-            "postgres://u@h/t1?sslmode=disable"
-        );
+        assert_eq!(replace_database("postgres://u@h/x?sslmode=disable", "t1"), "postgres://u@h/t1?sslmode=disable");
     }
 }

@@ -62,6 +62,25 @@ on_every_backend! {
         assert_eq!(without_outputs, sent);
     }
 
+    async fn creating_again_with_the_same_attributes_answers_the_stored_sku(backend: Backend) {
+        let (_catalog, mut client) = spawn_catalog(backend).await;
+        let first = create(&mut client, example_sku("retry-me")).await.expect("created");
+        let again = create(&mut client, example_sku("retry-me")).await.expect("a retry succeeds");
+        assert_eq!(again, first, "the stored SKU, timestamps included");
+    }
+
+    async fn a_new_weight_without_a_unit_is_in_ounces_again(backend: Backend) {
+        let (_catalog, mut client) = spawn_catalog(backend).await;
+        create(&mut client, pb::Sku { weight: Some(2.0), weight_unit: "kg".into(), ..example_sku("w") }).await.expect("created");
+        let sku = pb::Sku { id: "w".into(), weight: Some(3.0), ..Default::default() };
+        let updated = client.update_sku(pb::UpdateSkuRequest { sku: Some(sku), update_mask: None }).await.expect("update");
+        let updated = updated.into_inner().sku.expect("sku");
+        assert_eq!((updated.weight, updated.weight_unit.as_str()), (Some(3.0), "oz"));
+        let sku = pb::Sku { id: "w".into(), name: "renamed".into(), ..Default::default() };
+        let renamed = client.update_sku(pb::UpdateSkuRequest { sku: Some(sku), update_mask: None }).await.expect("update");
+        assert_eq!(renamed.into_inner().sku.expect("sku").weight_unit, "oz", "an update without a weight keeps the unit");
+    }
+
     async fn a_weight_without_a_unit_is_in_ounces(backend: Backend) {
         let (_catalog, mut client) = spawn_catalog(backend).await;
         let sku = create(&mut client, pb::Sku { weight: Some(8.88), ..example_sku("w") }).await.expect("created");

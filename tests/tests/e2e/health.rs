@@ -12,11 +12,7 @@ use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 
 async fn health(service: &RunningService, name: &str) -> Result<ServingStatus, tonic::Status> {
     let mut client = HealthClient::new(service.channel().await);
-    let response = client
-        .check(HealthCheckRequest {
-            service: name.to_owned(),
-        })
-        .await?;
+    let response = client.check(HealthCheckRequest { service: name.to_owned() }).await?;
     Ok(response.into_inner().status())
 }
 
@@ -26,11 +22,8 @@ async fn reflected_services(service: &RunningService) -> Vec<String> {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
-    let mut responses = client
-        .server_reflection_info(tokio_stream::once(request))
-        .await
-        .expect("reflection")
-        .into_inner();
+    let mut responses =
+        client.server_reflection_info(tokio_stream::once(request)).await.expect("reflection").into_inner();
     let response = responses.next().await.expect("one response").expect("a list");
     match response.message_response {
         Some(MessageResponse::ListServicesResponse(list)) => list.service.into_iter().map(|s| s.name).collect(),

@@ -11,18 +11,11 @@ async fn list_parts(client: &mut Client, request: pb::ListManufacturerPartsReque
     let mut token = String::new();
     loop {
         let page = client
-            .list_manufacturer_parts(pb::ListManufacturerPartsRequest {
-                page_token: token,
-                ..request.clone()
-            })
+            .list_manufacturer_parts(pb::ListManufacturerPartsRequest { page_token: token, ..request.clone() })
             .await
             .expect("a page")
             .into_inner();
-        parts.extend(
-            page.manufacturer_parts
-                .into_iter()
-                .map(|p| (p.manufacturer_id, p.part_number)),
-        );
+        parts.extend(page.manufacturer_parts.into_iter().map(|p| (p.manufacturer_id, p.part_number)));
         if page.next_page_token.is_empty() {
             return parts;
         }
@@ -80,5 +73,27 @@ on_every_backend! {
         let status = client.delete_manufacturer_part(delete).await.expect_err("already gone");
         assert_eq!(status.code(), Code::NotFound);
         assert_eq!(status.message(), "ManufacturerPart '20013/DEMOPARTNUMBER2' not found.");
+    }
+}
+
+on_every_backend! {
+    async fn removing_a_part_never_strands_a_managed_sku(backend: Backend) {
+        let (_catalog, client) = spawn_catalog(backend).await;
+        for round in 0..20 {
+            let part = format!("RACE-{round}");
+            let mut setup = client.clone();
+            register_part(&mut setup, "20013", &part).await;
+            let mut creator = client.clone();
+            let mut remover = client.clone();
+            let sku = pb::Sku { part_number: part.clone(), ..managed_sku(&format!("race-{round}")) };
+            let delete = pb::DeleteManufacturerPartRequest { manufacturer_id: "20013".into(), part_number: part.clone() };
+            let (created, removed) = tokio::join!(create(&mut creator, sku), remover.delete_manufacturer_part(delete));
+            // One of them wins; never both.
+            assert!(created.is_ok() != removed.is_ok(), "round {round}: created {created:?}, removed {removed:?}");
+            if created.is_ok() {
+                let parts = list_parts(&mut setup, pb::ListManufacturerPartsRequest { part_number: part.clone(), ..Default::default() }).await;
+                assert_eq!(parts, [pair("20013", &part)], "the managed SKU's part is still registered");
+            }
+        }
     }
 }

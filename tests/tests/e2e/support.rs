@@ -62,21 +62,13 @@ pub async fn register_part(client: &mut Client, manufacturer_id: &str, part_numb
 pub fn violations(status: &tonic::Status) -> Vec<(String, String)> {
     status
         .get_details_bad_request()
-        .map(|bad| {
-            bad.field_violations
-                .into_iter()
-                .map(|v| (v.field, v.description))
-                .collect()
-        })
+        .map(|bad| bad.field_violations.into_iter().map(|v| (v.field, v.description)).collect())
         .unwrap_or_default()
 }
 
 /// The `ErrorInfo` reason of a status.
 pub fn reason(status: &tonic::Status) -> String {
-    status
-        .get_details_error_info()
-        .map(|info| info.reason)
-        .unwrap_or_default()
+    status.get_details_error_info().map(|info| info.reason).unwrap_or_default()
 }
 
 /// Asserts a single-violation INVALID_ARGUMENT with the document's parameter and message.

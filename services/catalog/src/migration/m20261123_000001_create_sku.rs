@@ -75,10 +75,7 @@ impl MigrationTrait for Migration {
             ("idx_sku_tax_code", vec![Sku::TaxCode]),
             ("idx_sku_hs_code", vec![Sku::HsCode]),
             ("idx_sku_sku_group_id", vec![Sku::SkuGroupId]),
-            (
-                "idx_sku_part_number_manufacturer_id",
-                vec![Sku::PartNumber, Sku::ManufacturerId],
-            ),
+            ("idx_sku_part_number_manufacturer_id", vec![Sku::PartNumber, Sku::ManufacturerId]),
         ];
         for (name, columns) in indexes {
             let mut index = Index::create();

@@ -23,9 +23,7 @@ impl MigrationTrait for Migration {
                     .col(string(ManufacturerPart::PartNumber))
                     .col(timestamp_with_time_zone(ManufacturerPart::CreatedTime))
                     .primary_key(
-                        Index::create()
-                            .col(ManufacturerPart::ManufacturerId)
-                            .col(ManufacturerPart::PartNumber),
+                        Index::create().col(ManufacturerPart::ManufacturerId).col(ManufacturerPart::PartNumber),
                     )
                     .to_owned(),
             )
@@ -44,8 +42,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(ManufacturerPart::Table).to_owned())
-            .await
+        manager.drop_table(Table::drop().table(ManufacturerPart::Table).to_owned()).await
     }
 }
