@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use fulfillment_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use fulfillment_server::ServeError;
 use fulfillment_server::config::Env;
 pub use fulfillment_storage::Backend;
@@ -119,12 +120,24 @@ pub async fn spawn_catalog(backend: Backend) -> (RunningService, CatalogServiceC
 }
 
 /// Starts the Inventory service on `backend`.
-pub async fn spawn_inventory(backend: Backend) -> RunningService {
-    start(backend, "INVENTORY", |env, listener, stopped| async move {
+pub async fn spawn_inventory(backend: Backend) -> (RunningService, InventoryServiceClient<Channel>) {
+    spawn_inventory_with(backend, &[]).await
+}
+
+/// Starts the Inventory service on `backend` with extra settings, e.g. a fast expiry sweep.
+pub async fn spawn_inventory_with(
+    backend: Backend,
+    settings: &[(&str, &str)],
+) -> (RunningService, InventoryServiceClient<Channel>) {
+    let settings: Vec<(String, String)> = settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let service = start(backend, "INVENTORY", |env, listener, stopped| async move {
+        let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let config = inventory::InventoryConfig::from_env(&env).expect("valid test configuration");
         inventory::run(config, listener, async move { drop(stopped.await) }).await
     })
-    .await
+    .await;
+    let client = InventoryServiceClient::new(service.channel().await);
+    (service, client)
 }
 
 /// Starts the Reservation service on `backend`.

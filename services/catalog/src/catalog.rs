@@ -1,12 +1,11 @@
 //! The Catalog's operations, in domain types: what the gRPC adapter calls.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use fulfillment_errors::FieldViolation;
 use fulfillment_reference::{MAX_SHORT_TEXT, ReferenceData, generate_id, validate_sku_id, validate_text};
 use fulfillment_storage::paging::{Cursor, Page, now};
-use fulfillment_storage::{Database, DbFailure, classify};
+use fulfillment_storage::{Database, retry_lost_insert};
 use sea_orm::ConnectionTrait;
 
 use crate::entity::manufacturer_part;
@@ -280,19 +279,6 @@ impl Catalog {
             }
         }
         Ok(sku)
-    }
-}
-
-/// Runs `attempt` once more if it lost a race to insert the same key: the second run finds the
-/// winner's row and answers from it.
-async fn retry_lost_insert<T, F, Fut>(attempt: F) -> Result<T, CatalogError>
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Result<T, CatalogError>>,
-{
-    match attempt().await {
-        Err(CatalogError::Database(error)) if classify(&error) == DbFailure::UniqueViolation => attempt().await,
-        other => other,
     }
 }
 

@@ -1,5 +1,8 @@
-use fulfillment_server::ServiceSettings;
+use std::time::Duration;
+
+use fulfillment_reference::ReferenceData;
 use fulfillment_server::config::{ConfigError, Env};
+use fulfillment_server::{ServiceSettings, reference_data};
 
 /// Where the Inventory service listens unless `INVENTORY_LISTEN_ADDR` says otherwise.
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50052";
@@ -11,11 +14,23 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/inventory.db";
 pub struct InventoryConfig {
     /// Listen address, database, pool and server settings.
     pub service: ServiceSettings,
+    /// Countries and ECCNs items are checked against.
+    pub reference: ReferenceData,
+    /// `INVENTORY_EXPIRY_SWEEP_MS`: how often lapsed holds are looked for.
+    pub expiry_sweep_interval: Duration,
+    /// `INVENTORY_HOLD_GRACE_MS`: how long past its expiry a hold is kept before the Inventory
+    /// releases it itself; the Reservation service normally releases it first.
+    pub hold_grace: Duration,
 }
 
 impl InventoryConfig {
     /// Reads the configuration from `env`, defaulting every setting.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self { service: ServiceSettings::from_env(env, "INVENTORY", DEFAULT_LISTEN_ADDR, DEFAULT_DATABASE_URL)? })
+        Ok(Self {
+            service: ServiceSettings::from_env(env, "INVENTORY", DEFAULT_LISTEN_ADDR, DEFAULT_DATABASE_URL)?,
+            reference: reference_data(env),
+            expiry_sweep_interval: env.millis_or("INVENTORY_EXPIRY_SWEEP_MS", Duration::from_secs(5))?,
+            hold_grace: env.millis_or("INVENTORY_HOLD_GRACE_MS", Duration::from_secs(60))?,
+        })
     }
 }

@@ -40,6 +40,12 @@ impl Env {
         Self(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
     }
 
+    /// These variables with `pairs` added or replacing them.
+    pub fn with<'a>(mut self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        self.0.extend(pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())));
+        self
+    }
+
     /// The raw value of `variable`, if set and not blank.
     pub fn get(&self, variable: &str) -> Option<&str> {
         self.0.get(variable).map(String::as_str).filter(|v| !v.trim().is_empty())

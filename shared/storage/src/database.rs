@@ -153,6 +153,20 @@ impl Database {
     }
 }
 
+/// Runs `attempt` once more if it lost a race to insert the same key: the second run finds the
+/// winner's row and answers from it.
+pub async fn retry_lost_insert<T, E, F, Fut>(attempt: F) -> Result<T, E>
+where
+    E: TransactionError,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    match attempt().await {
+        Err(error) if error.as_db_err().is_some_and(|e| classify(e) == DbFailure::UniqueViolation) => attempt().await,
+        other => other,
+    }
+}
+
 fn is_retryable<E: TransactionError>(error: &E) -> bool {
     error.as_db_err().is_some_and(|e| classify(e) == DbFailure::Retryable)
 }

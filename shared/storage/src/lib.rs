@@ -11,7 +11,7 @@ pub mod paging;
 pub mod testing;
 
 pub use classify::{DbFailure, classify};
-pub use database::{Backend, Database, PoolConfig, TransactionError, TransactionFuture};
+pub use database::{Backend, Database, PoolConfig, TransactionError, TransactionFuture, retry_lost_insert};
 mod migrate;
 
 pub use migrate::migrate;

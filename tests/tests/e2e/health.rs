@@ -45,7 +45,7 @@ on_every_backend! {
     }
 
     async fn inventory_and_reservation_serve_health_on_their_own_ports(backend: Backend) {
-        let inventory = spawn_inventory(backend).await;
+        let (inventory, _client) = spawn_inventory(backend).await;
         let reservation = spawn_reservation(backend).await;
         assert_ne!(inventory.address, reservation.address);
         assert_eq!(health(&inventory, "").await.expect("inventory"), ServingStatus::Serving);

@@ -1,0 +1,173 @@
+use fulfillment_errors::{ApiError, ErrorCode, FieldViolation, PreconditionViolation};
+use fulfillment_storage::TransactionError;
+use sea_orm::DbErr;
+
+use crate::allocation::Shortage;
+
+/// Everything an Inventory operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    /// The request breaks a rule.
+    #[error("invalid request: {0:?}")]
+    InvalidRequest(Vec<FieldViolation>),
+    /// No inventory item has the id.
+    #[error("inventory item '{0}' not found")]
+    ItemNotFound(String),
+    /// No warehouse has the id.
+    #[error("warehouse '{0}' not found")]
+    WarehouseNotFound(String),
+    /// No hold has the id.
+    #[error("hold '{0}' not found")]
+    HoldNotFound(String),
+    /// The id is taken by an item with other attributes.
+    #[error("inventory item '{0}' already exists")]
+    ItemExists(String),
+    /// The id is taken by a warehouse.
+    #[error("warehouse '{0}' already exists")]
+    WarehouseExists(String),
+    /// The hold id is taken by a hold with other lines.
+    #[error("hold '{0}' already exists with other lines")]
+    HoldExists(String),
+    /// The idempotency key was used for another stock change.
+    #[error("idempotency key '{0}' was used for another change")]
+    IdempotencyKeyReused(String),
+    /// Only the Catalog may set or change what a SKU owns.
+    #[error("only the Catalog may create items owned by a SKU")]
+    OwnerReserved,
+    /// The item belongs to a SKU and the caller is not the Catalog.
+    #[error("inventory item '{item}' belongs to SKU '{sku}'")]
+    OwnedBySku {
+        /// The item.
+        item: String,
+        /// Its SKU.
+        sku: String,
+    },
+    /// The item still has open holds.
+    #[error("inventory item '{0}' has open holds")]
+    ItemHasOpenHolds(String),
+    /// The warehouse still holds stock or holds.
+    #[error("warehouse '{0}' still holds stock or holds")]
+    WarehouseInUse(String),
+    /// A stock change would leave less on hand than is held, or a negative quantity.
+    #[error("stock of '{item}' in '{warehouse}' would fall to {on_hand} with {reserved} held")]
+    StockBelowHeld {
+        /// The item.
+        item: String,
+        /// The warehouse.
+        warehouse: String,
+        /// The on-hand quantity the change would leave.
+        on_hand: i64,
+        /// The quantity held there.
+        reserved: i64,
+    },
+    /// Lines that may not oversell are short: nothing was held.
+    #[error("insufficient inventory: {0:?}")]
+    InsufficientInventory(Vec<Shortage>),
+    /// Release or commit of a hold that is no longer held.
+    #[error("hold '{id}' is already {state}")]
+    HoldClosed {
+        /// The hold.
+        id: String,
+        /// Its state.
+        state: String,
+    },
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] DbErr),
+}
+
+impl InventoryError {
+    /// A request with a single bad parameter.
+    pub fn invalid(violation: FieldViolation) -> Self {
+        InventoryError::InvalidRequest(vec![violation])
+    }
+}
+
+impl TransactionError for InventoryError {
+    fn as_db_err(&self) -> Option<&DbErr> {
+        match self {
+            InventoryError::Database(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<InventoryError> for ApiError {
+    fn from(error: InventoryError) -> Self {
+        match error {
+            InventoryError::InvalidRequest(violations) => ApiError::bad_request(violations),
+            InventoryError::ItemNotFound(id) => ApiError::not_found("InventoryItem", &id),
+            InventoryError::WarehouseNotFound(id) => ApiError::not_found("Warehouse", &id),
+            InventoryError::HoldNotFound(id) => ApiError::not_found("Hold", &id),
+            InventoryError::ItemExists(id) => ApiError::already_exists("InventoryItem", &id),
+            InventoryError::WarehouseExists(id) => ApiError::already_exists("Warehouse", &id),
+            InventoryError::HoldExists(id) => ApiError::already_exists("Hold", &id),
+            InventoryError::IdempotencyKeyReused(key) => ApiError::new(
+                ErrorCode::AlreadyExists,
+                "The idempotency key was already used for a different stock change.",
+            )
+            .with_reason("idempotency_key_reused")
+            .with_metadata("idempotencyKey", key),
+            InventoryError::OwnerReserved => ApiError::new(
+                ErrorCode::PermissionDenied,
+                "Only the Catalog may create inventory items owned by a SKU.",
+            )
+            .with_reason("owner_reserved"),
+            InventoryError::OwnedBySku { item, sku } => {
+                let message =
+                    format!("InventoryItem '{item}' belongs to SKU '{sku}'; change or delete it through the SKU.");
+                ApiError::failed_precondition("owned_by_sku", message.clone())
+                    .with_resource("SKU", &sku)
+                    .with_precondition_violation(PreconditionViolation {
+                        kind: "owned_by_sku".into(),
+                        subject: item,
+                        description: message,
+                    })
+            }
+            InventoryError::ItemHasOpenHolds(id) => {
+                let message = format!("InventoryItem '{id}' has open holds.");
+                ApiError::failed_precondition("open_holds", message.clone()).with_precondition_violation(
+                    PreconditionViolation { kind: "open_holds".into(), subject: id, description: message },
+                )
+            }
+            InventoryError::WarehouseInUse(id) => {
+                let message = format!("Warehouse '{id}' still holds stock or holds.");
+                ApiError::failed_precondition("warehouse_in_use", message.clone()).with_precondition_violation(
+                    PreconditionViolation { kind: "warehouse_in_use".into(), subject: id, description: message },
+                )
+            }
+            InventoryError::StockBelowHeld { item, warehouse, on_hand, reserved } => {
+                let message = format!(
+                    "The change would leave {on_hand} of '{item}' on hand in '{warehouse}', with {reserved} held."
+                );
+                ApiError::failed_precondition("stock_below_held", message.clone()).with_precondition_violation(
+                    PreconditionViolation {
+                        kind: "stock_below_held".into(),
+                        subject: format!("{item}/{warehouse}"),
+                        description: message,
+                    },
+                )
+            }
+            InventoryError::InsufficientInventory(shortages) => {
+                let mut error = ApiError::failed_precondition(
+                    "insufficient_inventory",
+                    "Inventory is insufficient for the requested items; nothing was held.",
+                );
+                for shortage in shortages {
+                    error = error.with_precondition_violation(PreconditionViolation {
+                        kind: "insufficient_inventory".into(),
+                        description: format!("requested {}, available {}", shortage.requested, shortage.available),
+                        subject: shortage.item,
+                    });
+                }
+                error
+            }
+            InventoryError::HoldClosed { id, state } => {
+                ApiError::failed_precondition("hold_closed", format!("Hold '{id}' is already {state}."))
+                    .with_metadata("state", state)
+                    .with_resource("Hold", &id)
+            }
+            InventoryError::Database(error) => fulfillment_storage::api_error(&error),
+        }
+    }
+}

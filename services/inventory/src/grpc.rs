@@ -1,0 +1,457 @@
+//! The gRPC adapter: converts between the contract's messages and the domain, and nothing else.
+
+use fulfillment_errors::{ApiError, FieldViolation};
+use fulfillment_proto::common::v1 as common;
+use fulfillment_proto::inventory::v1 as pb;
+use fulfillment_proto::inventory::v1::inventory_service_server::InventoryService;
+use fulfillment_proto::time::{date_time, date_time_micros_ceil, timestamp};
+use fulfillment_storage::paging::{TimeRange, page_size};
+use tonic::{Request, Response, Status};
+
+use crate::InventoryError;
+use crate::holds::{Hold, HoldLine, HoldRequest, HoldState};
+use crate::inventory::{Caller, Inventory};
+use crate::items::{InventoryItem, ItemField, ItemFields, ItemFilter};
+use crate::stock::{ItemLevel, StockChange, StockChangeRequest, StockLevel, StockMovement};
+use crate::warehouses::{Warehouse, WarehouseField, WarehouseFields, ship_to_countries};
+
+/// `ErrorInfo.domain` of the Inventory's errors.
+const DOMAIN: &str = "inventory.fulfillment";
+
+/// The metadata key naming the calling service. Until API keys and service identities land, the
+/// Catalog says who it is here; the ownership guard trusts it.
+pub const CALLER_METADATA: &str = "x-fulfillment-caller";
+
+/// The Inventory's gRPC service.
+#[derive(Clone, Debug)]
+pub struct InventoryGrpc {
+    inventory: Inventory,
+}
+
+impl InventoryGrpc {
+    /// Serves `inventory` over gRPC.
+    pub fn new(inventory: Inventory) -> Self {
+        Self { inventory }
+    }
+}
+
+fn status(error: InventoryError) -> Status {
+    ApiError::from(error).into_status(DOMAIN)
+}
+
+fn invalid(violations: Vec<FieldViolation>) -> Status {
+    status(InventoryError::InvalidRequest(violations))
+}
+
+fn caller<T>(request: &Request<T>) -> Caller {
+    match request.metadata().get(CALLER_METADATA).and_then(|v| v.to_str().ok()) {
+        Some("catalog") => Caller::Catalog,
+        _ => Caller::Client,
+    }
+}
+
+fn size(requested: i32) -> Result<u64, Status> {
+    page_size(requested).map_err(|v| invalid(vec![v]))
+}
+
+#[tonic::async_trait]
+impl InventoryService for InventoryGrpc {
+    async fn create_inventory_item(
+        &self,
+        request: Request<pb::CreateInventoryItemRequest>,
+    ) -> Result<Response<pb::CreateInventoryItemResponse>, Status> {
+        let caller = caller(&request);
+        let item = request.into_inner().inventory_item.unwrap_or_default();
+        let (id, owner) = (non_empty(item.id.clone()), non_empty(item.owner_sku_id.clone()));
+        let created = self.inventory.create_item(id, item_fields(item), owner, caller).await.map_err(status)?;
+        Ok(Response::new(pb::CreateInventoryItemResponse { inventory_item: Some(item_to_proto(created)) }))
+    }
+
+    async fn update_inventory_item(
+        &self,
+        request: Request<pb::UpdateInventoryItemRequest>,
+    ) -> Result<Response<pb::UpdateInventoryItemResponse>, Status> {
+        let caller = caller(&request);
+        let request = request.into_inner();
+        let item = request.inventory_item.unwrap_or_default();
+        let id = item.id.clone();
+        let fields = item_fields(item);
+        let mask = match request.update_mask.filter(|m| !m.paths.is_empty()) {
+            None => fields.present_fields(),
+            Some(mask) => parse_mask(&mask.paths, ItemField::from_path)?,
+        };
+        let updated = self.inventory.update_item(&id, fields, mask, caller).await.map_err(status)?;
+        Ok(Response::new(pb::UpdateInventoryItemResponse { inventory_item: Some(item_to_proto(updated)) }))
+    }
+
+    async fn get_inventory_item(
+        &self,
+        request: Request<pb::GetInventoryItemRequest>,
+    ) -> Result<Response<pb::GetInventoryItemResponse>, Status> {
+        let item = self.inventory.get_item(&request.into_inner().id).await.map_err(status)?;
+        Ok(Response::new(pb::GetInventoryItemResponse { inventory_item: Some(item_to_proto(item)) }))
+    }
+
+    async fn list_inventory_items(
+        &self,
+        request: Request<pb::ListInventoryItemsRequest>,
+    ) -> Result<Response<pb::ListInventoryItemsResponse>, Status> {
+        let request = request.into_inner();
+        let page_size = size(request.page_size)?;
+        let mut violations = Vec::new();
+        let filter = ItemFilter {
+            ids: request.ids,
+            manufacturer_id: non_empty(request.manufacturer_id),
+            part_number: non_empty(request.part_number),
+            created: time_range(request.created_time, "createdTime", &mut violations),
+            updated: time_range(request.updated_time, "updatedTime", &mut violations),
+        };
+        if !violations.is_empty() {
+            return Err(invalid(violations));
+        }
+        let page = self.inventory.list_items(&filter, page_size, &request.page_token).await.map_err(status)?;
+        Ok(Response::new(pb::ListInventoryItemsResponse {
+            inventory_items: page.items.into_iter().map(item_to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn delete_inventory_item(
+        &self,
+        request: Request<pb::DeleteInventoryItemRequest>,
+    ) -> Result<Response<pb::DeleteInventoryItemResponse>, Status> {
+        let caller = caller(&request);
+        self.inventory.delete_item(&request.into_inner().id, caller).await.map_err(status)?;
+        Ok(Response::new(pb::DeleteInventoryItemResponse {}))
+    }
+
+    async fn create_warehouse(
+        &self,
+        request: Request<pb::CreateWarehouseRequest>,
+    ) -> Result<Response<pb::CreateWarehouseResponse>, Status> {
+        let warehouse = request.into_inner().warehouse.unwrap_or_default();
+        let id = non_empty(warehouse.id.clone());
+        let created = self.inventory.create_warehouse(id, warehouse_fields(warehouse)).await.map_err(status)?;
+        Ok(Response::new(pb::CreateWarehouseResponse { warehouse: Some(warehouse_to_proto(created)) }))
+    }
+
+    async fn update_warehouse(
+        &self,
+        request: Request<pb::UpdateWarehouseRequest>,
+    ) -> Result<Response<pb::UpdateWarehouseResponse>, Status> {
+        let request = request.into_inner();
+        let warehouse = request.warehouse.unwrap_or_default();
+        let id = warehouse.id.clone();
+        let fields = warehouse_fields(warehouse);
+        let mask = match request.update_mask.filter(|m| !m.paths.is_empty()) {
+            None => fields.present_fields(),
+            Some(mask) => parse_mask(&mask.paths, WarehouseField::from_path)?,
+        };
+        let updated = self.inventory.update_warehouse(&id, fields, mask).await.map_err(status)?;
+        Ok(Response::new(pb::UpdateWarehouseResponse { warehouse: Some(warehouse_to_proto(updated)) }))
+    }
+
+    async fn get_warehouse(
+        &self,
+        request: Request<pb::GetWarehouseRequest>,
+    ) -> Result<Response<pb::GetWarehouseResponse>, Status> {
+        let warehouse = self.inventory.get_warehouse(&request.into_inner().id).await.map_err(status)?;
+        Ok(Response::new(pb::GetWarehouseResponse { warehouse: Some(warehouse_to_proto(warehouse)) }))
+    }
+
+    async fn list_warehouses(
+        &self,
+        request: Request<pb::ListWarehousesRequest>,
+    ) -> Result<Response<pb::ListWarehousesResponse>, Status> {
+        let request = request.into_inner();
+        let page =
+            self.inventory.list_warehouses(size(request.page_size)?, &request.page_token).await.map_err(status)?;
+        Ok(Response::new(pb::ListWarehousesResponse {
+            warehouses: page.items.into_iter().map(warehouse_to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn delete_warehouse(
+        &self,
+        request: Request<pb::DeleteWarehouseRequest>,
+    ) -> Result<Response<pb::DeleteWarehouseResponse>, Status> {
+        self.inventory.delete_warehouse(&request.into_inner().id).await.map_err(status)?;
+        Ok(Response::new(pb::DeleteWarehouseResponse {}))
+    }
+
+    async fn adjust_stock(
+        &self,
+        request: Request<pb::AdjustStockRequest>,
+    ) -> Result<Response<pb::AdjustStockResponse>, Status> {
+        let request = request.into_inner();
+        let change = match pb::StockChangeKind::try_from(request.kind) {
+            Ok(pb::StockChangeKind::Receive) => StockChange::Receive,
+            Ok(pb::StockChangeKind::Adjust) => StockChange::Adjust,
+            Ok(pb::StockChangeKind::Set) => StockChange::Set,
+            _ => {
+                let kind = request.kind.to_string();
+                return Err(invalid(vec![FieldViolation::not_valid("kind", &kind, "stock change kind")]));
+            }
+        };
+        let (level, movement) = self
+            .inventory
+            .change_stock(StockChangeRequest {
+                inventory_item_id: request.inventory_item_id,
+                warehouse_id: request.warehouse_id,
+                change,
+                quantity: request.quantity,
+                reason: request.reason,
+                idempotency_key: request.idempotency_key,
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::AdjustStockResponse {
+            level: Some(level_to_proto(level)),
+            movement: Some(movement_to_proto(movement)),
+        }))
+    }
+
+    async fn list_stock_movements(
+        &self,
+        request: Request<pb::ListStockMovementsRequest>,
+    ) -> Result<Response<pb::ListStockMovementsResponse>, Status> {
+        let request = request.into_inner();
+        let page = self
+            .inventory
+            .list_movements(&request.inventory_item_id, size(request.page_size)?, &request.page_token)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListStockMovementsResponse {
+            movements: page.items.into_iter().map(movement_to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn get_inventory_levels(
+        &self,
+        request: Request<pb::GetInventoryLevelsRequest>,
+    ) -> Result<Response<pb::GetInventoryLevelsResponse>, Status> {
+        let request = request.into_inner();
+        let country = non_empty(request.ship_to_country);
+        let levels = self
+            .inventory
+            .levels(&request.inventory_item_ids, country.as_deref(), request.min_available)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::GetInventoryLevelsResponse {
+            levels: levels.into_iter().map(item_level_to_proto).collect(),
+        }))
+    }
+
+    async fn place_hold(
+        &self,
+        request: Request<pb::PlaceHoldRequest>,
+    ) -> Result<Response<pb::PlaceHoldResponse>, Status> {
+        let request = request.into_inner();
+        let expire_time = match request.expire_time {
+            None => None,
+            Some(time) => Some(
+                date_time(&time)
+                    .ok_or_else(|| invalid(vec![FieldViolation::not_valid("expireTime", &time.to_string(), "time")]))?,
+            ),
+        };
+        let hold = self
+            .inventory
+            .place_hold(HoldRequest {
+                hold_id: request.hold_id,
+                lines: request
+                    .lines
+                    .into_iter()
+                    .map(|line| HoldLine {
+                        inventory_item_id: line.inventory_item_id,
+                        quantity: line.quantity,
+                        allow_oversell: line.allow_oversell,
+                    })
+                    .collect(),
+                ship_to_country: request.ship_to_country,
+                expire_time,
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::PlaceHoldResponse { hold: Some(hold_to_proto(hold)) }))
+    }
+
+    async fn get_hold(&self, request: Request<pb::GetHoldRequest>) -> Result<Response<pb::GetHoldResponse>, Status> {
+        let hold = self.inventory.get_hold(&request.into_inner().hold_id).await.map_err(status)?;
+        Ok(Response::new(pb::GetHoldResponse { hold: Some(hold_to_proto(hold)) }))
+    }
+
+    async fn release_hold(
+        &self,
+        request: Request<pb::ReleaseHoldRequest>,
+    ) -> Result<Response<pb::ReleaseHoldResponse>, Status> {
+        let hold = self.inventory.release_hold(&request.into_inner().hold_id).await.map_err(status)?;
+        Ok(Response::new(pb::ReleaseHoldResponse { hold: Some(hold_to_proto(hold)) }))
+    }
+
+    async fn commit_hold(
+        &self,
+        request: Request<pb::CommitHoldRequest>,
+    ) -> Result<Response<pb::CommitHoldResponse>, Status> {
+        let hold = self.inventory.commit_hold(&request.into_inner().hold_id).await.map_err(status)?;
+        Ok(Response::new(pb::CommitHoldResponse { hold: Some(hold_to_proto(hold)) }))
+    }
+}
+
+fn non_empty(value: String) -> Option<String> {
+    (!value.is_empty()).then_some(value)
+}
+
+fn parse_mask<F>(paths: &[String], parse: impl Fn(&str) -> Option<F>) -> Result<Vec<F>, Status> {
+    let mut fields = Vec::new();
+    let mut violations = Vec::new();
+    for path in paths {
+        match parse(path) {
+            Some(field) => fields.push(field),
+            None => violations.push(FieldViolation::not_valid("updateMask", path, "field")),
+        }
+    }
+    if violations.is_empty() { Ok(fields) } else { Err(invalid(violations)) }
+}
+
+fn time_range(range: Option<common::TimeRange>, parameter: &str, violations: &mut Vec<FieldViolation>) -> TimeRange {
+    let range = range.unwrap_or_default();
+    let mut bound = |value: Option<prost_types::Timestamp>| {
+        let value = value?;
+        let converted = date_time_micros_ceil(&value);
+        if converted.is_none() {
+            violations.push(FieldViolation::not_valid(parameter, &value.to_string(), "time"));
+        }
+        converted
+    };
+    TimeRange { start: bound(range.start), end: bound(range.end) }
+}
+
+fn item_fields(item: pb::InventoryItem) -> ItemFields {
+    ItemFields {
+        manufacturer_id: non_empty(item.manufacturer_id),
+        part_number: non_empty(item.part_number),
+        eccn: non_empty(item.eccn),
+        hs_code: non_empty(item.hs_code),
+        country_of_origin: non_empty(item.country_of_origin),
+        allow_oversell: item.allow_oversell,
+    }
+}
+
+fn item_to_proto(item: InventoryItem) -> pb::InventoryItem {
+    pb::InventoryItem {
+        id: item.id,
+        manufacturer_id: item.manufacturer_id.unwrap_or_default(),
+        part_number: item.part_number.unwrap_or_default(),
+        eccn: item.eccn.unwrap_or_default(),
+        hs_code: item.hs_code.unwrap_or_default(),
+        country_of_origin: item.country_of_origin.unwrap_or_default(),
+        allow_oversell: Some(item.allow_oversell),
+        owner_sku_id: item.owner_sku_id.unwrap_or_default(),
+        live_mode: item.live_mode,
+        created_time: Some(timestamp(item.created_time)),
+        updated_time: Some(timestamp(item.updated_time)),
+    }
+}
+
+fn warehouse_fields(warehouse: pb::Warehouse) -> WarehouseFields {
+    WarehouseFields {
+        name: non_empty(warehouse.name),
+        country: non_empty(warehouse.country),
+        ship_to_countries: (!warehouse.ship_to_countries.is_empty()).then_some(warehouse.ship_to_countries),
+        ships_everywhere: warehouse.ships_everywhere.then_some(true),
+        priority: (warehouse.priority != 0).then_some(warehouse.priority),
+    }
+}
+
+fn warehouse_to_proto(warehouse: Warehouse) -> pb::Warehouse {
+    pb::Warehouse {
+        ship_to_countries: ship_to_countries(&warehouse),
+        id: warehouse.id,
+        name: warehouse.name,
+        country: warehouse.country,
+        ships_everywhere: warehouse.ships_everywhere,
+        priority: warehouse.priority,
+        created_time: Some(timestamp(warehouse.created_time)),
+        updated_time: Some(timestamp(warehouse.updated_time)),
+    }
+}
+
+fn level_to_proto(level: StockLevel) -> pb::StockLevel {
+    pb::StockLevel {
+        available: level.on_hand - level.reserved,
+        inventory_item_id: level.inventory_item_id,
+        warehouse_id: level.warehouse_id,
+        on_hand: level.on_hand,
+        reserved: level.reserved,
+    }
+}
+
+fn item_level_to_proto(level: ItemLevel) -> pb::InventoryLevel {
+    pb::InventoryLevel {
+        inventory_item_id: level.inventory_item_id,
+        warehouses: level.warehouses.into_iter().map(level_to_proto).collect(),
+        on_hand: level.on_hand,
+        reserved: level.reserved,
+        available: level.available,
+    }
+}
+
+fn movement_to_proto(movement: StockMovement) -> pb::StockMovement {
+    let kind = match movement.kind.as_str() {
+        "receive" => pb::StockChangeKind::Receive,
+        "adjust" => pb::StockChangeKind::Adjust,
+        "set" => pb::StockChangeKind::Set,
+        "commit" => pb::StockChangeKind::Commit,
+        _ => pb::StockChangeKind::Unspecified,
+    };
+    pb::StockMovement {
+        id: movement.id,
+        inventory_item_id: movement.inventory_item_id,
+        warehouse_id: movement.warehouse_id,
+        delta: movement.delta,
+        reason: movement.reason,
+        idempotency_key: movement.idempotency_key,
+        created_time: Some(timestamp(movement.created_time)),
+        kind: kind.into(),
+        on_hand_after: movement.on_hand_after,
+        hold_id: movement.hold_id.unwrap_or_default(),
+    }
+}
+
+fn hold_to_proto(hold: Hold) -> pb::Hold {
+    let state = match hold.state {
+        HoldState::Held => pb::HoldState::Held,
+        HoldState::Committed => pb::HoldState::Committed,
+        HoldState::Released => pb::HoldState::Released,
+        HoldState::Expired => pb::HoldState::Expired,
+    };
+    pb::Hold {
+        id: hold.id,
+        state: state.into(),
+        lines: hold
+            .lines
+            .into_iter()
+            .map(|line| pb::HoldRequestLine {
+                inventory_item_id: line.inventory_item_id,
+                quantity: line.quantity,
+                allow_oversell: line.allow_oversell,
+            })
+            .collect(),
+        allocations: hold
+            .allocations
+            .into_iter()
+            .map(|a| pb::HoldAllocation {
+                inventory_item_id: a.inventory_item_id,
+                warehouse_id: a.warehouse_id,
+                quantity: a.quantity,
+                oversold_quantity: a.oversold_quantity,
+            })
+            .collect(),
+        ship_to_country: hold.ship_to_country,
+        expire_time: Some(timestamp(hold.expire_time)),
+        created_time: Some(timestamp(hold.created_time)),
+        updated_time: Some(timestamp(hold.updated_time)),
+    }
+}

@@ -1,0 +1,491 @@
+//! Holds: stock set aside for a reservation, all lines or none, until it is committed, released
+//! or expires.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use fulfillment_errors::FieldViolation;
+use fulfillment_storage::paging::now;
+use sea_orm::sea_query::LockBehavior;
+use sea_orm::sea_query::LockType;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::allocation::{Candidate, Need, allocate};
+use crate::entity::{hold, hold_allocation, inventory_item, stock_level, stock_movement, warehouse};
+use crate::inventory::{Inventory, check};
+use crate::items::validate_item_id;
+use crate::stock::{COMMIT_KIND, MAX_QUANTITY, save_level};
+use crate::warehouses::ships_to;
+use crate::{InventoryError, retry_lost_insert};
+
+/// The most lines one hold may have.
+pub const MAX_HOLD_LINES: usize = 100;
+
+/// Where a hold is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HoldState {
+    /// Stock is set aside.
+    Held,
+    /// The stock shipped: on hand and reserved both fell.
+    Committed,
+    /// The reservation was cancelled.
+    Released,
+    /// The hold lapsed and the Inventory released it.
+    Expired,
+}
+
+impl HoldState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldState::Held => "held",
+            HoldState::Committed => "committed",
+            HoldState::Released => "released",
+            HoldState::Expired => "expired",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Self, DbErr> {
+        match value {
+            "held" => Ok(HoldState::Held),
+            "committed" => Ok(HoldState::Committed),
+            "released" => Ok(HoldState::Released),
+            "expired" => Ok(HoldState::Expired),
+            other => Err(DbErr::Type(format!("unknown hold state '{other}'"))),
+        }
+    }
+}
+
+/// A line of a hold request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldLine {
+    /// The inventory item.
+    pub inventory_item_id: String,
+    /// Units wanted.
+    pub quantity: i64,
+    /// Overrides the item's own setting when given.
+    pub allow_oversell: Option<bool>,
+}
+
+/// A hold as a caller asks for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldRequest {
+    /// The reservation's id.
+    pub hold_id: String,
+    #[allow(missing_docs)]
+    pub lines: Vec<HoldLine>,
+    /// Only warehouses shipping here are used.
+    pub ship_to_country: String,
+    /// When the hold lapses; `None` is refused.
+    pub expire_time: Option<DateTime<Utc>>,
+}
+
+/// A stored hold with where its units are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hold {
+    #[allow(missing_docs)]
+    pub id: String,
+    #[allow(missing_docs)]
+    pub state: HoldState,
+    #[allow(missing_docs)]
+    pub ship_to_country: String,
+    /// The request's lines, merged per item.
+    pub lines: Vec<HoldLine>,
+    /// Where each line's units are set aside.
+    pub allocations: Vec<hold_allocation::Model>,
+    #[allow(missing_docs)]
+    pub expire_time: DateTime<Utc>,
+    #[allow(missing_docs)]
+    pub created_time: DateTime<Utc>,
+    #[allow(missing_docs)]
+    pub updated_time: DateTime<Utc>,
+}
+
+/// Merges the lines of the same item (quantities summed) in the order items first appear.
+fn merge_lines(lines: &[HoldLine]) -> Result<Vec<HoldLine>, Vec<FieldViolation>> {
+    let mut merged: Vec<HoldLine> = Vec::new();
+    let mut violations = Vec::new();
+    for (n, line) in lines.iter().enumerate() {
+        match merged.iter_mut().find(|m| m.inventory_item_id == line.inventory_item_id) {
+            None => merged.push(line.clone()),
+            Some(existing) => {
+                existing.quantity = existing.quantity.saturating_add(line.quantity);
+                match (existing.allow_oversell, line.allow_oversell) {
+                    (Some(a), Some(b)) if a != b => violations.push(FieldViolation::invalid(
+                        format!("lines[{n}].allowOversell"),
+                        format!("The lines for '{}' disagree on allowOversell.", line.inventory_item_id),
+                    )),
+                    (None, Some(b)) => existing.allow_oversell = Some(b),
+                    _ => {}
+                }
+            }
+        }
+    }
+    for line in &merged {
+        if line.quantity > MAX_QUANTITY {
+            violations.push(FieldViolation::invalid(
+                "lines",
+                format!("The quantity of '{}' is more than {MAX_QUANTITY}.", line.inventory_item_id),
+            ));
+        }
+    }
+    if violations.is_empty() { Ok(merged) } else { Err(violations) }
+}
+
+impl HoldRequest {
+    fn validate(&self, inventory: &Inventory) -> Result<Vec<HoldLine>, InventoryError> {
+        let mut violations = Vec::new();
+        violations.extend(validate_item_id("holdId", &self.hold_id).err());
+        if self.lines.is_empty() {
+            violations.push(FieldViolation::missing("lines"));
+        }
+        if self.lines.len() > MAX_HOLD_LINES {
+            violations
+                .push(FieldViolation::invalid("lines", format!("At most {MAX_HOLD_LINES} lines may be held at once.")));
+        }
+        for (n, line) in self.lines.iter().enumerate() {
+            violations.extend(validate_item_id(&format!("lines[{n}].inventoryItemId"), &line.inventory_item_id).err());
+            if line.quantity <= 0 || line.quantity > MAX_QUANTITY {
+                violations.push(FieldViolation::not_valid(
+                    format!("lines[{n}].quantity"),
+                    &line.quantity.to_string(),
+                    "quantity",
+                ));
+            }
+        }
+        if self.ship_to_country.is_empty() {
+            violations.push(FieldViolation::missing("shipToCountry"));
+        } else {
+            violations
+                .extend(inventory.reference.countries.validate_country("shipToCountry", &self.ship_to_country).err());
+        }
+        match self.expire_time {
+            None => violations.push(FieldViolation::missing("expireTime")),
+            Some(time) if time <= now() => {
+                violations.push(FieldViolation::invalid("expireTime", "The expiry time has already passed."))
+            }
+            Some(_) => {}
+        }
+        check(violations)?;
+        merge_lines(&self.lines).map_err(InventoryError::InvalidRequest)
+    }
+}
+
+impl Inventory {
+    /// Places a hold: every line or none. Repeating a request with the same id and lines answers
+    /// the hold as it is now; the same id with other lines is ALREADY_EXISTS.
+    pub async fn place_hold(&self, request: HoldRequest) -> Result<Hold, InventoryError> {
+        let lines = request.validate(self)?;
+        let expire_time = request.expire_time.unwrap_or_default();
+        retry_lost_insert(|| {
+            self.db.write(|txn| {
+                let (request, lines) = (request.clone(), lines.clone());
+                Box::pin(async move {
+                    if let Some(existing) = hold::Entity::find_by_id(request.hold_id.clone()).one(txn).await? {
+                        let existing = load_hold(txn, existing).await?;
+                        if existing.lines == lines && existing.ship_to_country == request.ship_to_country {
+                            return Ok(existing);
+                        }
+                        return Err(InventoryError::HoldExists(request.hold_id));
+                    }
+                    let allocations =
+                        allocate_and_reserve(txn, &request.hold_id, &lines, &request.ship_to_country).await?;
+                    let time = now();
+                    let row = hold::Model {
+                        id: request.hold_id.clone(),
+                        state: HoldState::Held.as_str().to_owned(),
+                        ship_to_country: request.ship_to_country.clone(),
+                        lines: serde_json::to_string(&lines).map_err(|e| DbErr::Json(e.to_string()))?,
+                        expire_time,
+                        created_time: time,
+                        updated_time: time,
+                    };
+                    hold::Entity::insert(row.clone().into_active_model()).exec_without_returning(txn).await?;
+                    if !allocations.is_empty() {
+                        hold_allocation::Entity::insert_many(
+                            allocations.iter().cloned().map(IntoActiveModel::into_active_model),
+                        )
+                        .exec_without_returning(txn)
+                        .await?;
+                    }
+                    Ok(Hold {
+                        id: row.id,
+                        state: HoldState::Held,
+                        ship_to_country: row.ship_to_country,
+                        lines,
+                        allocations,
+                        expire_time,
+                        created_time: time,
+                        updated_time: time,
+                    })
+                })
+            })
+        })
+        .await
+    }
+
+    /// Returns a hold.
+    pub async fn get_hold(&self, id: &str) -> Result<Hold, InventoryError> {
+        validate_item_id("holdId", id).map_err(InventoryError::invalid)?;
+        let row = hold::Entity::find_by_id(id.to_owned())
+            .one(self.db.connection())
+            .await?
+            .ok_or_else(|| InventoryError::HoldNotFound(id.to_owned()))?;
+        Ok(load_hold(self.db.connection(), row).await?)
+    }
+
+    /// Releases a held hold: its units become available again.
+    pub async fn release_hold(&self, id: &str) -> Result<Hold, InventoryError> {
+        self.close(id, HoldState::Released).await
+    }
+
+    /// Commits a held hold: its units ship, so on hand and reserved both fall, each change a
+    /// ledger row.
+    pub async fn commit_hold(&self, id: &str) -> Result<Hold, InventoryError> {
+        self.close(id, HoldState::Committed).await
+    }
+
+    /// Expires every held hold whose expiry time is before `cutoff`, a batch at a time; replicas
+    /// sweeping together skip each other's rows. Returns how many it expired.
+    pub async fn expire_holds(&self, cutoff: DateTime<Utc>, batch: u64) -> Result<usize, InventoryError> {
+        let mut expired = 0;
+        loop {
+            let swept = self
+                .db
+                .write(|txn| {
+                    Box::pin(async move {
+                        let due: Vec<String> = hold::Entity::find()
+                            .select_only()
+                            .column(hold::Column::Id)
+                            .filter(hold::Column::State.eq(HoldState::Held.as_str()))
+                            .filter(hold::Column::ExpireTime.lt(cutoff))
+                            .order_by_asc(hold::Column::ExpireTime)
+                            .limit(batch)
+                            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                            .into_tuple()
+                            .all(txn)
+                            .await?;
+                        for id in &due {
+                            close_hold(txn, id, HoldState::Expired).await?;
+                        }
+                        Ok::<_, InventoryError>(due.len())
+                    })
+                })
+                .await?;
+            expired += swept;
+            if (swept as u64) < batch {
+                return Ok(expired);
+            }
+        }
+    }
+
+    async fn close(&self, id: &str, state: HoldState) -> Result<Hold, InventoryError> {
+        validate_item_id("holdId", id).map_err(InventoryError::invalid)?;
+        self.db
+            .write(|txn| {
+                let id = id.to_owned();
+                Box::pin(async move { close_hold(txn, &id, state).await })
+            })
+            .await
+    }
+}
+
+/// Allocates the lines from the stock of the warehouses shipping to `country`, locking the rows it
+/// reads, and adds the allocated units to their `reserved`.
+async fn allocate_and_reserve(
+    txn: &impl ConnectionTrait,
+    hold_id: &str,
+    lines: &[HoldLine],
+    country: &str,
+) -> Result<Vec<hold_allocation::Model>, InventoryError> {
+    let ids: Vec<String> = lines.iter().map(|l| l.inventory_item_id.clone()).collect();
+    let items: BTreeMap<String, inventory_item::Model> = inventory_item::Entity::find()
+        .filter(inventory_item::Column::Id.is_in(ids.clone()))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|item| (item.id.clone(), item))
+        .collect();
+    if let Some(missing) = ids.iter().find(|id| !items.contains_key(*id)) {
+        return Err(InventoryError::ItemNotFound(missing.clone()));
+    }
+    let eligible: BTreeMap<String, i32> = warehouse::Entity::find()
+        .all(txn)
+        .await?
+        .into_iter()
+        .filter(|w| ships_to(w, country))
+        .map(|w| (w.id, w.priority))
+        .collect();
+    // Locked in one order (item, warehouse) so that concurrent holds never deadlock.
+    let mut levels: BTreeMap<(String, String), stock_level::Model> = stock_level::Entity::find()
+        .filter(stock_level::Column::InventoryItemId.is_in(ids))
+        .filter(stock_level::Column::WarehouseId.is_in(eligible.keys().cloned().collect::<Vec<_>>()))
+        .order_by_asc(stock_level::Column::InventoryItemId)
+        .order_by_asc(stock_level::Column::WarehouseId)
+        .lock_exclusive()
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|level| ((level.inventory_item_id.clone(), level.warehouse_id.clone()), level))
+        .collect();
+
+    let mut candidates: BTreeMap<&String, Candidate> = eligible
+        .iter()
+        .map(|(id, priority)| {
+            (id, Candidate { warehouse: id.clone(), priority: *priority, available: BTreeMap::new() })
+        })
+        .collect();
+    for ((item, warehouse), level) in &levels {
+        if let Some(candidate) = candidates.get_mut(warehouse) {
+            candidate.available.insert(item.clone(), level.on_hand - level.reserved);
+        }
+    }
+    let needs: Vec<Need> = lines
+        .iter()
+        .map(|line| Need {
+            item: line.inventory_item_id.clone(),
+            quantity: line.quantity,
+            oversell: line.allow_oversell.unwrap_or(items[&line.inventory_item_id].allow_oversell),
+        })
+        .collect();
+    let candidates: Vec<Candidate> = candidates.into_values().collect();
+    let allocations = allocate(&needs, &candidates).map_err(InventoryError::InsufficientInventory)?;
+
+    let time = now();
+    for allocation in allocations.iter().filter(|a| a.quantity > 0) {
+        let key = (allocation.item.clone(), allocation.warehouse.clone());
+        let level = levels.get_mut(&key).ok_or_else(|| DbErr::RecordNotFound(format!("stock level {key:?}")))?;
+        level.reserved += allocation.quantity;
+        level.updated_time = time;
+        save_level(txn, level).await?;
+    }
+    Ok(allocations
+        .into_iter()
+        .map(|a| hold_allocation::Model {
+            hold_id: hold_id.to_owned(),
+            inventory_item_id: a.item,
+            warehouse_id: a.warehouse,
+            quantity: a.quantity,
+            oversold_quantity: a.oversold,
+        })
+        .collect())
+}
+
+/// Moves a held hold to `state`, giving its units back (released, expired) or shipping them
+/// (committed).
+async fn close_hold(txn: &impl ConnectionTrait, id: &str, state: HoldState) -> Result<Hold, InventoryError> {
+    let row = hold::Entity::find_by_id(id.to_owned())
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or_else(|| InventoryError::HoldNotFound(id.to_owned()))?;
+    let current = HoldState::parse(&row.state)?;
+    if current != HoldState::Held {
+        return Err(InventoryError::HoldClosed { id: id.to_owned(), state: current.as_str().to_owned() });
+    }
+    let mut hold = load_hold(txn, row.clone()).await?;
+    let time = now();
+    let mut held: Vec<&hold_allocation::Model> = hold.allocations.iter().filter(|a| a.quantity > 0).collect();
+    held.sort_by(|a, b| (&a.inventory_item_id, &a.warehouse_id).cmp(&(&b.inventory_item_id, &b.warehouse_id)));
+    for allocation in held {
+        let mut level =
+            stock_level::Entity::find_by_id((allocation.inventory_item_id.clone(), allocation.warehouse_id.clone()))
+                .lock_exclusive()
+                .one(txn)
+                .await?
+                .ok_or_else(|| DbErr::RecordNotFound(format!("stock level of hold {id}")))?;
+        level.reserved -= allocation.quantity;
+        level.updated_time = time;
+        if state == HoldState::Committed {
+            level.on_hand -= allocation.quantity;
+            let movement = stock_movement::Model {
+                id: fulfillment_reference::generate_id("mov"),
+                inventory_item_id: allocation.inventory_item_id.clone(),
+                warehouse_id: allocation.warehouse_id.clone(),
+                kind: COMMIT_KIND.to_owned(),
+                requested_quantity: allocation.quantity,
+                delta: -allocation.quantity,
+                on_hand_after: level.on_hand,
+                reason: format!("hold {id} committed"),
+                idempotency_key: format!("commit:{id}:{}:{}", allocation.inventory_item_id, allocation.warehouse_id),
+                hold_id: Some(id.to_owned()),
+                created_time: time,
+            };
+            stock_movement::Entity::insert(movement.into_active_model()).exec_without_returning(txn).await?;
+        }
+        save_level(txn, &level).await?;
+    }
+    let mut active = row.into_active_model();
+    active.state = sea_orm::ActiveValue::Set(state.as_str().to_owned());
+    active.updated_time = sea_orm::ActiveValue::Set(time);
+    active.update(txn).await?;
+    hold.state = state;
+    hold.updated_time = time;
+    Ok(hold)
+}
+
+/// A stored hold with its allocations.
+async fn load_hold(db: &impl ConnectionTrait, row: hold::Model) -> Result<Hold, DbErr> {
+    let allocations = hold_allocation::Entity::find()
+        .filter(hold_allocation::Column::HoldId.eq(row.id.clone()))
+        .order_by_asc(hold_allocation::Column::InventoryItemId)
+        .order_by_asc(hold_allocation::Column::WarehouseId)
+        .all(db)
+        .await?;
+    let lines: Vec<HoldLine> = serde_json::from_str(&row.lines).map_err(|e| DbErr::Json(e.to_string()))?;
+    Ok(Hold {
+        state: HoldState::parse(&row.state)?,
+        id: row.id,
+        ship_to_country: row.ship_to_country,
+        lines,
+        allocations,
+        expire_time: row.expire_time,
+        created_time: row.created_time,
+        updated_time: row.updated_time,
+    })
+}
+
+/// The units of every open hold per (item, warehouse): what `reserved` must equal.
+pub async fn open_hold_units(db: &impl ConnectionTrait) -> Result<BTreeMap<(String, String), i64>, DbErr> {
+    let open: BTreeSet<String> = hold::Entity::find()
+        .select_only()
+        .column(hold::Column::Id)
+        .filter(hold::Column::State.eq(HoldState::Held.as_str()))
+        .into_tuple::<String>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let mut units = BTreeMap::new();
+    for allocation in hold_allocation::Entity::find().all(db).await? {
+        if open.contains(&allocation.hold_id) && allocation.quantity > 0 {
+            *units.entry((allocation.inventory_item_id, allocation.warehouse_id)).or_insert(0) += allocation.quantity;
+        }
+    }
+    Ok(units)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(item: &str, quantity: i64, allow_oversell: Option<bool>) -> HoldLine {
+        HoldLine { inventory_item_id: item.into(), quantity, allow_oversell }
+    }
+
+    #[test]
+    fn lines_of_the_same_item_are_summed_in_first_seen_order() {
+        let merged = merge_lines(&[line("b", 1, None), line("a", 2, None), line("b", 3, Some(true))]).expect("merged");
+        assert_eq!(merged, [line("b", 4, Some(true)), line("a", 2, None)]);
+    }
+
+    #[test]
+    fn lines_disagreeing_on_oversell_are_refused() {
+        let violations = merge_lines(&[line("a", 1, Some(true)), line("a", 1, Some(false))]).expect_err("disagree");
+        assert_eq!(violations[0].parameter, "lines[1].allowOversell");
+    }
+}

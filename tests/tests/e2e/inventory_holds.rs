@@ -1,0 +1,191 @@
+//! Holds: allocation, all or nothing, oversell, idempotency, release, commit, expiry, and the race
+//! for the last units.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use fulfillment_proto::inventory::v1 as pb;
+use suite_tests::{on_every_backend, spawn_inventory, spawn_inventory_with};
+use tonic::Code;
+
+use crate::inventory_support::*;
+use crate::support::reason;
+
+async fn stocked(client: &mut Inventory, stock: &[(&str, &str, i64)]) {
+    for (item_id, warehouse_id, quantity) in stock {
+        if client.get_inventory_item(pb::GetInventoryItemRequest { id: (*item_id).into() }).await.is_err() {
+            item(client, item_id).await;
+        }
+        if *quantity > 0 {
+            receive(client, item_id, warehouse_id, *quantity).await;
+        }
+    }
+}
+
+on_every_backend! {
+    async fn a_hold_reserves_and_release_gives_back(backend: Backend) {
+        let (_inventory, mut client) = spawn_inventory(backend).await;
+        warehouse(&mut client, "w", &[], 0).await;
+        stocked(&mut client, &[("a", "w", 5)]).await;
+        let hold = place(&mut client, hold_request("res-1", vec![line("a", 2)], "US")).await.expect("held");
+        assert_eq!(hold.state(), pb::HoldState::Held);
+        assert_eq!(allocations(&hold), [("a".into(), "w".into(), 2, 0)]);
+        assert_eq!(level(&mut client, "a").await, (5, 2, 3, vec![("w".into(), 5, 2, 3)]));
+        let released = client.release_hold(pb::ReleaseHoldRequest { hold_id: "res-1".into() }).await.expect("released").into_inner().hold.expect("hold");
+        assert_eq!(released.state(), pb::HoldState::Released);
+        assert_eq!(level(&mut client, "a").await, (5, 0, 5, vec![("w".into(), 5, 0, 5)]));
+        let status = client.release_hold(pb::ReleaseHoldRequest { hold_id: "res-1".into() }).await.expect_err("closed");
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(reason(&status), "hold_closed");
+        assert_eq!(status.message(), "Hold 'res-1' is already released.");
+        let status = client.commit_hold(pb::CommitHoldRequest { hold_id: "res-1".into() }).await.expect_err("closed");
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        let status = client.release_hold(pb::ReleaseHoldRequest { hold_id: "nope".into() }).await.expect_err("unknown");
+        assert_eq!(status.code(), Code::NotFound);
+    }
+
+    async fn commit_ships_the_units_and_writes_the_ledger(backend: Backend) {
+        let (_inventory, mut client) = spawn_inventory(backend).await;
+        warehouse(&mut client, "w", &[], 0).await;
+        stocked(&mut client, &[("a", "w", 5)]).await;
+        place(&mut client, hold_request("res-1", vec![line("a", 2)], "US")).await.expect("held");
+        let committed = client.commit_hold(pb::CommitHoldRequest { hold_id: "res-1".into() }).await.expect("committed").into_inner().hold.expect("hold");
+        assert_eq!(committed.state(), pb::HoldState::Committed);
+        assert_eq!(level(&mut client, "a").await, (3, 0, 3, vec![("w".into(), 3, 0, 3)]));
+        let ledger = client
+            .list_stock_movements(pb::ListStockMovementsRequest { inventory_item_id: "a".into(), ..Default::default() })
+            .await
+            .expect("ledger")
+            .into_inner()
+            .movements;
+        let last = ledger.last().expect("a commit row");
+        assert_eq!((last.kind(), last.delta, last.hold_id.as_str()), (pb::StockChangeKind::Commit, -2, "res-1"));
+    }
+
+    async fn repeating_a_hold_returns_it_and_other_lines_conflict(backend: Backend) {
+        let (_inventory, mut client) = spawn_inventory(backend).await;
+        warehouse(&mut client, "w", &[], 0).await;
+        stocked(&mut client, &[("a", "w", 5)]).await;
+        let first = place(&mut client, hold_request("res-1", vec![line("a", 2)], "US")).await.expect("held");
+        let again = place(&mut client, hold_request("res-1", vec![line("a", 2)], "US")).await.expect("same hold");
+        assert_eq!(again.allocations, first.allocations);
+        assert_eq!(again.created_time, first.created_time);
+        assert_eq!(level(&mut client, "a").await.1, 2, "held once");
+        let status = place(&mut client, hold_request("res-1", vec![line("a", 3)], "US")).await.expect_err("other lines");
+        assert_eq!(status.code(), Code::AlreadyExists);
+    }
+
+    async fn all_or_nothing_names_every_short_line(backend: Backend) {
+        let (_inventory, mut client) = spawn_inventory(backend).await;
+        warehouse(&mut client, "w", &[], 0).await;
+        stocked(&mut client, &[("a", "w", 5), ("b", "w", 1), ("c", "w", 0)]).await;
+        let request = hold_request("res-1", vec![line("a", 2), line("b", 3), line("c", 1)], "US");
+        let status = place(&mut client, request).await.expect_err("short");
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(reason(&status), "insufficient_inventory");
+        assert_eq!(
+            precondition_violations(&status),
+            [("b".to_owned(), "requested 3, available 1".to_owned()), ("c".to_owned(), "requested 1, available 0".to_owned())]
+        );
+        assert_eq!(level(&mut client, "a").await.1, 0, "nothing held");
+        let status = client.get_hold(pb::GetHoldRequest { hold_id: "res-1".into() }).await.expect_err("no hold");
+        assert_eq!(status.code(), Code::NotFound);
+    }
+
+    async fn lines_for_the_same_item_are_summed_before_checking(backend: Backend) {
+        let (_inventory, mut client) = spawn_inventory(backend).await;
+        warehouse(&mut client, "w", &[], 0).await;
+        stocked(&mut client, &[("a", "w", 3)]).await;
+        let status = place(&mut client, hold_request("r", vec![line("a", 2), line("a", 2)], "US")).await.expect_err("4 > 3");
+        assert_eq!(precondition_violations(&status), [("a".to_owned(), "requested 4, available 3".to_owned())]);
+    }
+
+    async fn an_oversold_line_holds_what_exists_and_records_the_shortfall(backend: Backend) {
+        let (_inventory, mut client) = spawn_inventory(backend).await;
+        warehouse(&mut client, "w", &[], 0).await;
+        stocked(&mut client, &[("a", "w", 2)]).await;
+        let oversell = pb::HoldRequestLine { allow_oversell: Some(true), ..line("a", 5) };
+        let hold = place(&mut client, hold_request("r", vec![oversell], "US")).await.expect("oversold");
+        assert_eq!(allocations(&hold), [("a".into(), "w".into(), 2, 3)]);
+        assert_eq!(level(&mut client, "a").await, (2, 2, 0, vec![("w".into(), 2, 2, 0)]));
+    }
+
+    async fn one_warehouse_for_the_whole_hold_where_possible_then_by_priority(backend: Backend) {
+        let (_inventory, mut client) = spawn_inventory(backend).await;
+        warehouse(&mut client, "near", &[], 0).await;
+        warehouse(&mut client, "far", &[], 5).await;
+        warehouse(&mut client, "farther", &[], 9).await;
+        stocked(&mut client, &[("a", "near", 5), ("a", "far", 5), ("b", "far", 5), ("a", "farther", 5), ("b", "farther", 5)]).await;
+        let hold = place(&mut client, hold_request("r1", vec![line("a", 1), line("b", 1)], "US")).await.expect("held");
+        assert_eq!(allocations(&hold), [("a".into(), "far".into(), 1, 0), ("b".into(), "far".into(), 1, 0)]);
+        let hold = place(&mut client, hold_request("r2", vec![line("a", 1)], "US")).await.expect("held");
+        assert_eq!(allocations(&hold), [("a".into(), "near".into(), 1, 0)]);
+        let hold = place(&mut client, hold_request("r3", vec![line("a", 12)], "US")).await.expect("split");
+        let used: BTreeMap<String, i64> = allocations(&hold).into_iter().map(|(_, w, q, _)| (w, q)).collect();
+        assert_eq!(used.values().sum::<i64>(), 12);
+        assert_eq!(used.len(), 3, "no two warehouses have 12 left");
+    }
+
+    async fn only_warehouses_shipping_to_the_country_count(backend: Backend) {
+        let (_inventory, mut client) = spawn_inventory(backend).await;
+        warehouse(&mut client, "eu", &["DE"], 0).await;
+        stocked(&mut client, &[("a", "eu", 5)]).await;
+        let status = place(&mut client, hold_request("r", vec![line("a", 1)], "US")).await.expect_err("nothing ships to US");
+        assert_eq!(precondition_violations(&status), [("a".to_owned(), "requested 1, available 0".to_owned())]);
+        place(&mut client, hold_request("r", vec![line("a", 1)], "DE")).await.expect("ships to DE");
+    }
+
+    async fn a_hold_request_is_checked(backend: Backend) {
+        let (_inventory, mut client) = spawn_inventory(backend).await;
+        let mut request = hold_request("r", vec![line("a", 0)], "QQ");
+        request.expire_time = Some(prost_types::Timestamp { seconds: 1, nanos: 0 });
+        let status = place(&mut client, request).await.expect_err("bad request");
+        let fields: Vec<String> = crate::support::violations(&status).into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["lines[0].quantity", "shipToCountry", "expireTime"]);
+        let status = place(&mut client, hold_request("r", vec![line("ghost", 1)], "US")).await.expect_err("unknown item");
+        assert_eq!(status.message(), "InventoryItem 'ghost' not found.");
+    }
+
+    async fn hundreds_of_holds_racing_for_the_last_units_leave_exact_counts(backend: Backend) {
+        let (_inventory, mut client) = spawn_inventory(backend).await;
+        warehouse(&mut client, "w1", &[], 0).await;
+        warehouse(&mut client, "w2", &[], 1).await;
+        stocked(&mut client, &[("hot", "w1", 4), ("hot", "w2", 3)]).await;
+        let racers = (0..200).map(|n| {
+            let mut client = client.clone();
+            async move { place(&mut client, hold_request(&format!("race-{n}"), vec![line("hot", 1)], "US")).await }
+        });
+        let results = futures::future::join_all(racers).await;
+        let winners = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(winners, 7, "exactly the units in stock");
+        for result in results.iter().filter_map(|r| r.as_ref().err()) {
+            assert_eq!(reason(result), "insufficient_inventory", "{result:?}");
+        }
+        let (on_hand, reserved, available, warehouses) = level(&mut client, "hot").await;
+        assert_eq!((on_hand, reserved, available), (7, 7, 0));
+        assert!(warehouses.iter().all(|(_, _, _, available)| *available == 0), "{warehouses:?}");
+        let held: i64 = results.iter().filter_map(|r| r.as_ref().ok()).flat_map(|h| h.allocations.iter().map(|a| a.quantity)).sum();
+        assert_eq!(held, reserved, "reserved equals the sum of open hold lines");
+    }
+
+    async fn a_lapsed_hold_is_released_by_the_inventory_itself(backend: Backend) {
+        let settings = [("INVENTORY_EXPIRY_SWEEP_MS", "50"), ("INVENTORY_HOLD_GRACE_MS", "0")];
+        let (_inventory, mut client) = spawn_inventory_with(backend, &settings).await;
+        warehouse(&mut client, "w", &[], 0).await;
+        stocked(&mut client, &[("a", "w", 3)]).await;
+        let mut request = hold_request("short-lived", vec![line("a", 2)], "US");
+        request.expire_time = Some(prost_types::Timestamp::from(std::time::SystemTime::now() + Duration::from_millis(300)));
+        place(&mut client, request).await.expect("held");
+        assert_eq!(level(&mut client, "a").await.1, 2);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let hold = client.get_hold(pb::GetHoldRequest { hold_id: "short-lived".into() }).await.expect("hold").into_inner().hold.expect("hold");
+            if hold.state() == pb::HoldState::Expired {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "the hold was not released in time");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(level(&mut client, "a").await, (3, 0, 3, vec![("w".into(), 3, 0, 3)]));
+    }
+}
