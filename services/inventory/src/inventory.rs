@@ -29,6 +29,11 @@ impl Inventory {
     pub fn new(db: Database, reference: ReferenceData) -> Self {
         Self { db, reference: Arc::new(reference) }
     }
+
+    /// The database, for consistency checks.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
 }
 
 /// Collects violations and turns them into one error.
