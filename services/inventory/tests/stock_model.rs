@@ -42,11 +42,14 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// Units of (item, warehouse) a hold set aside.
+type ModelAllocation = (usize, usize, i64);
+
 #[derive(Debug, Default)]
 struct Model {
     on_hand: BTreeMap<(usize, usize), i64>,
     reserved: BTreeMap<(usize, usize), i64>,
-    holds: Vec<(String, HoldState, Vec<(usize, usize, i64)>)>,
+    holds: Vec<(String, HoldState, Vec<ModelAllocation>)>,
 }
 
 impl Model {
