@@ -1,6 +1,7 @@
 //! Readable output: SKUs as aligned fields, errors with every detail the server sent.
 
 use fulfillment_proto::catalog::v1 as pb;
+use fulfillment_proto::inventory::v1 as inventory;
 use tonic_types::StatusExt;
 
 /// An error status as lines a person can act on.
@@ -78,4 +79,43 @@ pub(crate) fn sku_row(sku: &pb::Sku) -> String {
         if sku.physical { "yes" } else { "no" },
         if sku.managed_fulfillment.is_empty() { "no" } else { "yes" }
     )
+}
+
+/// `field  value` lines, leaving out what is empty.
+fn fields(fields: Vec<(&str, String)>) -> String {
+    fields
+        .into_iter()
+        .filter(|(_, value)| !value.is_empty())
+        .map(|(name, value)| format!("{name:<20} {value}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// An inventory item as `field  value` lines.
+pub(crate) fn item(item: &inventory::InventoryItem) -> String {
+    fields(vec![
+        ("id", item.id.clone()),
+        ("manufacturer_id", item.manufacturer_id.clone()),
+        ("part_number", item.part_number.clone()),
+        ("eccn", item.eccn.clone()),
+        ("hs_code", item.hs_code.clone()),
+        ("country_of_origin", item.country_of_origin.clone()),
+        ("allow_oversell", item.allow_oversell.map(|b| b.to_string()).unwrap_or_default()),
+        ("owner_sku_id", item.owner_sku_id.clone()),
+        ("created_time", item.created_time.map(|t| t.to_string()).unwrap_or_default()),
+        ("updated_time", item.updated_time.map(|t| t.to_string()).unwrap_or_default()),
+    ])
+}
+
+/// A warehouse as `field  value` lines.
+pub(crate) fn warehouse(warehouse: &inventory::Warehouse) -> String {
+    let ships_to =
+        if warehouse.ships_everywhere { "everywhere".to_owned() } else { warehouse.ship_to_countries.join(",") };
+    fields(vec![
+        ("id", warehouse.id.clone()),
+        ("name", warehouse.name.clone()),
+        ("country", warehouse.country.clone()),
+        ("ships_to", ships_to),
+        ("priority", warehouse.priority.to_string()),
+    ])
 }

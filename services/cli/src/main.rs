@@ -2,6 +2,7 @@
 //! `--all`), and every error is shown with the details the server sent.
 
 mod display;
+mod inventory;
 mod sku;
 
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use fulfillment_proto::catalog::v1 as pb;
 use fulfillment_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use tonic::transport::Channel;
 
 /// The suite's command-line client.
@@ -18,6 +20,9 @@ struct Cli {
     /// The Catalog service's address.
     #[arg(long, env = "FULFILLMENT_CATALOG_URL", default_value = "http://127.0.0.1:50051", global = true)]
     catalog: String,
+    /// The Inventory service's address.
+    #[arg(long, env = "FULFILLMENT_INVENTORY_URL", default_value = "http://127.0.0.1:50052", global = true)]
+    inventory: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,6 +35,17 @@ enum Command {
     /// Register, list and remove manufacturer id / part number pairs.
     #[command(subcommand)]
     Part(PartCommand),
+    /// Create, show, list and delete inventory items.
+    #[command(subcommand)]
+    Item(inventory::ItemCommand),
+    /// Create, show, list and delete warehouses.
+    #[command(subcommand)]
+    Warehouse(inventory::WarehouseCommand),
+    /// Receive, adjust and count stock; show an item's ledger.
+    #[command(subcommand)]
+    Stock(inventory::StockCommand),
+    /// Show on-hand, reserved and available quantities of items.
+    Levels(inventory::LevelsArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,12 +67,25 @@ enum PartCommand {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Sku(command) => match connect(&cli.catalog).await {
-            Ok(mut client) => sku::run(&mut client, *command).await,
+        Command::Sku(command) => match connect(&cli.catalog, "catalog").await {
+            Ok(channel) => sku::run(&mut CatalogServiceClient::new(channel), *command).await,
             Err(message) => Err(message),
         },
-        Command::Part(command) => match connect(&cli.catalog).await {
-            Ok(mut client) => run_part(&mut client, command).await,
+        Command::Part(command) => match connect(&cli.catalog, "catalog").await {
+            Ok(channel) => run_part(&mut CatalogServiceClient::new(channel), command).await,
+            Err(message) => Err(message),
+        },
+        command => match connect(&cli.inventory, "inventory").await {
+            Ok(channel) => {
+                let mut client = InventoryServiceClient::new(channel);
+                match command {
+                    Command::Item(command) => inventory::run_item(&mut client, command).await,
+                    Command::Warehouse(command) => inventory::run_warehouse(&mut client, command).await,
+                    Command::Stock(command) => inventory::run_stock(&mut client, command).await,
+                    Command::Levels(args) => inventory::run_levels(&mut client, args).await,
+                    Command::Sku(_) | Command::Part(_) => Ok(()),
+                }
+            }
             Err(message) => Err(message),
         },
     };
@@ -69,11 +98,10 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn connect(url: &str) -> Result<CatalogServiceClient<Channel>, String> {
+async fn connect(url: &str, service: &str) -> Result<Channel, String> {
     let endpoint =
         Channel::from_shared(url.to_owned()).map_err(|e| format!("error: '{url}' is not a valid address: {e}"))?;
-    let channel = endpoint.connect().await.map_err(|e| format!("error: cannot reach the catalog at {url}: {e}"))?;
-    Ok(CatalogServiceClient::new(channel))
+    endpoint.connect().await.map_err(|e| format!("error: cannot reach the {service} at {url}: {e}"))
 }
 
 async fn run_part(client: &mut CatalogServiceClient<Channel>, command: PartCommand) -> Result<(), String> {

@@ -2,7 +2,7 @@
 
 use std::process::Output;
 
-use suite_tests::{Backend, spawn_catalog};
+use suite_tests::{Backend, spawn_catalog, spawn_inventory};
 
 async fn fulfillctl(address: std::net::SocketAddr, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_fulfillctl"))
@@ -115,4 +115,60 @@ async fn an_unreachable_catalog_is_said_plainly() {
     let output = fulfillctl(address, &["sku", "get", "x"]).await;
     assert!(!output.status.success());
     assert!(stderr(&output).contains("cannot reach the catalog"), "{}", stderr(&output));
+}
+
+async fn inventoryctl(address: std::net::SocketAddr, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_fulfillctl"))
+        .arg("--inventory")
+        .arg(format!("http://{address}"))
+        .args(args)
+        .output()
+        .await
+        .expect("fulfillctl runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warehouses_stock_and_levels_from_the_command_line() {
+    let (inventory, _client) = spawn_inventory(Backend::Sqlite).await;
+    let address = inventory.address;
+    let steps: [&[&str]; 5] = [
+        &[
+            "warehouse",
+            "create",
+            "--id",
+            "us-east",
+            "--name",
+            "US East",
+            "--country",
+            "US",
+            "--ships-to",
+            "US,CA",
+            "--priority",
+            "1",
+        ],
+        &["item", "create", "--id", "sku_demo", "--country-of-origin", "DE"],
+        &["stock", "receive", "sku_demo", "us-east", "10", "--key", "delivery-1"],
+        &["stock", "receive", "sku_demo", "us-east", "10", "--key", "delivery-1"],
+        &["stock", "adjust", "sku_demo", "us-east", "-2", "--reason", "damaged"],
+    ];
+    for step in steps {
+        let output = inventoryctl(address, step).await;
+        assert!(output.status.success(), "{step:?}: {}", stderr(&output));
+    }
+    let levels = inventoryctl(address, &["levels", "sku_demo", "--ship-to", "CA"]).await;
+    let text = stdout(&levels);
+    let total = text.lines().find(|line| line.contains("(total)")).expect("a total line");
+    let numbers: Vec<&str> = total.split_whitespace().skip(2).collect();
+    assert_eq!(numbers, ["8", "0", "8"], "the retried delivery applied once: {text}");
+
+    let ledger = inventoryctl(address, &["stock", "ledger", "sku_demo"]).await;
+    let text = stdout(&ledger);
+    assert_eq!(text.lines().count(), 3, "a header and two movements: {text}");
+    assert!(text.contains("damaged"), "{text}");
+
+    let shown = inventoryctl(address, &["warehouse", "get", "us-east"]).await;
+    assert!(stdout(&shown).contains("ships_to             CA,US"), "{}", stdout(&shown));
+    let refused = inventoryctl(address, &["warehouse", "delete", "us-east"]).await;
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("still holds stock"), "{}", stderr(&refused));
 }
