@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use fulfillment_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
+use fulfillment_proto::reservation::v1::reservation_service_client::ReservationServiceClient;
 use fulfillment_server::ServeError;
 use fulfillment_server::config::Env;
 pub use fulfillment_storage::Backend;
@@ -37,12 +38,22 @@ macro_rules! on_every_backend {
                     if $crate::postgres_available() {
                         run($crate::Backend::Postgres).await
                     } else {
-                        eprintln!("skipped: TEST_DATABASE_URL is not set");
+                        $crate::skip_postgres();
                     }
                 }
             }
         )*
     };
+}
+
+/// Says that a PostgreSQL variant did not run, and fails it where PostgreSQL is required (CI sets
+/// `REQUIRE_POSTGRES=1`), so a missing database never passes silently there.
+pub fn skip_postgres() {
+    assert!(
+        std::env::var("REQUIRE_POSTGRES").is_err(),
+        "REQUIRE_POSTGRES is set but TEST_DATABASE_URL is not: the PostgreSQL variant cannot run"
+    );
+    eprintln!("skipped: TEST_DATABASE_URL is not set");
 }
 
 /// Whether the PostgreSQL variants can run.
@@ -140,11 +151,22 @@ pub async fn spawn_inventory_with(
     (service, client)
 }
 
-/// Starts the Reservation service on `backend`.
-pub async fn spawn_reservation(backend: Backend) -> RunningService {
-    start(backend, "RESERVATION", |env, listener, stopped| async move {
+/// Starts the Reservation service on `backend`, calling the Inventory at `inventory`, with extra
+/// settings such as a fast sweep.
+pub async fn spawn_reservation(
+    backend: Backend,
+    inventory: SocketAddr,
+    settings: &[(&str, &str)],
+) -> (RunningService, ReservationServiceClient<Channel>) {
+    let mut settings: Vec<(String, String)> =
+        settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    settings.push(("RESERVATION_INVENTORY_URL".to_owned(), format!("http://{inventory}")));
+    let service = start(backend, "RESERVATION", |env, listener, stopped| async move {
+        let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let config = reservation::ReservationConfig::from_env(&env).expect("valid test configuration");
         reservation::run(config, listener, async move { drop(stopped.await) }).await
     })
-    .await
+    .await;
+    let client = ReservationServiceClient::new(service.channel().await);
+    (service, client)
 }

@@ -412,7 +412,7 @@ fn movement_to_proto(movement: StockMovement) -> pb::StockMovement {
         warehouse_id: movement.warehouse_id,
         delta: movement.delta,
         reason: movement.reason,
-        idempotency_key: movement.idempotency_key,
+        idempotency_key: movement.idempotency_key.unwrap_or_default(),
         created_time: Some(timestamp(movement.created_time)),
         kind: kind.into(),
         on_hand_after: movement.on_hand_after,

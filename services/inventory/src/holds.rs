@@ -6,8 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use fulfillment_errors::FieldViolation;
 use fulfillment_storage::paging::now;
-use sea_orm::sea_query::LockBehavior;
-use sea_orm::sea_query::LockType;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect,
@@ -105,6 +103,14 @@ pub struct Hold {
     pub updated_time: DateTime<Utc>,
 }
 
+fn validate_hold_id(id: &str) -> Result<(), FieldViolation> {
+    if fulfillment_reference::is_valid_id(id) {
+        Ok(())
+    } else {
+        Err(FieldViolation::not_valid("holdId", id, "hold ID"))
+    }
+}
+
 /// Merges the lines of the same item (quantities summed) in the order items first appear.
 fn merge_lines(lines: &[HoldLine]) -> Result<Vec<HoldLine>, Vec<FieldViolation>> {
     let mut merged: Vec<HoldLine> = Vec::new();
@@ -139,13 +145,16 @@ fn merge_lines(lines: &[HoldLine]) -> Result<Vec<HoldLine>, Vec<FieldViolation>>
 impl HoldRequest {
     fn validate(&self, inventory: &Inventory) -> Result<Vec<HoldLine>, InventoryError> {
         let mut violations = Vec::new();
-        violations.extend(validate_item_id("holdId", &self.hold_id).err());
+        violations.extend(validate_hold_id(&self.hold_id).err());
         if self.lines.is_empty() {
             violations.push(FieldViolation::missing("lines"));
         }
         if self.lines.len() > MAX_HOLD_LINES {
-            violations
-                .push(FieldViolation::invalid("lines", format!("At most {MAX_HOLD_LINES} lines may be held at once.")));
+            // Checking each of a huge list would only build a huge error.
+            return Err(InventoryError::invalid(FieldViolation::invalid(
+                "lines",
+                format!("At most {MAX_HOLD_LINES} lines may be held at once."),
+            )));
         }
         for (n, line) in self.lines.iter().enumerate() {
             violations.extend(validate_item_id(&format!("lines[{n}].inventoryItemId"), &line.inventory_item_id).err());
@@ -187,7 +196,7 @@ impl Inventory {
                 Box::pin(async move {
                     if let Some(existing) = hold::Entity::find_by_id(request.hold_id.clone()).one(txn).await? {
                         let existing = load_hold(txn, existing).await?;
-                        if existing.lines == lines && existing.ship_to_country == request.ship_to_country {
+                        if same_lines(&existing.lines, &lines) && existing.ship_to_country == request.ship_to_country {
                             return Ok(existing);
                         }
                         return Err(InventoryError::HoldExists(request.hold_id));
@@ -230,7 +239,7 @@ impl Inventory {
 
     /// Returns a hold.
     pub async fn get_hold(&self, id: &str) -> Result<Hold, InventoryError> {
-        validate_item_id("holdId", id).map_err(InventoryError::invalid)?;
+        validate_hold_id(id).map_err(InventoryError::invalid)?;
         let row = hold::Entity::find_by_id(id.to_owned())
             .one(self.db.connection())
             .await?
@@ -252,39 +261,40 @@ impl Inventory {
     /// Expires every held hold whose expiry time is before `cutoff`, a batch at a time; replicas
     /// sweeping together skip each other's rows. Returns how many it expired.
     pub async fn expire_holds(&self, cutoff: DateTime<Utc>, batch: u64) -> Result<usize, InventoryError> {
+        let batch = batch.max(1);
         let mut expired = 0;
         loop {
-            let swept = self
-                .db
-                .write(|txn| {
-                    Box::pin(async move {
-                        let due: Vec<String> = hold::Entity::find()
-                            .select_only()
-                            .column(hold::Column::Id)
-                            .filter(hold::Column::State.eq(HoldState::Held.as_str()))
-                            .filter(hold::Column::ExpireTime.lt(cutoff))
-                            .order_by_asc(hold::Column::ExpireTime)
-                            .limit(batch)
-                            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-                            .into_tuple()
-                            .all(txn)
-                            .await?;
-                        for id in &due {
-                            close_hold(txn, id, HoldState::Expired).await?;
-                        }
-                        Ok::<_, InventoryError>(due.len())
-                    })
-                })
+            // A replica that finds a hold already closed by another simply moves on; each hold is
+            // closed in a transaction of its own, so one that fails does not hold the others back.
+            let due: Vec<String> = hold::Entity::find()
+                .select_only()
+                .column(hold::Column::Id)
+                .filter(hold::Column::State.eq(HoldState::Held.as_str()))
+                .filter(hold::Column::ExpireTime.lt(cutoff))
+                .order_by_asc(hold::Column::ExpireTime)
+                .limit(batch)
+                .into_tuple()
+                .all(self.db.connection())
                 .await?;
-            expired += swept;
-            if (swept as u64) < batch {
+            let mut progressed = false;
+            for id in &due {
+                match self.close(id, HoldState::Expired).await {
+                    Ok(_) => {
+                        expired += 1;
+                        progressed = true;
+                    }
+                    Err(InventoryError::HoldClosed { .. }) => progressed = true,
+                    Err(error) => tracing::warn!(hold = %id, %error, "cannot expire hold; left for a later sweep"),
+                }
+            }
+            if (due.len() as u64) < batch || !progressed {
                 return Ok(expired);
             }
         }
     }
 
     async fn close(&self, id: &str, state: HoldState) -> Result<Hold, InventoryError> {
-        validate_item_id("holdId", id).map_err(InventoryError::invalid)?;
+        validate_hold_id(id).map_err(InventoryError::invalid)?;
         self.db
             .write(|txn| {
                 let id = id.to_owned();
@@ -303,8 +313,12 @@ async fn allocate_and_reserve(
     country: &str,
 ) -> Result<Vec<hold_allocation::Model>, InventoryError> {
     let ids: Vec<String> = lines.iter().map(|l| l.inventory_item_id.clone()).collect();
+    // Shared locks keep the items and warehouses from being deleted until the hold commits; a
+    // delete that came first makes them vanish here instead.
     let items: BTreeMap<String, inventory_item::Model> = inventory_item::Entity::find()
         .filter(inventory_item::Column::Id.is_in(ids.clone()))
+        .order_by_asc(inventory_item::Column::Id)
+        .lock_shared()
         .all(txn)
         .await?
         .into_iter()
@@ -314,6 +328,8 @@ async fn allocate_and_reserve(
         return Err(InventoryError::ItemNotFound(missing.clone()));
     }
     let eligible: BTreeMap<String, i32> = warehouse::Entity::find()
+        .order_by_asc(warehouse::Column::Id)
+        .lock_shared()
         .all(txn)
         .await?
         .into_iter()
@@ -411,7 +427,7 @@ async fn close_hold(txn: &impl ConnectionTrait, id: &str, state: HoldState) -> R
                 delta: -allocation.quantity,
                 on_hand_after: level.on_hand,
                 reason: format!("hold {id} committed"),
-                idempotency_key: format!("commit:{id}:{}:{}", allocation.inventory_item_id, allocation.warehouse_id),
+                idempotency_key: None,
                 hold_id: Some(id.to_owned()),
                 created_time: time,
             };
@@ -426,6 +442,16 @@ async fn close_hold(txn: &impl ConnectionTrait, id: &str, state: HoldState) -> R
     hold.state = state;
     hold.updated_time = time;
     Ok(hold)
+}
+
+/// Whether two sets of merged lines ask for the same, in whatever order.
+fn same_lines(a: &[HoldLine], b: &[HoldLine]) -> bool {
+    let sorted = |lines: &[HoldLine]| {
+        let mut lines = lines.to_vec();
+        lines.sort_by(|x, y| x.inventory_item_id.cmp(&y.inventory_item_id));
+        lines
+    };
+    sorted(a) == sorted(b)
 }
 
 /// A stored hold with its allocations.

@@ -36,6 +36,29 @@ impl Inventory {
     }
 }
 
+/// How a read locks the rows it finds until the transaction ends (on PostgreSQL; SQLite's writers
+/// already take turns, and sea-query leaves the clause out there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RowLock {
+    /// A plain read.
+    None,
+    /// Others may read and share-lock, not change or delete.
+    Shared,
+    /// Nobody else may lock, change or delete.
+    Exclusive,
+}
+
+impl RowLock {
+    pub(crate) fn apply<E: sea_orm::EntityTrait>(self, query: sea_orm::Select<E>) -> sea_orm::Select<E> {
+        use sea_orm::QuerySelect;
+        match self {
+            RowLock::None => query,
+            RowLock::Shared => query.lock_shared(),
+            RowLock::Exclusive => query.lock_exclusive(),
+        }
+    }
+}
+
 /// Collects violations and turns them into one error.
 pub(crate) fn check(violations: Vec<fulfillment_errors::FieldViolation>) -> Result<(), crate::InventoryError> {
     if violations.is_empty() { Ok(()) } else { Err(crate::InventoryError::InvalidRequest(violations)) }

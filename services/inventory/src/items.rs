@@ -9,9 +9,10 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::entity::{hold, hold_allocation, inventory_item, stock_level};
+use crate::entity::{hold, hold_allocation, inventory_item, stock_level, stock_movement};
 use crate::holds::HoldState;
-use crate::inventory::{Caller, Inventory, check};
+use crate::inventory::{Caller, Inventory, RowLock, check};
+use crate::stock::StockChange;
 use crate::{InventoryError, retry_lost_insert};
 
 /// A stored inventory item.
@@ -210,7 +211,7 @@ impl Inventory {
             .write(|txn| {
                 let (this, id, fields, mask) = (this.clone(), id.to_owned(), fields.clone(), mask.clone());
                 Box::pin(async move {
-                    let mut item = find_item(txn, &id, true).await?;
+                    let mut item = find_item(txn, &id, RowLock::Exclusive).await?;
                     guard_owner(&item, caller)?;
                     fields.apply_to(&mut item, &mask);
                     this.validate_item(&item)?;
@@ -227,7 +228,7 @@ impl Inventory {
     /// Returns an item.
     pub async fn get_item(&self, id: &str) -> Result<InventoryItem, InventoryError> {
         validate_item_id("id", id).map_err(InventoryError::invalid)?;
-        find_item(self.db.connection(), id, false).await
+        find_item(self.db.connection(), id, RowLock::None).await
     }
 
     /// Lists items, oldest first.
@@ -283,10 +284,35 @@ impl Inventory {
             .write(|txn| {
                 let id = id.to_owned();
                 Box::pin(async move {
-                    let item = find_item(txn, &id, true).await?;
+                    let item = find_item(txn, &id, RowLock::Exclusive).await?;
                     guard_owner(&item, caller)?;
                     if open_holds_on_item(txn, &id).await? > 0 {
                         return Err(InventoryError::ItemHasOpenHolds(id));
+                    }
+                    // The stock goes with the item, and the ledger says so.
+                    let levels = stock_level::Entity::find()
+                        .filter(stock_level::Column::InventoryItemId.eq(id.clone()))
+                        .lock_exclusive()
+                        .all(txn)
+                        .await?;
+                    let time = now();
+                    for level in levels.iter().filter(|level| level.on_hand != 0) {
+                        let movement = stock_movement::Model {
+                            id: generate_id("mov"),
+                            inventory_item_id: id.clone(),
+                            warehouse_id: level.warehouse_id.clone(),
+                            kind: StockChange::Adjust.as_str().to_owned(),
+                            requested_quantity: -level.on_hand,
+                            delta: -level.on_hand,
+                            on_hand_after: 0,
+                            reason: "inventory item deleted".into(),
+                            idempotency_key: None,
+                            hold_id: None,
+                            created_time: time,
+                        };
+                        stock_movement::Entity::insert(movement.into_active_model())
+                            .exec_without_returning(txn)
+                            .await?;
                     }
                     stock_level::Entity::delete_many()
                         .filter(stock_level::Column::InventoryItemId.eq(id.clone()))
@@ -325,13 +351,12 @@ fn guard_owner(item: &InventoryItem, caller: Caller) -> Result<(), InventoryErro
 pub(crate) async fn find_item(
     db: &impl ConnectionTrait,
     id: &str,
-    for_update: bool,
+    lock: RowLock,
 ) -> Result<InventoryItem, InventoryError> {
-    let mut query = inventory_item::Entity::find_by_id(id.to_owned());
-    if for_update {
-        query = query.lock_exclusive();
-    }
-    query.one(db).await?.ok_or_else(|| InventoryError::ItemNotFound(id.to_owned()))
+    lock.apply(inventory_item::Entity::find_by_id(id.to_owned()))
+        .one(db)
+        .await?
+        .ok_or_else(|| InventoryError::ItemNotFound(id.to_owned()))
 }
 
 async fn open_holds_on_item(db: &impl ConnectionTrait, item: &str) -> Result<u64, DbErr> {

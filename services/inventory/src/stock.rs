@@ -13,7 +13,7 @@ use sea_orm::{
 };
 
 use crate::entity::{inventory_item, stock_level, stock_movement, warehouse};
-use crate::inventory::{Inventory, check};
+use crate::inventory::{Inventory, RowLock, check};
 use crate::items::{find_item, validate_item_id};
 use crate::warehouses::{find_warehouse, ships_to};
 use crate::{InventoryError, retry_lost_insert};
@@ -92,7 +92,7 @@ impl StockChangeRequest {
             StockChange::Adjust => self.quantity != 0,
             StockChange::Set => self.quantity >= 0,
         };
-        if !quantity_ok || self.quantity.abs() > MAX_QUANTITY {
+        if !quantity_ok || !(-MAX_QUANTITY..=MAX_QUANTITY).contains(&self.quantity) {
             let what = match self.change {
                 StockChange::Receive => "quantity to receive",
                 StockChange::Adjust => "adjustment",
@@ -146,11 +146,16 @@ impl Inventory {
                         if !same {
                             return Err(InventoryError::IdempotencyKeyReused(request.idempotency_key));
                         }
-                        let level = lock_level(txn, &movement.inventory_item_id, &movement.warehouse_id).await?;
+                        let key = (movement.inventory_item_id.clone(), movement.warehouse_id.clone());
+                        let level = stock_level::Entity::find_by_id(key)
+                            .one(txn)
+                            .await?
+                            .unwrap_or_else(|| empty_level(&movement.inventory_item_id, &movement.warehouse_id));
                         return Ok((level, movement));
                     }
-                    find_item(txn, &request.inventory_item_id, false).await?;
-                    find_warehouse(txn, &request.warehouse_id, false).await?;
+                    // Shared locks keep the item and the warehouse from being deleted under the change.
+                    find_item(txn, &request.inventory_item_id, RowLock::Shared).await?;
+                    find_warehouse(txn, &request.warehouse_id, RowLock::Shared).await?;
                     let mut level = lock_level(txn, &request.inventory_item_id, &request.warehouse_id).await?;
                     let on_hand = match request.change {
                         StockChange::Receive | StockChange::Adjust => level.on_hand + request.quantity,
@@ -174,7 +179,7 @@ impl Inventory {
                         delta: on_hand - level.on_hand,
                         on_hand_after: on_hand,
                         reason: request.reason.clone(),
-                        idempotency_key: request.idempotency_key.clone(),
+                        idempotency_key: Some(request.idempotency_key.clone()),
                         hold_id: None,
                         created_time: time,
                     };
@@ -200,7 +205,7 @@ impl Inventory {
     ) -> Result<Page<StockMovement>, InventoryError> {
         validate_item_id("inventoryItemId", item).map_err(InventoryError::invalid)?;
         let cursor = Cursor::decode(page_token).map_err(InventoryError::invalid)?;
-        find_item(self.db.connection(), item, false).await?;
+        find_item(self.db.connection(), item, RowLock::None).await?;
         let mut condition = Condition::all().add(stock_movement::Column::InventoryItemId.eq(item));
         if let Some(cursor) = &cursor {
             condition =
@@ -295,14 +300,7 @@ impl Inventory {
 /// Reads the level of an item in a warehouse, creating an empty one first if there is none, and
 /// locks it for the transaction.
 pub(crate) async fn lock_level(db: &impl ConnectionTrait, item: &str, warehouse: &str) -> Result<StockLevel, DbErr> {
-    let empty = StockLevel {
-        inventory_item_id: item.to_owned(),
-        warehouse_id: warehouse.to_owned(),
-        on_hand: 0,
-        reserved: 0,
-        updated_time: now(),
-    };
-    stock_level::Entity::insert(empty.into_active_model())
+    stock_level::Entity::insert(empty_level(item, warehouse).into_active_model())
         .on_conflict(
             OnConflict::columns([stock_level::Column::InventoryItemId, stock_level::Column::WarehouseId])
                 .do_nothing()
@@ -315,6 +313,17 @@ pub(crate) async fn lock_level(db: &impl ConnectionTrait, item: &str, warehouse:
         .one(db)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("stock level {item}/{warehouse}")))
+}
+
+/// A level with nothing on hand or held.
+fn empty_level(item: &str, warehouse: &str) -> StockLevel {
+    StockLevel {
+        inventory_item_id: item.to_owned(),
+        warehouse_id: warehouse.to_owned(),
+        on_hand: 0,
+        reserved: 0,
+        updated_time: now(),
+    }
 }
 
 /// Writes a level's quantities back.

@@ -13,7 +13,7 @@ use sea_orm::{
 
 use crate::entity::{hold, hold_allocation, stock_level, warehouse};
 use crate::holds::HoldState;
-use crate::inventory::{Inventory, check};
+use crate::inventory::{Inventory, RowLock, check};
 use crate::{InventoryError, retry_lost_insert};
 
 /// A stored warehouse.
@@ -180,7 +180,7 @@ impl Inventory {
             .write(|txn| {
                 let (this, id, fields, mask) = (this.clone(), id.to_owned(), fields.clone(), mask.clone());
                 Box::pin(async move {
-                    let mut warehouse = find_warehouse(txn, &id, true).await?;
+                    let mut warehouse = find_warehouse(txn, &id, RowLock::Exclusive).await?;
                     fields.apply_to(&mut warehouse, &mask);
                     this.validate_warehouse(&warehouse)?;
                     warehouse.updated_time = Ord::max(now(), warehouse.created_time);
@@ -193,7 +193,7 @@ impl Inventory {
 
     /// Returns a warehouse.
     pub async fn get_warehouse(&self, id: &str) -> Result<Warehouse, InventoryError> {
-        find_warehouse(self.db.connection(), id, false).await
+        find_warehouse(self.db.connection(), id, RowLock::None).await
     }
 
     /// Lists warehouses, oldest first.
@@ -219,7 +219,7 @@ impl Inventory {
             .write(|txn| {
                 let id = id.to_owned();
                 Box::pin(async move {
-                    find_warehouse(txn, &id, true).await?;
+                    find_warehouse(txn, &id, RowLock::Exclusive).await?;
                     let stocked = stock_level::Entity::find()
                         .filter(stock_level::Column::WarehouseId.eq(id.clone()))
                         .filter(
@@ -258,14 +258,13 @@ impl Inventory {
 pub(crate) async fn find_warehouse(
     db: &impl ConnectionTrait,
     id: &str,
-    for_update: bool,
+    lock: RowLock,
 ) -> Result<Warehouse, InventoryError> {
     if !is_valid_id(id) {
         return Err(InventoryError::invalid(FieldViolation::not_valid("warehouseId", id, "warehouse ID")));
     }
-    let mut query = warehouse::Entity::find_by_id(id.to_owned());
-    if for_update {
-        query = query.lock_exclusive();
-    }
-    query.one(db).await?.ok_or_else(|| InventoryError::WarehouseNotFound(id.to_owned()))
+    lock.apply(warehouse::Entity::find_by_id(id.to_owned()))
+        .one(db)
+        .await?
+        .ok_or_else(|| InventoryError::WarehouseNotFound(id.to_owned()))
 }

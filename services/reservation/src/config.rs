@@ -1,21 +1,51 @@
-use fulfillment_server::ServiceSettings;
+use std::time::Duration;
+
+use fulfillment_reference::ReferenceData;
 use fulfillment_server::config::{ConfigError, Env};
+use fulfillment_server::{ServiceSettings, reference_data};
 
 /// Where the Reservation service listens unless `RESERVATION_LISTEN_ADDR` says otherwise.
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50053";
 /// The embedded default database.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/reservation.db";
+/// Where the Inventory service is unless `RESERVATION_INVENTORY_URL` says otherwise.
+pub const DEFAULT_INVENTORY_URL: &str = "http://127.0.0.1:50052";
 
 /// The Reservation service's configuration.
 #[derive(Clone, Debug)]
 pub struct ReservationConfig {
     /// Listen address, database, pool and server settings.
     pub service: ServiceSettings,
+    /// Countries the ship-to address is checked against.
+    pub reference: ReferenceData,
+    /// `RESERVATION_INVENTORY_URL`: the Inventory service.
+    pub inventory_url: String,
+    /// `RESERVATION_INVENTORY_TIMEOUT_MS`: the deadline of each call to the Inventory.
+    pub inventory_timeout: Duration,
+    /// `RESERVATION_DEFAULT_EXPIRES_IN_SECONDS`: the expiry when a request gives none.
+    pub default_expires_in: Duration,
+    /// `RESERVATION_MAX_EXPIRES_IN_SECONDS`: the longest expiry a request may ask for.
+    pub max_expires_in: Duration,
+    /// `RESERVATION_SWEEP_MS`: how often expired reservations and unfinished changes are looked for;
+    /// the bound on how late an expired reservation is released.
+    pub sweep_interval: Duration,
+    /// `RESERVATION_CLAIM_LEASE_MS`: how long a replica owns a reservation it is changing before
+    /// another may take the change over (after a crash).
+    pub claim_lease: Duration,
 }
 
 impl ReservationConfig {
     /// Reads the configuration from `env`, defaulting every setting.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self { service: ServiceSettings::from_env(env, "RESERVATION", DEFAULT_LISTEN_ADDR, DEFAULT_DATABASE_URL)? })
+        Ok(Self {
+            service: ServiceSettings::from_env(env, "RESERVATION", DEFAULT_LISTEN_ADDR, DEFAULT_DATABASE_URL)?,
+            reference: reference_data(env),
+            inventory_url: env.string_or("RESERVATION_INVENTORY_URL", DEFAULT_INVENTORY_URL),
+            inventory_timeout: env.millis_or("RESERVATION_INVENTORY_TIMEOUT_MS", Duration::from_secs(5))?,
+            default_expires_in: Duration::from_secs(env.parse_or("RESERVATION_DEFAULT_EXPIRES_IN_SECONDS", 900)?),
+            max_expires_in: Duration::from_secs(env.parse_or("RESERVATION_MAX_EXPIRES_IN_SECONDS", 7 * 24 * 3600)?),
+            sweep_interval: env.millis_or("RESERVATION_SWEEP_MS", Duration::from_secs(1))?,
+            claim_lease: env.millis_or("RESERVATION_CLAIM_LEASE_MS", Duration::from_secs(30))?,
+        })
     }
 }

@@ -1,29 +1,63 @@
-//! The Reservation service: holds with an expiry, cancellation, and fulfillment orders.
+//! The Reservation service: reservations with an expiry, placed as holds in the Inventory, and the
+//! fulfillment orders that commit them (the reservation document, ARCHITECTURE.md "Reservations").
 //!
-//! Not built yet: this binary connects to its database and serves `grpc.health.v1` and reflection
-//! on its own port, so the suite's shape is complete; the `ReservationService` RPCs answer
-//! UNIMPLEMENTED until the Reservation issue lands.
+//! [`run`] serves it on a bound listener until a shutdown signal; a sweeper releases expired
+//! reservations and finishes changes a crash interrupted.
 
 pub mod config;
+mod entity;
+mod error;
+pub mod fulfillment;
+mod grpc;
+mod inventory_client;
+mod migration;
+pub mod reservation;
+mod reservations;
+mod sweeper;
 
 use std::future::Future;
 
+use fulfillment_proto::reservation::v1::reservation_service_server::{ReservationServiceServer, SERVICE_NAME};
 use fulfillment_server::{GrpcServer, ServeError};
 use fulfillment_storage::Database;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tonic::service::Routes;
 
 pub use crate::config::ReservationConfig;
+pub use crate::error::ReservationError;
+pub use crate::grpc::ReservationGrpc;
+pub use crate::inventory_client::InventoryClient;
+pub use crate::migration::Migrator;
+pub use crate::reservations::{Reservations, Timing};
 
-/// Connects to the database and serves health and reflection on `listener` until `shutdown`.
+/// Connects to the database, applies migrations, and serves the Reservation service on `listener`
+/// until `shutdown` resolves, sweeping meanwhile.
 pub async fn run(
     config: ReservationConfig,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let db = Database::connect(config.service.database_url.expose(), config.service.pool).await?;
+    fulfillment_storage::migrate::<Migrator>(&db).await?;
+    let inventory = InventoryClient::new(&config.inventory_url, config.inventory_timeout)?;
+    let timing = Timing {
+        default_expires_in: config.default_expires_in,
+        max_expires_in: config.max_expires_in,
+        claim_lease: config.claim_lease,
+    };
+    let reservations = Reservations::new(db.clone(), inventory, config.reference, timing);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let sweeper = tokio::spawn(reservations.clone().run_sweeper(config.sweep_interval, stop_rx));
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
+    let routes = Routes::new(ReservationServiceServer::new(ReservationGrpc::new(reservations)));
     tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "reservation serving");
-    let served = GrpcServer::new(config.service.server, Routes::default(), Vec::new()).serve(listener, shutdown).await;
+    let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME]).serve(listener, shutdown).await;
+    let _ = sweeper.await;
     db.close().await?;
     Ok(served?)
 }

@@ -4,6 +4,11 @@ use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::{ErrorCode, FieldViolation, PreconditionViolation, excerpt};
 
+/// The most violations one bad request reports.
+const MAX_VIOLATIONS: usize = 50;
+/// How many violations the status message quotes; the details carry them all.
+const MESSAGES_QUOTED: usize = 4;
+
 /// A failure as a caller sees it: a code, a message in the documents' wording, and the details that
 /// let a program act on it without parsing text.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -33,8 +38,14 @@ impl ApiError {
     }
 
     /// INVALID_ARGUMENT carrying every violation; the reason is the first violation's code.
-    pub fn bad_request(violations: Vec<FieldViolation>) -> Self {
-        let message = violations.iter().map(|v| v.message.as_str()).collect::<Vec<_>>().join(" ");
+    pub fn bad_request(mut violations: Vec<FieldViolation>) -> Self {
+        // However bad the request, the answer stays small enough for HTTP/2 headers.
+        violations.truncate(MAX_VIOLATIONS);
+        let mut message =
+            violations.iter().take(MESSAGES_QUOTED).map(|v| v.message.as_str()).collect::<Vec<_>>().join(" ");
+        if violations.len() > MESSAGES_QUOTED {
+            message.push_str(&format!(" ({} more problems)", violations.len() - MESSAGES_QUOTED));
+        }
         let mut error = Self::new(ErrorCode::InvalidArgument, message);
         if let Some(first) = violations.first() {
             error.reason = first.code.as_str().to_owned();
@@ -144,6 +155,14 @@ mod tests {
         let info = details.error_info().expect("error info");
         assert_eq!(info.reason, "missing_parameter");
         assert_eq!(info.domain, "catalog");
+    }
+
+    #[test]
+    fn a_huge_bad_request_is_cut_to_a_readable_size() {
+        let violations = (0..10_000).map(|n| FieldViolation::missing(format!("lines[{n}]"))).collect();
+        let status = ApiError::bad_request(violations).into_status("inventory");
+        assert!(status.message().ends_with("(46 more problems)"), "{}", status.message());
+        assert_eq!(status.get_details_bad_request().map(|b| b.field_violations.len()), Some(50));
     }
 
     #[test]

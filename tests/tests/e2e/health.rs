@@ -46,7 +46,7 @@ on_every_backend! {
 
     async fn inventory_and_reservation_serve_health_on_their_own_ports(backend: Backend) {
         let (inventory, _client) = spawn_inventory(backend).await;
-        let reservation = spawn_reservation(backend).await;
+        let (reservation, _client) = spawn_reservation(backend, inventory.address, &[]).await;
         assert_ne!(inventory.address, reservation.address);
         assert_eq!(health(&inventory, "").await.expect("inventory"), ServingStatus::Serving);
         assert_eq!(health(&reservation, "").await.expect("reservation"), ServingStatus::Serving);

@@ -188,4 +188,49 @@ on_every_backend! {
         }
         assert_eq!(level(&mut client, "a").await, (3, 0, 3, vec![("w".into(), 3, 0, 3)]));
     }
+
+    async fn deleting_an_item_never_strands_a_hold(backend: Backend) {
+        let (_inventory, client) = spawn_inventory(backend).await;
+        let mut setup = client.clone();
+        warehouse(&mut setup, "w", &[], 0).await;
+        for round in 0..20 {
+            let id = format!("item-{round}");
+            stocked(&mut setup, &[(&id, "w", 3)]).await;
+            let (mut placer, mut deleter) = (client.clone(), client.clone());
+            let (placed, deleted) = tokio::join!(
+                place(&mut placer, hold_request(&format!("h-{round}"), vec![line(&id, 1)], "US")),
+                deleter.delete_inventory_item(pb::DeleteInventoryItemRequest { id: id.clone() }),
+            );
+            // One of them wins; never both.
+            assert!(placed.is_ok() != deleted.is_ok(), "round {round}: placed {placed:?}, deleted {deleted:?}");
+            if placed.is_ok() {
+                assert_eq!(level(&mut setup, &id).await.1, 1, "the hold's stock is still there");
+                setup.release_hold(pb::ReleaseHoldRequest { hold_id: format!("h-{round}") }).await.expect("released");
+            }
+        }
+    }
+
+    async fn deleting_a_warehouse_never_swallows_received_stock(backend: Backend) {
+        let (_inventory, client) = spawn_inventory(backend).await;
+        let mut setup = client.clone();
+        item(&mut setup, "a").await;
+        for round in 0..20 {
+            let id = format!("w-{round}");
+            warehouse(&mut setup, &id, &[], 0).await;
+            let (mut receiver, mut deleter) = (client.clone(), client.clone());
+            let request = pb::AdjustStockRequest {
+                inventory_item_id: "a".into(),
+                warehouse_id: id.clone(),
+                kind: pb::StockChangeKind::Receive.into(),
+                quantity: 7,
+                reason: "race".into(),
+                idempotency_key: format!("race-{round}"),
+            };
+            let (received, deleted) =
+                tokio::join!(receiver.adjust_stock(request), deleter.delete_warehouse(pb::DeleteWarehouseRequest { id: id.clone() }));
+            assert!(received.is_ok() != deleted.is_ok(), "round {round}: received {received:?}, deleted {deleted:?}");
+            let stocked_here = level(&mut setup, "a").await.3.into_iter().any(|(w, on_hand, _, _)| w == id && on_hand == 7);
+            assert_eq!(stocked_here, received.is_ok(), "round {round}: the received units are where the ledger says");
+        }
+    }
 }

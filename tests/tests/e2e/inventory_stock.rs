@@ -124,4 +124,56 @@ on_every_backend! {
         let status = client.get_inventory_levels(unknown).await.expect_err("unknown item");
         assert_eq!(status.message(), "InventoryItem 'zz' not found.");
     }
+
+    async fn a_warehouse_with_an_open_hold_cannot_be_deleted(backend: Backend) {
+        let (_inventory, mut client) = spawn_inventory(backend).await;
+        item(&mut client, "i").await;
+        warehouse(&mut client, "w", &[], 0).await;
+        receive(&mut client, "i", "w", 2).await;
+        place(&mut client, hold_request("h", vec![line("i", 2)], "US")).await.expect("held");
+        let status = client.delete_warehouse(pb::DeleteWarehouseRequest { id: "w".into() }).await.expect_err("open hold");
+        assert_eq!(reason(&status), "warehouse_in_use");
+    }
+
+    async fn deleting_an_item_writes_its_stock_off_in_the_ledger(backend: Backend) {
+        let (_inventory, mut client) = spawn_inventory(backend).await;
+        item(&mut client, "i").await;
+        warehouse(&mut client, "w", &[], 0).await;
+        receive(&mut client, "i", "w", 4).await;
+        client.delete_inventory_item(pb::DeleteInventoryItemRequest { id: "i".into() }).await.expect("deleted");
+        item(&mut client, "i").await;
+        let ledger = client
+            .list_stock_movements(pb::ListStockMovementsRequest { inventory_item_id: "i".into(), ..Default::default() })
+            .await
+            .expect("ledger")
+            .into_inner()
+            .movements;
+        let rows: Vec<_> = ledger.iter().map(|m| (m.delta, m.on_hand_after, m.reason.as_str())).collect();
+        assert_eq!(rows, [(4, 4, "received"), (-4, 0, "inventory item deleted")]);
+        assert_eq!(level(&mut client, "i").await.0, 0, "the new item starts empty");
+    }
+
+    async fn client_keys_cannot_block_a_commit(backend: Backend) {
+        let (_inventory, mut client) = spawn_inventory(backend).await;
+        item(&mut client, "a").await;
+        warehouse(&mut client, "w", &[], 0).await;
+        client.adjust_stock(change("a", "w", pb::StockChangeKind::Receive, 5, "commit:h1:a:w")).await.expect("a key like a system one");
+        place(&mut client, hold_request("h1", vec![line("a", 2)], "US")).await.expect("held");
+        client.commit_hold(pb::CommitHoldRequest { hold_id: "h1".into() }).await.expect("committed");
+        assert_eq!(level(&mut client, "a").await.0, 3);
+    }
+
+    async fn extreme_quantities_are_invalid_not_crashes(backend: Backend) {
+        let (_inventory, mut client) = spawn_inventory(backend).await;
+        item(&mut client, "a").await;
+        warehouse(&mut client, "w", &[], 0).await;
+        for quantity in [i64::MIN, i64::MAX, -1_000_000_001] {
+            let status = client.adjust_stock(change("a", "w", pb::StockChangeKind::Adjust, quantity, &format!("q{quantity}"))).await.expect_err("extreme");
+            assert_eq!(status.code(), Code::InvalidArgument, "{quantity}");
+        }
+        let lines = (0..100_000).map(|_| line("a", 1)).collect();
+        let status = place(&mut client, hold_request("huge", lines, "US")).await.expect_err("too many lines");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().len() < 200);
+    }
 }

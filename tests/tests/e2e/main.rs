@@ -10,4 +10,5 @@ mod inventory_items;
 mod inventory_stock;
 mod inventory_support;
 mod manufacturer_parts;
+mod reservations;
 mod support;

@@ -15,8 +15,9 @@ pub struct Model {
     pub delta: i64,
     pub on_hand_after: i64,
     pub reason: String,
+    /// The caller's key; none on the rows a hold's commit or an item's deletion writes.
     #[sea_orm(unique)]
-    pub idempotency_key: String,
+    pub idempotency_key: Option<String>,
     pub hold_id: Option<String>,
     pub created_time: DateTimeUtc,
 }

@@ -17,6 +17,9 @@ impl MigrationTrait for Migration {
                     .col(big_integer("reserved"))
                     .col(timestamp_with_time_zone("updated_time"))
                     .primary_key(Index::create().col("inventory_item_id").col("warehouse_id"))
+                    // The invariants, so that a bug fails loudly instead of drifting.
+                    .check(Expr::col("reserved").gte(0))
+                    .check(Expr::col("reserved").lte(Expr::col("on_hand")))
                     .to_owned(),
             )
             .await?;
@@ -34,7 +37,7 @@ impl MigrationTrait for Migration {
                     .col(big_integer("delta"))
                     .col(big_integer("on_hand_after"))
                     .col(string("reason"))
-                    .col(string_uniq("idempotency_key"))
+                    .col(string_null("idempotency_key").unique_key())
                     .col(string_null("hold_id"))
                     .col(timestamp_with_time_zone("created_time"))
                     .to_owned(),

@@ -1,0 +1,4 @@
+//! The Reservation service's tables, one file each.
+
+pub(crate) mod fulfillment_order;
+pub(crate) mod reservation;

@@ -1,0 +1,35 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "reservation")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    /// pending, active, releasing, cancelled, committing, fulfilled or expiring.
+    pub state: String,
+    /// The items as requested, as JSON.
+    #[sea_orm(column_type = "Text")]
+    pub items: String,
+    /// The ship-to address, as JSON.
+    #[sea_orm(column_type = "Text")]
+    pub ship_to: String,
+    pub ship_to_country: String,
+    pub shipping_currency: Option<String>,
+    pub shipping_amount: Option<f64>,
+    pub shipping_service_level: Option<String>,
+    pub expires_in_seconds: i64,
+    pub expire_time: DateTimeUtc,
+    /// Where the hold placed each line, as JSON; empty until the hold is placed.
+    #[sea_orm(column_type = "Text")]
+    pub allocations: String,
+    /// Until when the replica changing the reservation owns the change.
+    pub claimed_until: Option<DateTimeUtc>,
+    pub live_mode: bool,
+    pub created_time: DateTimeUtc,
+    pub updated_time: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

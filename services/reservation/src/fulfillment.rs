@@ -1,0 +1,280 @@
+//! Fulfillment orders: created with a reservation's id, they commit its hold.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use fulfillment_errors::FieldViolation;
+use fulfillment_reference::{MAX_SHORT_TEXT, generate_id, is_valid_id, validate_text};
+use fulfillment_storage::paging::{Cursor, Page, now};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::entity::fulfillment_order as row;
+use crate::error::ReservationError;
+use crate::inventory_client::{Outcome, closed_hold_state};
+use crate::reservation::{Reservation, ReservationItem, State};
+use crate::reservations::{Decision, Reservations, allocations, find};
+
+/// A line of a fulfillment order: what ships from where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    #[allow(missing_docs)]
+    pub inventory_item_id: String,
+    /// Empty for oversold units no warehouse carries yet.
+    pub warehouse_id: String,
+    /// Units held plus units promised beyond the stock.
+    pub quantity: i64,
+}
+
+/// An order to ship what a reservation held.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FulfillmentOrder {
+    #[allow(missing_docs)]
+    pub id: String,
+    #[allow(missing_docs)]
+    pub reservation_id: String,
+    /// The order's id in the caller's system.
+    pub upstream_id: Option<String>,
+    /// Empty until the hold is committed.
+    pub lines: Vec<OrderLine>,
+    #[allow(missing_docs)]
+    pub live_mode: bool,
+    #[allow(missing_docs)]
+    pub created_time: DateTime<Utc>,
+}
+
+impl FulfillmentOrder {
+    fn from_row(row: row::Model) -> Result<Self, DbErr> {
+        Ok(Self {
+            lines: serde_json::from_str(&row.lines).map_err(|e| DbErr::Json(e.to_string()))?,
+            id: row.id,
+            reservation_id: row.reservation_id,
+            upstream_id: row.upstream_id,
+            live_mode: row.live_mode,
+            created_time: row.created_time,
+        })
+    }
+
+    fn to_row(&self) -> Result<row::Model, DbErr> {
+        Ok(row::Model {
+            id: self.id.clone(),
+            reservation_id: self.reservation_id.clone(),
+            upstream_id: self.upstream_id.clone(),
+            lines: serde_json::to_string(&self.lines).map_err(|e| DbErr::Json(e.to_string()))?,
+            live_mode: self.live_mode,
+            created_time: self.created_time,
+        })
+    }
+}
+
+/// Quantities per item, for comparing an order's items with its reservation's.
+fn quantities(items: &[ReservationItem]) -> BTreeMap<&str, i64> {
+    let mut totals = BTreeMap::new();
+    for item in items {
+        *totals.entry(item.inventory_item_id.as_str()).or_insert(0) += item.quantity;
+    }
+    totals
+}
+
+impl Reservations {
+    /// Creates the fulfillment order of a reservation: commits its hold (on hand and reserved both
+    /// fall), closes the reservation, and answers the order with each line's warehouse. Repeating
+    /// the call with the same upstream id answers the same order.
+    pub async fn create_order(
+        &self,
+        reservation_id: &str,
+        upstream_id: Option<String>,
+        items: Vec<ReservationItem>,
+    ) -> Result<FulfillmentOrder, ReservationError> {
+        let mut violations = Vec::new();
+        if reservation_id.is_empty() {
+            violations.push(FieldViolation::missing("reservationId"));
+        } else if !is_valid_id(reservation_id) {
+            violations.push(FieldViolation::not_valid("reservationId", reservation_id, "reservation ID"));
+        }
+        if let Some(upstream) = &upstream_id {
+            violations.extend(validate_text("upstreamId", upstream, MAX_SHORT_TEXT).err());
+        }
+        if !violations.is_empty() {
+            return Err(ReservationError::InvalidRequest(violations));
+        }
+        let decision = self
+            .db
+            .write(|txn| {
+                let (this, id, upstream_id, items) =
+                    (self.clone(), reservation_id.to_owned(), upstream_id.clone(), items.clone());
+                Box::pin(async move {
+                    let (reservation, claim) =
+                        find(txn, &id).await?.ok_or_else(|| ReservationError::NotFound(id.clone()))?;
+                    let lapsed = claim.is_none_or(|until| until <= now());
+                    match reservation.state {
+                        State::Expiring => return Err(ReservationError::NotFound(id)),
+                        State::Active if reservation.expire_time <= now() => {
+                            return Err(ReservationError::Closed { id, state: "expired" });
+                        }
+                        State::Cancelled | State::Releasing => {
+                            return Err(ReservationError::Closed { id, state: "cancelled" });
+                        }
+                        State::Fulfilled => {
+                            let order = order_of(txn, &id).await?;
+                            return match order {
+                                Some(order) if order.upstream_id == upstream_id => Ok(Decision::Settled(order)),
+                                _ => Err(ReservationError::Closed { id, state: "fulfilled" }),
+                            };
+                        }
+                        State::Committing if lapsed => return this.claim(txn, reservation, State::Committing).await,
+                        State::Pending | State::Committing => return Err(ReservationError::Busy(id)),
+                        State::Active => {}
+                    }
+                    if !items.is_empty() && quantities(&items) != quantities(&reservation.items) {
+                        return Err(ReservationError::ItemsDiffer(id));
+                    }
+                    let order = FulfillmentOrder {
+                        id: generate_id("fo"),
+                        reservation_id: id.clone(),
+                        upstream_id,
+                        lines: Vec::new(),
+                        live_mode: reservation.live_mode,
+                        created_time: now(),
+                    };
+                    row::Entity::insert(order.to_row()?.into_active_model()).exec_without_returning(txn).await?;
+                    this.claim(txn, reservation, State::Committing).await
+                })
+            })
+            .await?;
+        match decision {
+            Decision::Settled(order) => Ok(order),
+            Decision::Claimed(reservation) => self.finish_commit(*reservation).await,
+        }
+    }
+
+    /// Commits the hold of a claimed fulfillment and records the order's lines.
+    pub(crate) async fn finish_commit(&self, reservation: Reservation) -> Result<FulfillmentOrder, ReservationError> {
+        let hold = match self.inventory.commit(&reservation.id).await {
+            Outcome::Done(hold) => hold,
+            Outcome::Unknown(status) => return Err(ReservationError::InventoryUnavailable(status)),
+            Outcome::Refused(status) => match closed_hold_state(&status).as_deref() {
+                // An earlier attempt committed it: read where the units went.
+                Some("committed") => match self.inventory.get(&reservation.id).await {
+                    Outcome::Done(hold) => hold,
+                    Outcome::Unknown(status) | Outcome::Refused(status) => {
+                        return Err(ReservationError::InventoryUnavailable(status));
+                    }
+                },
+                // The Inventory's safety net released it: the reservation has expired.
+                Some("released" | "expired") => return self.abandon_commit(&reservation, "expired").await,
+                _ if status.code() == tonic::Code::NotFound => {
+                    return self.abandon_commit(&reservation, "expired").await;
+                }
+                _ => return Err(ReservationError::Inventory(status)),
+            },
+        };
+        let allocations = allocations(&hold);
+        let lines: Vec<OrderLine> = allocations
+            .iter()
+            .map(|a| OrderLine {
+                inventory_item_id: a.inventory_item_id.clone(),
+                warehouse_id: a.warehouse_id.clone(),
+                quantity: a.quantity + a.oversold_quantity,
+            })
+            .collect();
+        let id = reservation.id.clone();
+        self.db
+            .write(|txn| {
+                let (id, lines, allocations) = (id.clone(), lines.clone(), allocations.clone());
+                Box::pin(async move {
+                    let mut order = order_of(txn, &id).await?.ok_or_else(|| ReservationError::NotFound(id.clone()))?;
+                    if let Some((mut reservation, _)) = find(txn, &id).await?
+                        && reservation.state == State::Committing
+                    {
+                        reservation.state = State::Fulfilled;
+                        reservation.allocations = allocations;
+                        reservation.updated_time = now();
+                        reservation.to_row(None)?.into_active_model().reset_all().update(txn).await?;
+                        order.lines = lines;
+                        order.to_row()?.into_active_model().reset_all().update(txn).await?;
+                    }
+                    Ok(order)
+                })
+            })
+            .await
+    }
+
+    /// Gives up a fulfillment whose hold is gone: the order is removed and so is the reservation.
+    async fn abandon_commit(
+        &self,
+        reservation: &Reservation,
+        state: &'static str,
+    ) -> Result<FulfillmentOrder, ReservationError> {
+        let id = reservation.id.clone();
+        self.db
+            .write(|txn| {
+                let id = id.clone();
+                Box::pin(async move {
+                    row::Entity::delete_many().filter(row::Column::ReservationId.eq(id.clone())).exec(txn).await?;
+                    crate::entity::reservation::Entity::delete_many()
+                        .filter(crate::entity::reservation::Column::Id.eq(id))
+                        .filter(crate::entity::reservation::Column::State.eq(State::Committing.as_str()))
+                        .exec(txn)
+                        .await?;
+                    Ok::<_, ReservationError>(())
+                })
+            })
+            .await?;
+        Err(ReservationError::Closed { id, state })
+    }
+
+    /// Returns a fulfillment order.
+    pub async fn get_order(&self, id: &str) -> Result<FulfillmentOrder, ReservationError> {
+        if !is_valid_id(id) {
+            return Err(ReservationError::invalid(FieldViolation::not_valid("id", id, "fulfillment order ID")));
+        }
+        let row = row::Entity::find_by_id(id.to_owned()).one(self.db.connection()).await?;
+        row.map(FulfillmentOrder::from_row).transpose()?.ok_or_else(|| ReservationError::OrderNotFound(id.to_owned()))
+    }
+
+    /// Lists fulfillment orders, oldest first, optionally of one reservation.
+    pub async fn list_orders(
+        &self,
+        reservation_id: Option<&str>,
+        page_size: u64,
+        page_token: &str,
+    ) -> Result<Page<FulfillmentOrder>, ReservationError> {
+        let cursor = Cursor::decode(page_token).map_err(ReservationError::invalid)?;
+        let mut condition = Condition::all();
+        if let Some(reservation_id) = reservation_id {
+            if !is_valid_id(reservation_id) {
+                return Err(ReservationError::invalid(FieldViolation::not_valid(
+                    "reservationId",
+                    reservation_id,
+                    "reservation ID",
+                )));
+            }
+            condition = condition.add(row::Column::ReservationId.eq(reservation_id));
+        }
+        if let Some(cursor) = &cursor {
+            condition = condition.add(cursor.condition(row::Column::CreatedTime, row::Column::Id));
+        }
+        let rows = row::Entity::find()
+            .filter(condition)
+            .order_by_asc(row::Column::CreatedTime)
+            .order_by_asc(row::Column::Id)
+            .limit(page_size + 1)
+            .all(self.db.connection())
+            .await?;
+        let orders = rows.into_iter().map(FulfillmentOrder::from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(orders, page_size, |o| Cursor::after(o.created_time, &o.id)))
+    }
+}
+
+async fn order_of(db: &impl ConnectionTrait, reservation_id: &str) -> Result<Option<FulfillmentOrder>, DbErr> {
+    row::Entity::find()
+        .filter(row::Column::ReservationId.eq(reservation_id))
+        .one(db)
+        .await?
+        .map(FulfillmentOrder::from_row)
+        .transpose()
+}

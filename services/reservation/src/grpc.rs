@@ -1,0 +1,234 @@
+//! The gRPC adapter: converts between the contract's messages and the domain, and nothing else.
+
+use fulfillment_errors::FieldViolation;
+use fulfillment_proto::common::v1 as common;
+use fulfillment_proto::inventory::v1 as inventory;
+use fulfillment_proto::reservation::v1 as pb;
+use fulfillment_proto::reservation::v1::reservation_service_server::ReservationService;
+use fulfillment_proto::time::{date_time_micros_ceil, timestamp};
+use fulfillment_storage::paging::{TimeRange, now, page_size};
+use tonic::{Request, Response, Status};
+
+use crate::error::ReservationError;
+use crate::fulfillment::FulfillmentOrder;
+use crate::reservation::{Address, NewReservation, Reservation, ReservationItem, ShippingChoice, State};
+use crate::reservations::Reservations;
+
+/// The Reservation service's gRPC service.
+#[derive(Clone, Debug)]
+pub struct ReservationGrpc {
+    reservations: Reservations,
+}
+
+impl ReservationGrpc {
+    /// Serves `reservations` over gRPC.
+    pub fn new(reservations: Reservations) -> Self {
+        Self { reservations }
+    }
+}
+
+fn status(error: ReservationError) -> Status {
+    error.into_status()
+}
+
+fn invalid(violation: FieldViolation) -> Status {
+    status(ReservationError::invalid(violation))
+}
+
+#[tonic::async_trait]
+impl ReservationService for ReservationGrpc {
+    async fn create_reservation(
+        &self,
+        request: Request<pb::CreateReservationRequest>,
+    ) -> Result<Response<pb::CreateReservationResponse>, Status> {
+        let reservation = request.into_inner().reservation.unwrap_or_default();
+        let address = reservation.ship_to.and_then(|s| s.address).unwrap_or_default();
+        let request = NewReservation {
+            id: (!reservation.id.is_empty()).then_some(reservation.id),
+            items: reservation.items.into_iter().map(item_from_proto).collect(),
+            ship_to: Address {
+                line1: address.line1,
+                line2: address.line2,
+                city: address.city,
+                postal_code: address.postal_code,
+                state: address.state,
+                country: address.country,
+            },
+            shipping_choice: reservation.shipping_choice.map(|c| ShippingChoice {
+                currency: c.currency,
+                amount: c.amount,
+                service_level: c.service_level,
+            }),
+            expires_in_seconds: reservation.expires_in_seconds,
+        };
+        let created = self.reservations.create(request).await.map_err(status)?;
+        Ok(Response::new(pb::CreateReservationResponse { reservation: Some(reservation_to_proto(created)) }))
+    }
+
+    async fn get_reservation(
+        &self,
+        request: Request<pb::GetReservationRequest>,
+    ) -> Result<Response<pb::GetReservationResponse>, Status> {
+        let reservation = self.reservations.get(&request.into_inner().id).await.map_err(status)?;
+        Ok(Response::new(pb::GetReservationResponse { reservation: Some(reservation_to_proto(reservation)) }))
+    }
+
+    async fn list_reservations(
+        &self,
+        request: Request<pb::ListReservationsRequest>,
+    ) -> Result<Response<pb::ListReservationsResponse>, Status> {
+        let request = request.into_inner();
+        let size = page_size(request.page_size).map_err(invalid)?;
+        let states: &[State] = match pb::ReservationState::try_from(request.state) {
+            Ok(pb::ReservationState::Unspecified) => &[],
+            Ok(pb::ReservationState::Pending) => &[State::Pending],
+            Ok(pb::ReservationState::Active) => &[State::Active, State::Committing],
+            Ok(pb::ReservationState::Cancelled) => &[State::Cancelled, State::Releasing],
+            Ok(pb::ReservationState::Fulfilled) => &[State::Fulfilled],
+            Ok(pb::ReservationState::Expired) => &[State::Expiring],
+            Err(_) => return Err(invalid(FieldViolation::not_valid("state", &request.state.to_string(), "state"))),
+        };
+        let range = request.created_time.unwrap_or_default();
+        let bound = |value: Option<prost_types::Timestamp>| -> Result<_, Status> {
+            value
+                .map(|t| {
+                    date_time_micros_ceil(&t)
+                        .ok_or_else(|| invalid(FieldViolation::not_valid("createdTime", &t.to_string(), "time")))
+                })
+                .transpose()
+        };
+        let created = TimeRange { start: bound(range.start)?, end: bound(range.end)? };
+        let page = self.reservations.list(states, created, size, &request.page_token).await.map_err(status)?;
+        Ok(Response::new(pb::ListReservationsResponse {
+            reservations: page.items.into_iter().map(reservation_to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+
+    async fn cancel_reservation(
+        &self,
+        request: Request<pb::CancelReservationRequest>,
+    ) -> Result<Response<pb::CancelReservationResponse>, Status> {
+        let reservation = self.reservations.cancel(&request.into_inner().id).await.map_err(status)?;
+        Ok(Response::new(pb::CancelReservationResponse { reservation: Some(reservation_to_proto(reservation)) }))
+    }
+
+    async fn create_fulfillment_order(
+        &self,
+        request: Request<pb::CreateFulfillmentOrderRequest>,
+    ) -> Result<Response<pb::CreateFulfillmentOrderResponse>, Status> {
+        let request = request.into_inner();
+        let upstream = (!request.upstream_id.is_empty()).then_some(request.upstream_id);
+        let items = request.items.into_iter().map(item_from_proto).collect();
+        let order = self.reservations.create_order(&request.reservation_id, upstream, items).await.map_err(status)?;
+        Ok(Response::new(pb::CreateFulfillmentOrderResponse { fulfillment_order: Some(order_to_proto(order)) }))
+    }
+
+    async fn get_fulfillment_order(
+        &self,
+        request: Request<pb::GetFulfillmentOrderRequest>,
+    ) -> Result<Response<pb::GetFulfillmentOrderResponse>, Status> {
+        let order = self.reservations.get_order(&request.into_inner().id).await.map_err(status)?;
+        Ok(Response::new(pb::GetFulfillmentOrderResponse { fulfillment_order: Some(order_to_proto(order)) }))
+    }
+
+    async fn list_fulfillment_orders(
+        &self,
+        request: Request<pb::ListFulfillmentOrdersRequest>,
+    ) -> Result<Response<pb::ListFulfillmentOrdersResponse>, Status> {
+        let request = request.into_inner();
+        let size = page_size(request.page_size).map_err(invalid)?;
+        let reservation_id = (!request.reservation_id.is_empty()).then_some(request.reservation_id);
+        let page = self
+            .reservations
+            .list_orders(reservation_id.as_deref(), size, &request.page_token)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListFulfillmentOrdersResponse {
+            fulfillment_orders: page.items.into_iter().map(order_to_proto).collect(),
+            next_page_token: page.next_page_token,
+        }))
+    }
+}
+
+fn item_from_proto(item: pb::ReservationItem) -> ReservationItem {
+    ReservationItem {
+        inventory_item_id: item.inventory_item_id,
+        quantity: item.quantity,
+        allow_oversell: item.allow_oversell,
+    }
+}
+
+fn reservation_to_proto(reservation: Reservation) -> pb::Reservation {
+    let state = match reservation.state {
+        State::Pending => pb::ReservationState::Pending,
+        State::Active | State::Committing if reservation.expire_time <= now() => pb::ReservationState::Expired,
+        State::Active | State::Committing => pb::ReservationState::Active,
+        State::Releasing | State::Cancelled => pb::ReservationState::Cancelled,
+        State::Fulfilled => pb::ReservationState::Fulfilled,
+        State::Expiring => pb::ReservationState::Expired,
+    };
+    let address = reservation.ship_to;
+    pb::Reservation {
+        id: reservation.id,
+        items: reservation
+            .items
+            .into_iter()
+            .map(|item| pb::ReservationItem {
+                inventory_item_id: item.inventory_item_id,
+                quantity: item.quantity,
+                allow_oversell: item.allow_oversell,
+            })
+            .collect(),
+        ship_to: Some(pb::ShipTo {
+            address: Some(common::Address {
+                line1: address.line1,
+                line2: address.line2,
+                city: address.city,
+                postal_code: address.postal_code,
+                state: address.state,
+                country: address.country,
+            }),
+        }),
+        shipping_choice: reservation.shipping_choice.map(|c| pb::ShippingChoice {
+            currency: c.currency,
+            amount: c.amount,
+            service_level: c.service_level,
+        }),
+        expires_in_seconds: reservation.expires_in_seconds,
+        state: state.into(),
+        expire_time: Some(timestamp(reservation.expire_time)),
+        allocations: reservation
+            .allocations
+            .into_iter()
+            .map(|a| inventory::HoldAllocation {
+                inventory_item_id: a.inventory_item_id,
+                warehouse_id: a.warehouse_id,
+                quantity: a.quantity,
+                oversold_quantity: a.oversold_quantity,
+            })
+            .collect(),
+        live_mode: reservation.live_mode,
+        created_time: Some(timestamp(reservation.created_time)),
+        updated_time: Some(timestamp(reservation.updated_time)),
+    }
+}
+
+fn order_to_proto(order: FulfillmentOrder) -> pb::FulfillmentOrder {
+    pb::FulfillmentOrder {
+        id: order.id,
+        reservation_id: order.reservation_id,
+        upstream_id: order.upstream_id.unwrap_or_default(),
+        lines: order
+            .lines
+            .into_iter()
+            .map(|l| pb::FulfillmentOrderLine {
+                inventory_item_id: l.inventory_item_id,
+                warehouse_id: l.warehouse_id,
+                quantity: l.quantity,
+            })
+            .collect(),
+        live_mode: order.live_mode,
+        created_time: Some(timestamp(order.created_time)),
+    }
+}

@@ -1,0 +1,360 @@
+//! A reservation as the service sees it, and how it is stored.
+
+use chrono::{DateTime, Utc};
+use fulfillment_errors::FieldViolation;
+use fulfillment_reference::{MAX_SHORT_TEXT, ReferenceData, is_valid_id, validate_text};
+use sea_orm::DbErr;
+use serde::{Deserialize, Serialize};
+
+use crate::entity::reservation as row;
+
+/// The most items one reservation may hold.
+pub const MAX_ITEMS: usize = 100;
+/// The largest quantity of one line.
+pub const MAX_QUANTITY: i64 = 1_000_000_000;
+
+/// Where a reservation is in its life. The `…ing` states are changes under way: the replica that
+/// claimed the reservation finishes them, or another does once its claim lapses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// The hold is being placed.
+    Pending,
+    /// The stock is held.
+    Active,
+    /// A cancellation is releasing the hold.
+    Releasing,
+    /// Cancelled; the hold is released.
+    Cancelled,
+    /// A fulfillment order is committing the hold.
+    Committing,
+    /// A fulfillment order committed the hold.
+    Fulfilled,
+    /// Past its expiry: the hold is being released and the reservation deleted.
+    Expiring,
+}
+
+impl State {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Active => "active",
+            State::Releasing => "releasing",
+            State::Cancelled => "cancelled",
+            State::Committing => "committing",
+            State::Fulfilled => "fulfilled",
+            State::Expiring => "expiring",
+        }
+    }
+
+    pub(crate) fn parse(value: &str) -> Result<Self, DbErr> {
+        [
+            State::Pending,
+            State::Active,
+            State::Releasing,
+            State::Cancelled,
+            State::Committing,
+            State::Fulfilled,
+            State::Expiring,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == value)
+        .ok_or_else(|| DbErr::Type(format!("unknown reservation state '{value}'")))
+    }
+}
+
+/// A line of a reservation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReservationItem {
+    #[allow(missing_docs)]
+    pub inventory_item_id: String,
+    #[allow(missing_docs)]
+    pub quantity: i64,
+    /// Overrides the item's setting when given.
+    pub allow_oversell: Option<bool>,
+}
+
+/// The address a reservation ships to; only the country is required.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    #[allow(missing_docs)]
+    pub line1: String,
+    #[allow(missing_docs)]
+    pub line2: String,
+    #[allow(missing_docs)]
+    pub city: String,
+    #[allow(missing_docs)]
+    pub postal_code: String,
+    #[allow(missing_docs)]
+    pub state: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+}
+
+/// The shipping option the customer chose.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShippingChoice {
+    /// ISO 4217.
+    pub currency: String,
+    /// Not negative.
+    pub amount: f64,
+    #[allow(missing_docs)]
+    pub service_level: String,
+}
+
+/// Where a hold placed units of a line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation {
+    #[allow(missing_docs)]
+    pub inventory_item_id: String,
+    #[allow(missing_docs)]
+    pub warehouse_id: String,
+    /// Units set aside from stock.
+    pub quantity: i64,
+    /// Units promised beyond the stock.
+    pub oversold_quantity: i64,
+}
+
+/// A reservation as a caller asks for it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewReservation {
+    /// The client's id (the checkout's), or `None` to have one generated.
+    pub id: Option<String>,
+    #[allow(missing_docs)]
+    pub items: Vec<ReservationItem>,
+    #[allow(missing_docs)]
+    pub ship_to: Address,
+    #[allow(missing_docs)]
+    pub shipping_choice: Option<ShippingChoice>,
+    /// Seconds until the hold lapses; 0 for the service's default.
+    pub expires_in_seconds: i64,
+}
+
+/// A stored reservation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reservation {
+    #[allow(missing_docs)]
+    pub id: String,
+    #[allow(missing_docs)]
+    pub state: State,
+    #[allow(missing_docs)]
+    pub items: Vec<ReservationItem>,
+    #[allow(missing_docs)]
+    pub ship_to: Address,
+    #[allow(missing_docs)]
+    pub shipping_choice: Option<ShippingChoice>,
+    #[allow(missing_docs)]
+    pub expires_in_seconds: i64,
+    /// When the hold lapses.
+    pub expire_time: DateTime<Utc>,
+    /// Where the hold placed each line; empty while pending.
+    pub allocations: Vec<Allocation>,
+    #[allow(missing_docs)]
+    pub live_mode: bool,
+    #[allow(missing_docs)]
+    pub created_time: DateTime<Utc>,
+    #[allow(missing_docs)]
+    pub updated_time: DateTime<Utc>,
+}
+
+impl Reservation {
+    /// Whether `request` asks for what this reservation is (a safe retry).
+    pub fn same_content(&self, request: &NewReservation, default_expires_in: i64) -> bool {
+        let expires_in = if request.expires_in_seconds == 0 { default_expires_in } else { request.expires_in_seconds };
+        self.items == request.items
+            && self.ship_to == request.ship_to
+            && self.shipping_choice == request.shipping_choice
+            && self.expires_in_seconds == expires_in
+    }
+
+    pub(crate) fn from_row(row: row::Model) -> Result<Self, DbErr> {
+        let json = |e: serde_json::Error| DbErr::Json(format!("reservation '{}': {e}", row.id));
+        let shipping_choice = row.shipping_currency.clone().map(|currency| ShippingChoice {
+            currency,
+            amount: row.shipping_amount.unwrap_or_default(),
+            service_level: row.shipping_service_level.clone().unwrap_or_default(),
+        });
+        Ok(Self {
+            state: State::parse(&row.state)?,
+            items: serde_json::from_str(&row.items).map_err(json)?,
+            ship_to: serde_json::from_str(&row.ship_to).map_err(json)?,
+            allocations: serde_json::from_str(&row.allocations).map_err(json)?,
+            shipping_choice,
+            id: row.id,
+            expires_in_seconds: row.expires_in_seconds,
+            expire_time: row.expire_time,
+            live_mode: row.live_mode,
+            created_time: row.created_time,
+            updated_time: row.updated_time,
+        })
+    }
+
+    pub(crate) fn to_row(&self, claimed_until: Option<DateTime<Utc>>) -> Result<row::Model, DbErr> {
+        let json = |e: serde_json::Error| DbErr::Json(e.to_string());
+        Ok(row::Model {
+            id: self.id.clone(),
+            state: self.state.as_str().to_owned(),
+            items: serde_json::to_string(&self.items).map_err(json)?,
+            ship_to: serde_json::to_string(&self.ship_to).map_err(json)?,
+            ship_to_country: self.ship_to.country.clone(),
+            shipping_currency: self.shipping_choice.as_ref().map(|c| c.currency.clone()),
+            shipping_amount: self.shipping_choice.as_ref().map(|c| c.amount),
+            shipping_service_level: self.shipping_choice.as_ref().map(|c| c.service_level.clone()),
+            expires_in_seconds: self.expires_in_seconds,
+            expire_time: self.expire_time,
+            allocations: serde_json::to_string(&self.allocations).map_err(json)?,
+            claimed_until,
+            live_mode: self.live_mode,
+            created_time: self.created_time,
+            updated_time: self.updated_time,
+        })
+    }
+}
+
+impl NewReservation {
+    /// Checks the request against the reservation document, naming every bad parameter.
+    pub fn validate(&self, reference: &ReferenceData, max_expires_in: i64) -> Result<(), Vec<FieldViolation>> {
+        let mut violations = Vec::new();
+        if let Some(id) = &self.id
+            && !is_valid_id(id)
+        {
+            violations.push(FieldViolation::not_valid("id", id, "reservation ID"));
+        }
+        if self.items.is_empty() {
+            violations.push(FieldViolation::missing("items"));
+        }
+        if self.items.len() > MAX_ITEMS {
+            violations
+                .push(FieldViolation::invalid("items", format!("At most {MAX_ITEMS} items may be reserved at once.")));
+        }
+        for (n, item) in self.items.iter().enumerate() {
+            if !is_valid_id(&item.inventory_item_id) {
+                let parameter = format!("items[{n}].inventoryItemId");
+                if item.inventory_item_id.is_empty() {
+                    violations.push(FieldViolation::missing(parameter));
+                } else {
+                    violations.push(FieldViolation::not_valid(parameter, &item.inventory_item_id, "inventory item ID"));
+                }
+            }
+            if item.quantity <= 0 || item.quantity > MAX_QUANTITY {
+                violations.push(FieldViolation::not_valid(
+                    format!("items[{n}].quantity"),
+                    &item.quantity.to_string(),
+                    "quantity",
+                ));
+            }
+        }
+        if self.ship_to.country.is_empty() {
+            violations.push(FieldViolation::missing("shipTo.address.country"));
+        } else {
+            violations
+                .extend(reference.countries.validate_country("shipTo.address.country", &self.ship_to.country).err());
+        }
+        let address = [
+            ("shipTo.address.line1", &self.ship_to.line1),
+            ("shipTo.address.line2", &self.ship_to.line2),
+            ("shipTo.address.city", &self.ship_to.city),
+            ("shipTo.address.postalCode", &self.ship_to.postal_code),
+            ("shipTo.address.state", &self.ship_to.state),
+        ];
+        for (parameter, value) in address {
+            violations.extend(validate_text(parameter, value, MAX_SHORT_TEXT).err());
+        }
+        if let Some(choice) = &self.shipping_choice {
+            if iso_currency::Currency::from_code(&choice.currency).is_none() {
+                violations.push(FieldViolation::not_valid("shippingChoice.currency", &choice.currency, "currency"));
+            }
+            if !choice.amount.is_finite() || choice.amount < 0.0 {
+                violations.push(FieldViolation::not_valid(
+                    "shippingChoice.amount",
+                    &choice.amount.to_string(),
+                    "amount",
+                ));
+            }
+            violations
+                .extend(validate_text("shippingChoice.serviceLevel", &choice.service_level, MAX_SHORT_TEXT).err());
+        }
+        if self.expires_in_seconds < 0 || self.expires_in_seconds > max_expires_in {
+            violations.push(FieldViolation::invalid(
+                "expiresInSeconds",
+                format!(
+                    "'{}' is not a valid expiresInSeconds. It must be a positive integer of at most {max_expires_in}.",
+                    self.expires_in_seconds
+                ),
+            ));
+        }
+        if violations.is_empty() { Ok(()) } else { Err(violations) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn documents_request() -> NewReservation {
+        NewReservation {
+            id: Some("5744204322".into()),
+            items: vec![ReservationItem {
+                inventory_item_id: "9b32defe-76ff-4c95-abb8-7dd607af92d5".into(),
+                quantity: 1,
+                allow_oversell: Some(false),
+            }],
+            ship_to: Address {
+                city: "Minnetonka".into(),
+                postal_code: "55129".into(),
+                state: "MN".into(),
+                country: "US".into(),
+                ..Default::default()
+            },
+            shipping_choice: Some(ShippingChoice { currency: "USD".into(), amount: 5.95, service_level: "SG".into() }),
+            expires_in_seconds: 300,
+        }
+    }
+
+    fn parameters(request: NewReservation) -> Vec<String> {
+        request
+            .validate(&ReferenceData::default(), 3600)
+            .expect_err("invalid")
+            .into_iter()
+            .map(|v| v.parameter)
+            .collect()
+    }
+
+    #[test]
+    fn the_documents_request_is_valid() {
+        assert_eq!(documents_request().validate(&ReferenceData::default(), 3600), Ok(()));
+    }
+
+    #[test]
+    fn every_bad_parameter_is_named() {
+        let request = NewReservation {
+            id: Some("has space".into()),
+            items: vec![ReservationItem { inventory_item_id: String::new(), quantity: 0, allow_oversell: None }],
+            ship_to: Address { country: "ZZ".into(), ..Default::default() },
+            shipping_choice: Some(ShippingChoice {
+                currency: "US$".into(),
+                amount: -1.0,
+                service_level: String::new(),
+            }),
+            expires_in_seconds: -5,
+        };
+        assert_eq!(
+            parameters(request),
+            [
+                "id",
+                "items[0].inventoryItemId",
+                "items[0].quantity",
+                "shipTo.address.country",
+                "shippingChoice.currency",
+                "shippingChoice.amount",
+                "expiresInSeconds"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_country_is_required_and_the_expiry_bounded() {
+        let request = NewReservation { ship_to: Address::default(), expires_in_seconds: 3601, ..documents_request() };
+        assert_eq!(parameters(request), ["shipTo.address.country", "expiresInSeconds"]);
+    }
+}

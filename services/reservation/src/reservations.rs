@@ -1,0 +1,368 @@
+//! The Reservation service's operations. Every change that calls the Inventory is recorded first as
+//! a claimed `…ing` state, then made, then recorded as done; whoever finds a lapsed claim (the
+//! sweeper, after a crash) finishes it. So a hold never exists without its reservation, and an
+//! active reservation always has its hold.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use fulfillment_proto::inventory::v1 as inventory;
+use fulfillment_proto::time::timestamp;
+use fulfillment_reference::{ReferenceData, generate_id, is_valid_id};
+use fulfillment_storage::paging::{Cursor, Page, TimeRange, now};
+use fulfillment_storage::{Database, retry_lost_insert};
+use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use crate::entity::reservation as row;
+use crate::error::ReservationError;
+use crate::inventory_client::{InventoryClient, Outcome, closed_hold_state};
+use crate::reservation::{Allocation, NewReservation, Reservation, State};
+
+/// Timing rules of the service.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// The expiry when a request gives none.
+    pub default_expires_in: Duration,
+    /// The longest expiry a request may ask for.
+    pub max_expires_in: Duration,
+    /// How long a claim on a reservation lasts.
+    pub claim_lease: Duration,
+}
+
+/// The Reservation service: reservations and fulfillment orders over one database, holds in the
+/// Inventory. Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct Reservations {
+    pub(crate) db: Database,
+    pub(crate) inventory: InventoryClient,
+    reference: Arc<ReferenceData>,
+    pub(crate) timing: Timing,
+}
+
+/// What a transaction decided to do with a reservation.
+pub(crate) enum Decision<T> {
+    /// Nothing more to do: answer this.
+    Settled(T),
+    /// The caller now owns the change and must finish it.
+    Claimed(Box<Reservation>),
+}
+
+impl Reservations {
+    /// A service over a migrated database and an Inventory client.
+    pub fn new(db: Database, inventory: InventoryClient, reference: ReferenceData, timing: Timing) -> Self {
+        Self { db, inventory, reference: Arc::new(reference), timing }
+    }
+
+    /// The end of a claim taken now.
+    pub(crate) fn lease(&self) -> DateTime<Utc> {
+        now() + chrono::Duration::from_std(self.timing.claim_lease).unwrap_or(chrono::Duration::seconds(30))
+    }
+
+    /// Reserves every item or none. The same id with the same content answers the same
+    /// reservation; other content is ALREADY_EXISTS.
+    pub async fn create(&self, request: NewReservation) -> Result<Reservation, ReservationError> {
+        let max = self.timing.max_expires_in.as_secs() as i64;
+        request.validate(&self.reference, max).map_err(ReservationError::InvalidRequest)?;
+        let default = self.timing.default_expires_in.as_secs() as i64;
+        let expires_in = if request.expires_in_seconds == 0 { default } else { request.expires_in_seconds };
+        let time = now();
+        let candidate = Reservation {
+            id: request.id.clone().unwrap_or_else(|| generate_id("res")),
+            state: State::Pending,
+            items: request.items.clone(),
+            ship_to: request.ship_to.clone(),
+            shipping_choice: request.shipping_choice.clone(),
+            expires_in_seconds: expires_in,
+            expire_time: time + chrono::Duration::seconds(expires_in),
+            allocations: Vec::new(),
+            live_mode: false,
+            created_time: time,
+            updated_time: time,
+        };
+        let decision = retry_lost_insert(|| {
+            self.db.write(|txn| {
+                let (this, candidate, request) = (self.clone(), candidate.clone(), request.clone());
+                Box::pin(async move {
+                    let Some((existing, claim)) = find(txn, &candidate.id).await? else {
+                        row::Entity::insert(candidate.to_row(Some(this.lease()))?.into_active_model())
+                            .exec_without_returning(txn)
+                            .await?;
+                        return Ok(Decision::Claimed(Box::new(candidate)));
+                    };
+                    if !existing.same_content(&request, default) {
+                        return Err(ReservationError::Exists(existing.id));
+                    }
+                    match existing.state {
+                        State::Active | State::Fulfilled | State::Cancelled => Ok(Decision::Settled(existing)),
+                        State::Pending if lapsed(claim) => this.claim(txn, existing, State::Pending).await,
+                        _ => Err(ReservationError::Busy(existing.id)),
+                    }
+                })
+            })
+        })
+        .await?;
+        match decision {
+            Decision::Settled(reservation) => Ok(reservation),
+            Decision::Claimed(reservation) => self.place(*reservation).await,
+        }
+    }
+
+    /// Returns a reservation.
+    pub async fn get(&self, id: &str) -> Result<Reservation, ReservationError> {
+        check_id(id)?;
+        find(self.db.connection(), id).await?.map(|(r, _)| r).ok_or_else(|| ReservationError::NotFound(id.to_owned()))
+    }
+
+    /// Lists reservations, oldest first, optionally in some states and created in a time range.
+    pub async fn list(
+        &self,
+        states: &[State],
+        created: TimeRange,
+        page_size: u64,
+        page_token: &str,
+    ) -> Result<Page<Reservation>, ReservationError> {
+        let cursor = Cursor::decode(page_token).map_err(ReservationError::invalid)?;
+        let mut condition = Condition::all().add(created.condition(row::Column::CreatedTime));
+        if !states.is_empty() {
+            condition = condition.add(row::Column::State.is_in(states.iter().map(|s| s.as_str())));
+        }
+        if let Some(cursor) = &cursor {
+            condition = condition.add(cursor.condition(row::Column::CreatedTime, row::Column::Id));
+        }
+        let rows = row::Entity::find()
+            .filter(condition)
+            .order_by_asc(row::Column::CreatedTime)
+            .order_by_asc(row::Column::Id)
+            .limit(page_size + 1)
+            .all(self.db.connection())
+            .await?;
+        let reservations = rows.into_iter().map(Reservation::from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_rows(reservations, page_size, |r| Cursor::after(r.created_time, &r.id)))
+    }
+
+    /// Cancels a reservation, releasing its whole hold. Cancelling again answers the cancelled
+    /// reservation; an unknown or expired one is NOT_FOUND.
+    pub async fn cancel(&self, id: &str) -> Result<Reservation, ReservationError> {
+        check_id(id)?;
+        let decision = self
+            .db
+            .write(|txn| {
+                let (this, id) = (self.clone(), id.to_owned());
+                Box::pin(async move {
+                    let (reservation, claim) =
+                        find(txn, &id).await?.ok_or_else(|| ReservationError::NotFound(id.clone()))?;
+                    match reservation.state {
+                        State::Expiring => Err(ReservationError::NotFound(id)),
+                        State::Active if reservation.expire_time <= now() => Err(ReservationError::NotFound(id)),
+                        State::Active => this.claim(txn, reservation, State::Releasing).await,
+                        State::Releasing if lapsed(claim) => this.claim(txn, reservation, State::Releasing).await,
+                        State::Cancelled => Ok(Decision::Settled(reservation)),
+                        State::Fulfilled => Err(ReservationError::Closed { id, state: "fulfilled" }),
+                        State::Pending | State::Releasing | State::Committing => Err(ReservationError::Busy(id)),
+                    }
+                })
+            })
+            .await?;
+        match decision {
+            Decision::Settled(reservation) => Ok(reservation),
+            Decision::Claimed(reservation) => self.finish_release(*reservation).await,
+        }
+    }
+
+    /// Moves a reservation to `state` under a fresh claim.
+    pub(crate) async fn claim<T>(
+        &self,
+        txn: &impl ConnectionTrait,
+        mut reservation: Reservation,
+        state: State,
+    ) -> Result<Decision<T>, ReservationError> {
+        reservation.state = state;
+        reservation.updated_time = now();
+        reservation.to_row(Some(self.lease()))?.into_active_model().reset_all().update(txn).await?;
+        Ok(Decision::Claimed(Box::new(reservation)))
+    }
+
+    /// Places the hold of a claimed pending reservation and records the outcome: active with its
+    /// allocations, or deleted when the Inventory refuses (its answer goes to the caller).
+    pub(crate) async fn place(&self, reservation: Reservation) -> Result<Reservation, ReservationError> {
+        let request = inventory::PlaceHoldRequest {
+            hold_id: reservation.id.clone(),
+            lines: reservation
+                .items
+                .iter()
+                .map(|item| inventory::HoldRequestLine {
+                    inventory_item_id: item.inventory_item_id.clone(),
+                    quantity: item.quantity,
+                    allow_oversell: item.allow_oversell,
+                })
+                .collect(),
+            ship_to_country: reservation.ship_to.country.clone(),
+            expire_time: Some(timestamp(reservation.expire_time)),
+        };
+        let refusal = match self.inventory.place(request).await {
+            Outcome::Done(hold) if hold.state() == inventory::HoldState::Held => {
+                let allocations = allocations(&hold);
+                return self
+                    .settle(&reservation.id, State::Pending, move |r| {
+                        r.state = State::Active;
+                        r.allocations = allocations.clone();
+                    })
+                    .await;
+            }
+            // An earlier reservation with this id left a closed hold behind: the id is spent.
+            Outcome::Done(_) => ReservationError::Exists(reservation.id.clone()),
+            Outcome::Refused(status) => ReservationError::Inventory(status),
+            Outcome::Unknown(status) => return Err(ReservationError::InventoryUnavailable(status)),
+        };
+        self.remove(&reservation.id, State::Pending).await?;
+        Err(refusal)
+    }
+
+    /// Releases the hold of a claimed cancellation and records it.
+    pub(crate) async fn finish_release(&self, reservation: Reservation) -> Result<Reservation, ReservationError> {
+        match self.release_hold(&reservation.id).await? {
+            Ok(()) => self.settle(&reservation.id, State::Releasing, |r| r.state = State::Cancelled).await,
+            Err(status) => Err(ReservationError::Inventory(status)),
+        }
+    }
+
+    /// Releases the hold of a claimed expired reservation and deletes the reservation.
+    pub(crate) async fn finish_expiry(&self, reservation: Reservation) -> Result<(), ReservationError> {
+        match self.release_hold(&reservation.id).await? {
+            Ok(()) => self.remove(&reservation.id, State::Expiring).await,
+            Err(status) => Err(ReservationError::Inventory(status)),
+        }
+    }
+
+    /// Releases a hold: `Ok(Ok(()))` once nothing is held any more, `Ok(Err(status))` when the
+    /// Inventory refuses for another reason (the hold was committed).
+    async fn release_hold(&self, id: &str) -> Result<Result<(), tonic::Status>, ReservationError> {
+        match self.inventory.release(id).await {
+            Outcome::Done(_) => Ok(Ok(())),
+            Outcome::Refused(status) if status.code() == tonic::Code::NotFound => Ok(Ok(())),
+            Outcome::Refused(status) => match closed_hold_state(&status).as_deref() {
+                Some("released" | "expired") => Ok(Ok(())),
+                _ => Ok(Err(status)),
+            },
+            Outcome::Unknown(status) => Err(ReservationError::InventoryUnavailable(status)),
+        }
+    }
+
+    /// Records the end of a change: applies `change` if the reservation is still in `from`, and
+    /// drops the claim. Answers the reservation as stored.
+    pub(crate) async fn settle(
+        &self,
+        id: &str,
+        from: State,
+        change: impl Fn(&mut Reservation) + Clone + Send + Sync + 'static,
+    ) -> Result<Reservation, ReservationError> {
+        self.db
+            .write(|txn| {
+                let (id, change) = (id.to_owned(), change.clone());
+                Box::pin(async move {
+                    let (mut reservation, _) =
+                        find(txn, &id).await?.ok_or_else(|| ReservationError::NotFound(id.clone()))?;
+                    if reservation.state == from {
+                        change(&mut reservation);
+                        reservation.updated_time = now();
+                        reservation.to_row(None)?.into_active_model().reset_all().update(txn).await?;
+                    }
+                    Ok(reservation)
+                })
+            })
+            .await
+    }
+
+    /// Deletes a reservation if it is still in `from`.
+    pub(crate) async fn remove(&self, id: &str, from: State) -> Result<(), ReservationError> {
+        self.db
+            .write(|txn| {
+                let id = id.to_owned();
+                Box::pin(async move {
+                    row::Entity::delete_many()
+                        .filter(row::Column::Id.eq(id))
+                        .filter(row::Column::State.eq(from.as_str()))
+                        .exec(txn)
+                        .await?;
+                    Ok::<_, ReservationError>(())
+                })
+            })
+            .await
+    }
+
+    /// Claims up to `limit` reservations matching `condition` that no other replica is working on,
+    /// moving each to `state` (or keeping its state when `None`).
+    pub(crate) async fn claim_batch(
+        &self,
+        condition: Condition,
+        state: Option<State>,
+        limit: u64,
+    ) -> Result<Vec<Reservation>, ReservationError> {
+        self.db
+            .write(|txn| {
+                let (this, condition) = (self.clone(), condition.clone());
+                Box::pin(async move {
+                    let rows = row::Entity::find()
+                        .filter(condition)
+                        .order_by_asc(row::Column::ExpireTime)
+                        .limit(limit)
+                        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                        .all(txn)
+                        .await?;
+                    let mut claimed = Vec::new();
+                    for row in rows {
+                        let reservation = Reservation::from_row(row)?;
+                        let target = state.unwrap_or(reservation.state);
+                        if let Decision::Claimed(reservation) = this.claim::<()>(txn, reservation, target).await? {
+                            claimed.push(*reservation);
+                        }
+                    }
+                    Ok(claimed)
+                })
+            })
+            .await
+    }
+}
+
+/// Whether a claim has run out, so another may take the change over.
+fn lapsed(claimed_until: Option<DateTime<Utc>>) -> bool {
+    claimed_until.is_none_or(|until| until <= now())
+}
+
+fn check_id(id: &str) -> Result<(), ReservationError> {
+    if is_valid_id(id) {
+        Ok(())
+    } else {
+        Err(ReservationError::invalid(fulfillment_errors::FieldViolation::not_valid("id", id, "reservation ID")))
+    }
+}
+
+/// A reservation and its claim, locked for the transaction.
+pub(crate) async fn find(
+    db: &impl ConnectionTrait,
+    id: &str,
+) -> Result<Option<(Reservation, Option<DateTime<Utc>>)>, DbErr> {
+    let Some(row) = row::Entity::find_by_id(id.to_owned()).lock_exclusive().one(db).await? else {
+        return Ok(None);
+    };
+    let claim = row.claimed_until;
+    Ok(Some((Reservation::from_row(row)?, claim)))
+}
+
+/// The allocations of a hold.
+pub(crate) fn allocations(hold: &inventory::Hold) -> Vec<Allocation> {
+    hold.allocations
+        .iter()
+        .map(|a| Allocation {
+            inventory_item_id: a.inventory_item_id.clone(),
+            warehouse_id: a.warehouse_id.clone(),
+            quantity: a.quantity,
+            oversold_quantity: a.oversold_quantity,
+        })
+        .collect()
+}

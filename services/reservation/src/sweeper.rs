@@ -1,0 +1,86 @@
+//! The background work: expired reservations are released and deleted, and changes a crashed or
+//! stalled replica left half done are finished. Replicas share the work by claiming rows with
+//! `FOR UPDATE SKIP LOCKED`.
+
+use std::time::Duration;
+
+use fulfillment_storage::paging::now;
+use sea_orm::{ColumnTrait, Condition};
+use tokio::sync::watch;
+
+use crate::entity::reservation as row;
+use crate::error::ReservationError;
+use crate::reservation::State;
+use crate::reservations::Reservations;
+
+/// How many reservations one claim takes.
+const BATCH: u64 = 50;
+
+impl Reservations {
+    /// Releases and deletes every reservation past its expiry, then finishes every change whose
+    /// claim lapsed. Returns how many reservations it handled.
+    pub async fn sweep(&self) -> Result<usize, ReservationError> {
+        let mut handled = 0;
+        loop {
+            let due = Condition::all()
+                .add(row::Column::State.eq(State::Active.as_str()))
+                .add(row::Column::ExpireTime.lte(now()));
+            let expired = self.claim_batch(due, Some(State::Expiring), BATCH).await?;
+            let count = expired.len();
+            for reservation in expired {
+                report(self.finish_expiry(reservation).await);
+            }
+            handled += count;
+            if (count as u64) < BATCH {
+                break;
+            }
+        }
+        let unfinished = Condition::all()
+            .add(row::Column::State.is_in([
+                State::Pending.as_str(),
+                State::Releasing.as_str(),
+                State::Committing.as_str(),
+                State::Expiring.as_str(),
+            ]))
+            .add(Condition::any().add(row::Column::ClaimedUntil.is_null()).add(row::Column::ClaimedUntil.lte(now())));
+        let stalled = self.claim_batch(unfinished, None, BATCH).await?;
+        handled += stalled.len();
+        for reservation in stalled {
+            let outcome = match reservation.state {
+                State::Pending => self.place(reservation).await.map(drop),
+                State::Releasing => self.finish_release(reservation).await.map(drop),
+                State::Committing => self.finish_commit(reservation).await.map(drop),
+                State::Expiring => self.finish_expiry(reservation).await,
+                State::Active | State::Cancelled | State::Fulfilled => Ok(()),
+            };
+            report(outcome);
+        }
+        Ok(handled)
+    }
+
+    /// Sweeps every `interval` until told to stop; the first sweep runs at once, so a restart
+    /// finishes what a crash left.
+    pub async fn run_sweeper(self, interval: Duration, mut stop: watch::Receiver<bool>) {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = stop.wait_for(|stopped| *stopped) => return,
+            }
+            match self.sweep().await {
+                Ok(0) => {}
+                Ok(handled) => tracing::info!(handled, "swept reservations"),
+                Err(error) => tracing::warn!(%error, "sweep failed; retrying at the next tick"),
+            }
+        }
+    }
+}
+
+/// Logs a change the sweeper could not finish; its claim lapses and a later sweep tries again.
+fn report(outcome: Result<(), ReservationError>) {
+    match outcome {
+        Ok(()) | Err(ReservationError::Inventory(_)) | Err(ReservationError::Closed { .. }) => {}
+        Err(error) => tracing::warn!(%error, "a reservation change is left for a later sweep"),
+    }
+}
