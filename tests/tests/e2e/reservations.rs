@@ -200,7 +200,7 @@ on_every_backend! {
             .await
             .expect("list")
             .into_inner();
-        assert_eq!(listed.fulfillment_orders, [order.clone()]);
+        assert_eq!(listed.fulfillment_orders, std::slice::from_ref(&order));
         assert_eq!(fulfill(&mut reservations, "checkout-9", "upstream-77").await.expect("a retry"), order);
         let status = fulfill(&mut reservations, "checkout-9", "another-order").await.expect_err("already fulfilled");
         assert_eq!(reason(&status), "reservation_fulfilled");
