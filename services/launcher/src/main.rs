@@ -16,11 +16,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     telemetry::init(env.parse_or("LOG_FORMAT", LogFormat::Text)?);
     let catalog_config = catalog::CatalogConfig::from_env(&env)?;
     let inventory_config = inventory::InventoryConfig::from_env(&env)?;
-    let reservation_config = reservation::ReservationConfig::from_env(&env)?;
+    let mut reservation_config = reservation::ReservationConfig::from_env(&env)?;
 
     let catalog_listener = TcpListener::bind(catalog_config.service.listen_addr).await?;
     let inventory_listener = TcpListener::bind(inventory_config.service.listen_addr).await?;
     let reservation_listener = TcpListener::bind(reservation_config.service.listen_addr).await?;
+    // In one process the Reservation service calls the Inventory wherever it actually listens.
+    if env.get("RESERVATION_INVENTORY_URL").is_none() {
+        reservation_config.inventory_url = format!("http://{}", inventory_listener.local_addr()?);
+    }
     println!("catalog      listening on {}", catalog_listener.local_addr()?);
     println!("inventory    listening on {}", inventory_listener.local_addr()?);
     println!("reservation  listening on {}", reservation_listener.local_addr()?);

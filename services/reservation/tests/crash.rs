@@ -1,0 +1,168 @@
+//! The Reservation process killed with SIGKILL in the middle of a stream of reservations, then
+//! restarted: afterwards no hold exists without a live reservation, and no active reservation
+//! without its hold.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use fulfillment_proto::common::v1::Address;
+use fulfillment_proto::inventory::v1 as inventory;
+use fulfillment_proto::reservation::v1 as pb;
+use fulfillment_proto::reservation::v1::reservation_service_client::ReservationServiceClient;
+use fulfillment_storage::Backend;
+use fulfillment_storage::testing::{TestDatabase, backends};
+use suite_tests::spawn_inventory;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Starts the reservation binary and waits for the address it listens on.
+async fn start(database_url: &str, inventory: std::net::SocketAddr) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reservation"))
+        .env("RESERVATION_LISTEN_ADDR", "127.0.0.1:0")
+        .env("RESERVATION_DATABASE_URL", database_url)
+        .env("RESERVATION_INVENTORY_URL", format!("http://{inventory}"))
+        .env("RESERVATION_CLAIM_LEASE_MS", "300")
+        .env("RESERVATION_SWEEP_MS", "100")
+        .env("LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the reservation binary starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let address = loop {
+        let line = lines.next_line().await.expect("a log line").expect("the service logs its address");
+        if line.contains("reservation serving") {
+            let start = line.find("\"address\":\"").expect("an address field") + "\"address\":\"".len();
+            let end = start + line[start..].find('"').expect("a closing quote");
+            break line[start..end].to_owned();
+        }
+    };
+    // Keep draining the log so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, format!("http://{address}"))
+}
+
+fn reservation(id: &str) -> pb::Reservation {
+    pb::Reservation {
+        id: id.to_owned(),
+        items: vec![pb::ReservationItem { inventory_item_id: "a".into(), quantity: 1, allow_oversell: None }],
+        ship_to: Some(pb::ShipTo { address: Some(Address { country: "US".into(), ..Default::default() }) }),
+        expires_in_seconds: 600,
+        ..Default::default()
+    }
+}
+
+async fn run(backend: Backend) {
+    let (inventory_service, mut inventory_client) = spawn_inventory(backend).await;
+    let warehouse = inventory::Warehouse {
+        id: "w".into(),
+        name: "w".into(),
+        country: "US".into(),
+        ships_everywhere: true,
+        ..Default::default()
+    };
+    inventory_client
+        .create_warehouse(inventory::CreateWarehouseRequest { warehouse: Some(warehouse) })
+        .await
+        .expect("warehouse");
+    let item = inventory::InventoryItem { id: "a".into(), ..Default::default() };
+    inventory_client
+        .create_inventory_item(inventory::CreateInventoryItemRequest { inventory_item: Some(item) })
+        .await
+        .expect("item");
+    let receive = inventory::AdjustStockRequest {
+        inventory_item_id: "a".into(),
+        warehouse_id: "w".into(),
+        kind: inventory::StockChangeKind::Receive.into(),
+        quantity: 10_000,
+        reason: "stock".into(),
+        idempotency_key: "stock".into(),
+    };
+    inventory_client.adjust_stock(receive).await.expect("stock");
+
+    let database = TestDatabase::create(backend).await.expect("a database");
+    let (mut child, url) = start(database.url(), inventory_service.address).await;
+
+    // Four clients stream reservations; the process dies under them.
+    let attempts = 4 * 40;
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let Ok(mut client) = ReservationServiceClient::connect(url).await else { return };
+                for n in 0..40 {
+                    let request =
+                        pb::CreateReservationRequest { reservation: Some(reservation(&format!("crash-{writer}-{n}"))) };
+                    if client.create_reservation(request).await.is_err() {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    child.start_kill().expect("SIGKILL");
+    child.wait().await.expect("the process ended");
+    for writer in writers {
+        let _ = writer.await;
+    }
+
+    let (mut restarted, url) = start(database.url(), inventory_service.address).await;
+    let mut client = ReservationServiceClient::connect(url).await.expect("connect");
+    // The sweeper finishes what the crash left once the claims lapse.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let pending = client
+            .list_reservations(pb::ListReservationsRequest {
+                state: pb::ReservationState::Pending.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("list")
+            .into_inner()
+            .reservations;
+        if pending.is_empty() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{} reservations stayed pending", pending.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let mut held = 0;
+    for writer in 0..4 {
+        for n in 0..attempts / 4 {
+            let id = format!("crash-{writer}-{n}");
+            let reservation = client.get_reservation(pb::GetReservationRequest { id: id.clone() }).await;
+            let hold = inventory_client.get_hold(inventory::GetHoldRequest { hold_id: id.clone() }).await;
+            let reservation_active = reservation.as_ref().is_ok_and(|r| {
+                r.get_ref().reservation.as_ref().is_some_and(|r| r.state() == pb::ReservationState::Active)
+            });
+            let hold_held = hold
+                .as_ref()
+                .is_ok_and(|h| h.get_ref().hold.as_ref().is_some_and(|h| h.state() == inventory::HoldState::Held));
+            assert_eq!(reservation_active, hold_held, "{id}: reservation {reservation:?}, hold {hold:?}");
+            held += i64::from(hold_held);
+        }
+    }
+    let levels = inventory_client
+        .get_inventory_levels(inventory::GetInventoryLevelsRequest {
+            inventory_item_ids: vec!["a".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("levels")
+        .into_inner()
+        .levels;
+    assert_eq!(levels[0].reserved, held, "reserved is exactly the live reservations' holds");
+    assert!(held > 0, "some reservations went through before the crash");
+    eprintln!("{backend:?}: {held} of {attempts} reservations held after the crash and restart");
+    restarted.start_kill().expect("stop");
+    let _ = restarted.wait().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_reservation_service_leaves_no_hold_without_a_live_reservation() {
+    for backend in backends() {
+        run(backend).await;
+    }
+}
