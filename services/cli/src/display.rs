@@ -2,6 +2,7 @@
 
 use fulfillment_proto::catalog::v1 as pb;
 use fulfillment_proto::inventory::v1 as inventory;
+use fulfillment_proto::reservation::v1 as reservation;
 use tonic_types::StatusExt;
 
 /// An error status as lines a person can act on.
@@ -118,4 +119,46 @@ pub(crate) fn warehouse(warehouse: &inventory::Warehouse) -> String {
         ("ships_to", ships_to),
         ("priority", warehouse.priority.to_string()),
     ])
+}
+
+/// A reservation state as a word.
+pub(crate) fn state(state: reservation::ReservationState) -> String {
+    state.as_str_name().trim_start_matches("RESERVATION_STATE_").to_lowercase()
+}
+
+/// A reservation as `field  value` lines, with where each item is held.
+pub(crate) fn reservation(r: &reservation::Reservation) -> String {
+    let address = r.ship_to.as_ref().and_then(|s| s.address.as_ref());
+    let mut text = fields(vec![
+        ("id", r.id.clone()),
+        ("state", state(r.state())),
+        (
+            "ship_to",
+            address
+                .map(|a| {
+                    [a.city.as_str(), a.state.as_str(), a.postal_code.as_str(), a.country.as_str()]
+                        .iter()
+                        .filter(|p| !p.is_empty())
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default(),
+        ),
+        ("expires_in_seconds", r.expires_in_seconds.to_string()),
+        ("expire_time", r.expire_time.map(|t| t.to_string()).unwrap_or_default()),
+        ("created_time", r.created_time.map(|t| t.to_string()).unwrap_or_default()),
+    ]);
+    for item in &r.items {
+        text.push_str(&format!("\nitem                 {} x{}", item.inventory_item_id, item.quantity));
+    }
+    for a in &r.allocations {
+        let oversold =
+            if a.oversold_quantity > 0 { format!(" (+{} oversold)", a.oversold_quantity) } else { String::new() };
+        text.push_str(&format!(
+            "\nheld                 {} x{} in {}{oversold}",
+            a.inventory_item_id, a.quantity, a.warehouse_id
+        ));
+    }
+    text
 }

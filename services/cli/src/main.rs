@@ -3,6 +3,7 @@
 
 mod display;
 mod inventory;
+mod reservation;
 mod sku;
 
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use clap::{Parser, Subcommand};
 use fulfillment_proto::catalog::v1 as pb;
 use fulfillment_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
+use fulfillment_proto::reservation::v1::reservation_service_client::ReservationServiceClient;
 use tonic::transport::Channel;
 
 /// The suite's command-line client.
@@ -23,6 +25,9 @@ struct Cli {
     /// The Inventory service's address.
     #[arg(long, env = "FULFILLMENT_INVENTORY_URL", default_value = "http://127.0.0.1:50052", global = true)]
     inventory: String,
+    /// The Reservation service's address.
+    #[arg(long, env = "FULFILLMENT_RESERVATION_URL", default_value = "http://127.0.0.1:50053", global = true)]
+    reservation: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +51,13 @@ enum Command {
     Stock(inventory::StockCommand),
     /// Show on-hand, reserved and available quantities of items.
     Levels(inventory::LevelsArgs),
+    /// Reserve items for a checkout: every one or none.
+    Reserve(reservation::ReserveArgs),
+    /// Show, list and cancel reservations.
+    #[command(subcommand)]
+    Reservation(reservation::ReservationCommand),
+    /// Create the fulfillment order of a reservation, committing its hold.
+    Fulfill(reservation::FulfillArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +87,18 @@ async fn main() -> ExitCode {
             Ok(channel) => run_part(&mut CatalogServiceClient::new(channel), command).await,
             Err(message) => Err(message),
         },
+        Command::Reserve(args) => match connect(&cli.reservation, "reservation service").await {
+            Ok(channel) => reservation::reserve(&mut ReservationServiceClient::new(channel), args).await,
+            Err(message) => Err(message),
+        },
+        Command::Reservation(command) => match connect(&cli.reservation, "reservation service").await {
+            Ok(channel) => reservation::run(&mut ReservationServiceClient::new(channel), command).await,
+            Err(message) => Err(message),
+        },
+        Command::Fulfill(args) => match connect(&cli.reservation, "reservation service").await {
+            Ok(channel) => reservation::fulfill(&mut ReservationServiceClient::new(channel), args).await,
+            Err(message) => Err(message),
+        },
         command => match connect(&cli.inventory, "inventory").await {
             Ok(channel) => {
                 let mut client = InventoryServiceClient::new(channel);
@@ -83,7 +107,7 @@ async fn main() -> ExitCode {
                     Command::Warehouse(command) => inventory::run_warehouse(&mut client, command).await,
                     Command::Stock(command) => inventory::run_stock(&mut client, command).await,
                     Command::Levels(args) => inventory::run_levels(&mut client, args).await,
-                    Command::Sku(_) | Command::Part(_) => Ok(()),
+                    _ => Ok(()),
                 }
             }
             Err(message) => Err(message),

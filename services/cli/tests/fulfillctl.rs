@@ -2,7 +2,7 @@
 
 use std::process::Output;
 
-use suite_tests::{Backend, spawn_catalog, spawn_inventory};
+use suite_tests::{Backend, spawn_catalog, spawn_inventory, spawn_reservation};
 
 async fn fulfillctl(address: std::net::SocketAddr, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_fulfillctl"))
@@ -171,4 +171,58 @@ async fn warehouses_stock_and_levels_from_the_command_line() {
     let refused = inventoryctl(address, &["warehouse", "delete", "us-east"]).await;
     assert!(!refused.status.success());
     assert!(stderr(&refused).contains("still holds stock"), "{}", stderr(&refused));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserve_show_cancel_and_fulfill_from_the_command_line() {
+    let (inventory, _client) = spawn_inventory(Backend::Sqlite).await;
+    let (reservation, _client) = spawn_reservation(Backend::Sqlite, inventory.address, &[]).await;
+    let run = |args: Vec<String>| {
+        let (inventory, reservation) = (inventory.address, reservation.address);
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_fulfillctl"))
+                .arg("--inventory")
+                .arg(format!("http://{inventory}"))
+                .arg("--reservation")
+                .arg(format!("http://{reservation}"))
+                .args(args)
+                .output()
+                .await
+                .expect("fulfillctl runs")
+        }
+    };
+    let words = |line: &str| line.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    for step in [
+        "warehouse create --id w --name W --country US --ships-everywhere",
+        "item create --id sku_demo",
+        "stock receive sku_demo w 5",
+    ] {
+        let output = run(words(step)).await;
+        assert!(output.status.success(), "{step}: {}", stderr(&output));
+    }
+    let reserved = run(words("reserve --id checkout-1 --item sku_demo=2 --country US --shipping USD:5.95:SG")).await;
+    assert!(reserved.status.success(), "{}", stderr(&reserved));
+    assert!(stdout(&reserved).contains("held                 sku_demo x2 in w"), "{}", stdout(&reserved));
+
+    let shown = run(words("reservation show checkout-1")).await;
+    assert!(stdout(&shown).contains("state                active"), "{}", stdout(&shown));
+    let short = run(words("reserve --id checkout-2 --item sku_demo=9 --country US")).await;
+    assert!(!short.status.success());
+    assert!(
+        stderr(&short).contains("sku_demo (insufficient_inventory): requested 9, available 3"),
+        "{}",
+        stderr(&short)
+    );
+
+    let fulfilled = run(words("fulfill checkout-1 --upstream-id order-7")).await;
+    assert!(fulfilled.status.success(), "{}", stderr(&fulfilled));
+    assert!(stdout(&fulfilled).contains("sku_demo x2 from w"), "{}", stdout(&fulfilled));
+
+    let again = run(words("reserve --id checkout-3 --item sku_demo=1 --country US")).await;
+    assert!(again.status.success(), "{}", stderr(&again));
+    let cancelled = run(words("reservation cancel checkout-3")).await;
+    assert!(stdout(&cancelled).contains("state                cancelled"), "{}", stdout(&cancelled));
+    let levels = run(words("levels sku_demo")).await;
+    let total = stdout(&levels).lines().find(|l| l.contains("(total)")).map(words).expect("a total line");
+    assert_eq!(total[2..], ["3", "0", "3"], "two shipped, one released");
 }
