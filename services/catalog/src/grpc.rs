@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use fulfillment_errors::{ApiError, FieldViolation};
 use fulfillment_proto::catalog::v1 as pb;
 use fulfillment_proto::catalog::v1::catalog_service_server::CatalogService;
-use fulfillment_proto::common::v1 as common;
-use fulfillment_proto::time::{date_time_micros_ceil, timestamp};
-use fulfillment_storage::paging::{TimeRange, page_size};
+use fulfillment_proto::time::timestamp;
+use fulfillment_server::request::{mask_fields, non_empty, time_range};
+use fulfillment_storage::paging::page_size;
 use tonic::{Request, Response, Status};
 
 use crate::catalog::{Catalog, ManufacturerPart};
@@ -71,7 +71,9 @@ impl CatalogService for CatalogGrpc {
         let values = attributes(sku);
         let changes = match request.update_mask.filter(|mask| !mask.paths.is_empty()) {
             None => SkuChanges::set_present(values),
-            Some(mask) => SkuChanges { fields: mask_fields(&mask.paths)?, values },
+            Some(mask) => {
+                SkuChanges { fields: mask_fields(&mask.paths, SkuField::from_path).map_err(invalid)?, values }
+            }
         };
         let updated = self.catalog.update_sku(&id, changes).await.map_err(status)?;
         Ok(Response::new(pb::UpdateSkuResponse { sku: Some(to_proto(updated)) }))
@@ -156,10 +158,6 @@ impl CatalogService for CatalogGrpc {
     }
 }
 
-fn non_empty(value: String) -> Option<String> {
-    (!value.is_empty()).then_some(value)
-}
-
 /// The attributes a request sets: empty strings, empty maps and `false` flags count as not set.
 fn attributes(sku: pb::Sku) -> SkuAttributes {
     SkuAttributes {
@@ -182,31 +180,6 @@ fn attributes(sku: pb::Sku) -> SkuAttributes {
         item_breadcrumb: non_empty(sku.item_breadcrumb),
         metadata: (!sku.metadata.is_empty()).then(|| sku.metadata.into_iter().collect::<BTreeMap<_, _>>()),
     }
-}
-
-fn mask_fields(paths: &[String]) -> Result<Vec<SkuField>, Status> {
-    let mut fields = Vec::new();
-    let mut violations = Vec::new();
-    for path in paths {
-        match SkuField::from_path(path) {
-            Some(field) => fields.push(field),
-            None => violations.push(FieldViolation::not_valid("updateMask", path, "field")),
-        }
-    }
-    if violations.is_empty() { Ok(fields) } else { Err(invalid(violations)) }
-}
-
-fn time_range(range: Option<common::TimeRange>, parameter: &str, violations: &mut Vec<FieldViolation>) -> TimeRange {
-    let range = range.unwrap_or_default();
-    let mut bound = |value: Option<prost_types::Timestamp>| {
-        let value = value?;
-        let converted = date_time_micros_ceil(&value);
-        if converted.is_none() {
-            violations.push(FieldViolation::not_valid(parameter, &value.to_string(), "time"));
-        }
-        converted
-    };
-    TimeRange { start: bound(range.start), end: bound(range.end) }
 }
 
 fn to_proto(sku: Sku) -> pb::Sku {

@@ -1,11 +1,11 @@
 //! The gRPC adapter: converts between the contract's messages and the domain, and nothing else.
 
 use fulfillment_errors::{ApiError, FieldViolation};
-use fulfillment_proto::common::v1 as common;
 use fulfillment_proto::inventory::v1 as pb;
 use fulfillment_proto::inventory::v1::inventory_service_server::InventoryService;
-use fulfillment_proto::time::{date_time, date_time_micros_ceil, timestamp};
-use fulfillment_storage::paging::{TimeRange, page_size};
+use fulfillment_proto::time::{date_time, timestamp};
+use fulfillment_server::request::{mask_fields, non_empty, time_range};
+use fulfillment_storage::paging::page_size;
 use tonic::{Request, Response, Status};
 
 use crate::InventoryError;
@@ -78,7 +78,7 @@ impl InventoryService for InventoryGrpc {
         let fields = item_fields(item);
         let mask = match request.update_mask.filter(|m| !m.paths.is_empty()) {
             None => fields.present_fields(),
-            Some(mask) => parse_mask(&mask.paths, ItemField::from_path)?,
+            Some(mask) => mask_fields(&mask.paths, ItemField::from_path).map_err(invalid)?,
         };
         let updated = self.inventory.update_item(&id, fields, mask, caller).await.map_err(status)?;
         Ok(Response::new(pb::UpdateInventoryItemResponse { inventory_item: Some(item_to_proto(updated)) }))
@@ -145,7 +145,7 @@ impl InventoryService for InventoryGrpc {
         let fields = warehouse_fields(warehouse);
         let mask = match request.update_mask.filter(|m| !m.paths.is_empty()) {
             None => fields.present_fields(),
-            Some(mask) => parse_mask(&mask.paths, WarehouseField::from_path)?,
+            Some(mask) => mask_fields(&mask.paths, WarehouseField::from_path).map_err(invalid)?,
         };
         let updated = self.inventory.update_warehouse(&id, fields, mask).await.map_err(status)?;
         Ok(Response::new(pb::UpdateWarehouseResponse { warehouse: Some(warehouse_to_proto(updated)) }))
@@ -297,35 +297,6 @@ impl InventoryService for InventoryGrpc {
         let hold = self.inventory.commit_hold(&request.into_inner().hold_id).await.map_err(status)?;
         Ok(Response::new(pb::CommitHoldResponse { hold: Some(hold_to_proto(hold)) }))
     }
-}
-
-fn non_empty(value: String) -> Option<String> {
-    (!value.is_empty()).then_some(value)
-}
-
-fn parse_mask<F>(paths: &[String], parse: impl Fn(&str) -> Option<F>) -> Result<Vec<F>, Status> {
-    let mut fields = Vec::new();
-    let mut violations = Vec::new();
-    for path in paths {
-        match parse(path) {
-            Some(field) => fields.push(field),
-            None => violations.push(FieldViolation::not_valid("updateMask", path, "field")),
-        }
-    }
-    if violations.is_empty() { Ok(fields) } else { Err(invalid(violations)) }
-}
-
-fn time_range(range: Option<common::TimeRange>, parameter: &str, violations: &mut Vec<FieldViolation>) -> TimeRange {
-    let range = range.unwrap_or_default();
-    let mut bound = |value: Option<prost_types::Timestamp>| {
-        let value = value?;
-        let converted = date_time_micros_ceil(&value);
-        if converted.is_none() {
-            violations.push(FieldViolation::not_valid(parameter, &value.to_string(), "time"));
-        }
-        converted
-    };
-    TimeRange { start: bound(range.start), end: bound(range.end) }
 }
 
 fn item_fields(item: pb::InventoryItem) -> ItemFields {

@@ -5,8 +5,9 @@ use fulfillment_proto::common::v1 as common;
 use fulfillment_proto::inventory::v1 as inventory;
 use fulfillment_proto::reservation::v1 as pb;
 use fulfillment_proto::reservation::v1::reservation_service_server::ReservationService;
-use fulfillment_proto::time::{date_time_micros_ceil, timestamp};
-use fulfillment_storage::paging::{TimeRange, now, page_size};
+use fulfillment_proto::time::timestamp;
+use fulfillment_server::request::{non_empty, time_range};
+use fulfillment_storage::paging::{now, page_size};
 use tonic::{Request, Response, Status};
 
 use crate::error::ReservationError;
@@ -44,7 +45,7 @@ impl ReservationService for ReservationGrpc {
         let reservation = request.into_inner().reservation.unwrap_or_default();
         let address = reservation.ship_to.and_then(|s| s.address).unwrap_or_default();
         let request = NewReservation {
-            id: (!reservation.id.is_empty()).then_some(reservation.id),
+            id: non_empty(reservation.id),
             items: reservation.items.into_iter().map(item_from_proto).collect(),
             ship_to: Address {
                 line1: address.line1,
@@ -88,16 +89,11 @@ impl ReservationService for ReservationGrpc {
             Ok(pb::ReservationState::Expired) => &[State::Expiring],
             Err(_) => return Err(invalid(FieldViolation::not_valid("state", &request.state.to_string(), "state"))),
         };
-        let range = request.created_time.unwrap_or_default();
-        let bound = |value: Option<prost_types::Timestamp>| -> Result<_, Status> {
-            value
-                .map(|t| {
-                    date_time_micros_ceil(&t)
-                        .ok_or_else(|| invalid(FieldViolation::not_valid("createdTime", &t.to_string(), "time")))
-                })
-                .transpose()
-        };
-        let created = TimeRange { start: bound(range.start)?, end: bound(range.end)? };
+        let mut violations = Vec::new();
+        let created = time_range(request.created_time, "createdTime", &mut violations);
+        if !violations.is_empty() {
+            return Err(status(ReservationError::InvalidRequest(violations)));
+        }
         let page = self.reservations.list(states, created, size, &request.page_token).await.map_err(status)?;
         Ok(Response::new(pb::ListReservationsResponse {
             reservations: page.items.into_iter().map(reservation_to_proto).collect(),
@@ -118,7 +114,7 @@ impl ReservationService for ReservationGrpc {
         request: Request<pb::CreateFulfillmentOrderRequest>,
     ) -> Result<Response<pb::CreateFulfillmentOrderResponse>, Status> {
         let request = request.into_inner();
-        let upstream = (!request.upstream_id.is_empty()).then_some(request.upstream_id);
+        let upstream = non_empty(request.upstream_id);
         let items = request.items.into_iter().map(item_from_proto).collect();
         let order = self.reservations.create_order(&request.reservation_id, upstream, items).await.map_err(status)?;
         Ok(Response::new(pb::CreateFulfillmentOrderResponse { fulfillment_order: Some(order_to_proto(order)) }))
@@ -138,7 +134,7 @@ impl ReservationService for ReservationGrpc {
     ) -> Result<Response<pb::ListFulfillmentOrdersResponse>, Status> {
         let request = request.into_inner();
         let size = page_size(request.page_size).map_err(invalid)?;
-        let reservation_id = (!request.reservation_id.is_empty()).then_some(request.reservation_id);
+        let reservation_id = non_empty(request.reservation_id);
         let page = self
             .reservations
             .list_orders(reservation_id.as_deref(), size, &request.page_token)

@@ -3,6 +3,7 @@
 
 pub mod config;
 mod grpc_server;
+pub mod request;
 mod shutdown;
 pub mod telemetry;
 
