@@ -172,12 +172,10 @@ impl HoldRequest {
             violations
                 .extend(inventory.reference.countries.validate_country("shipToCountry", &self.ship_to_country).err());
         }
-        match self.expire_time {
-            None => violations.push(FieldViolation::missing("expireTime")),
-            Some(time) if time <= now() => {
-                violations.push(FieldViolation::invalid("expireTime", "The expiry time has already passed."))
-            }
-            Some(_) => {}
+        // A time already past is refused when placing, not when finding the hold again: a retry
+        // after the expiry must still find the hold it placed.
+        if self.expire_time.is_none() {
+            violations.push(FieldViolation::missing("expireTime"));
         }
         check(violations)?;
         merge_lines(&self.lines).map_err(InventoryError::InvalidRequest)
@@ -200,6 +198,12 @@ impl Inventory {
                             return Ok(existing);
                         }
                         return Err(InventoryError::HoldExists(request.hold_id));
+                    }
+                    if expire_time <= now() {
+                        return Err(InventoryError::invalid(FieldViolation::invalid(
+                            "expireTime",
+                            "The expiry time has already passed.",
+                        )));
                     }
                     let allocations =
                         allocate_and_reserve(txn, &request.hold_id, &lines, &request.ship_to_country).await?;

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::entity::fulfillment_order as row;
 use crate::error::ReservationError;
 use crate::inventory_client::{Outcome, closed_hold_state};
-use crate::reservation::{Reservation, ReservationItem, State};
-use crate::reservations::{Decision, Reservations, allocations, find};
+use crate::reservation::{MAX_ITEMS, MAX_QUANTITY, Reservation, ReservationItem, State};
+use crate::reservations::{Decision, Reservations, allocations, find, lapsed};
 
 /// A line of a fulfillment order: what ships from where.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,7 +74,8 @@ impl FulfillmentOrder {
 fn quantities(items: &[ReservationItem]) -> BTreeMap<&str, i64> {
     let mut totals = BTreeMap::new();
     for item in items {
-        *totals.entry(item.inventory_item_id.as_str()).or_insert(0) += item.quantity;
+        let total = totals.entry(item.inventory_item_id.as_str()).or_insert(0i64);
+        *total = total.saturating_add(item.quantity);
     }
     totals
 }
@@ -98,6 +99,20 @@ impl Reservations {
         if let Some(upstream) = &upstream_id {
             violations.extend(validate_text("upstreamId", upstream, MAX_SHORT_TEXT).err());
         }
+        if items.len() > MAX_ITEMS {
+            violations.push(FieldViolation::invalid("items", format!("At most {MAX_ITEMS} items may be given.")));
+        } else {
+            for (n, item) in items.iter().enumerate() {
+                if !is_valid_id(&item.inventory_item_id) {
+                    let parameter = format!("items[{n}].inventoryItemId");
+                    violations.push(FieldViolation::not_valid(parameter, &item.inventory_item_id, "inventory item ID"));
+                }
+                if !(1..=MAX_QUANTITY).contains(&item.quantity) {
+                    let parameter = format!("items[{n}].quantity");
+                    violations.push(FieldViolation::not_valid(parameter, &item.quantity.to_string(), "quantity"));
+                }
+            }
+        }
         if !violations.is_empty() {
             return Err(ReservationError::InvalidRequest(violations));
         }
@@ -107,9 +122,7 @@ impl Reservations {
                 let (this, id, upstream_id, items) =
                     (self.clone(), reservation_id.to_owned(), upstream_id.clone(), items.clone());
                 Box::pin(async move {
-                    let (reservation, claim) =
-                        find(txn, &id).await?.ok_or_else(|| ReservationError::NotFound(id.clone()))?;
-                    let lapsed = claim.is_none_or(|until| until <= now());
+                    let reservation = find(txn, &id).await?.ok_or_else(|| ReservationError::NotFound(id.clone()))?;
                     match reservation.state {
                         State::Expiring => return Err(ReservationError::NotFound(id)),
                         State::Active if reservation.expire_time <= now() => {
@@ -125,7 +138,15 @@ impl Reservations {
                                 _ => Err(ReservationError::Closed { id, state: "fulfilled" }),
                             };
                         }
-                        State::Committing if lapsed => return this.claim(txn, reservation, State::Committing).await,
+                        State::Committing if lapsed(&reservation) => {
+                            // Finish the order under way, but only for the call that started it.
+                            return match order_of(txn, &id).await? {
+                                Some(order) if order.upstream_id == upstream_id => {
+                                    this.claim(txn, reservation, State::Committing).await
+                                }
+                                _ => Err(ReservationError::Closed { id, state: "fulfilled" }),
+                            };
+                        }
                         State::Pending | State::Committing => return Err(ReservationError::Busy(id)),
                         State::Active => {}
                     }
@@ -182,18 +203,21 @@ impl Reservations {
             })
             .collect();
         let id = reservation.id.clone();
+        let token = reservation.claim.as_ref().map(|c| c.token.clone());
         self.db
             .write(|txn| {
-                let (id, lines, allocations) = (id.clone(), lines.clone(), allocations.clone());
+                let (id, lines, allocations, token) = (id.clone(), lines.clone(), allocations.clone(), token.clone());
                 Box::pin(async move {
                     let mut order = order_of(txn, &id).await?.ok_or_else(|| ReservationError::NotFound(id.clone()))?;
-                    if let Some((mut reservation, _)) = find(txn, &id).await?
+                    if let Some(mut reservation) = find(txn, &id).await?
                         && reservation.state == State::Committing
+                        && reservation.claim.as_ref().map(|c| &c.token) == token.as_ref()
                     {
                         reservation.state = State::Fulfilled;
                         reservation.allocations = allocations;
                         reservation.updated_time = now();
-                        reservation.to_row(None)?.into_active_model().reset_all().update(txn).await?;
+                        reservation.claim = None;
+                        reservation.to_row()?.into_active_model().reset_all().update(txn).await?;
                         order.lines = lines;
                         order.to_row()?.into_active_model().reset_all().update(txn).await?;
                     }
@@ -210,14 +234,17 @@ impl Reservations {
         state: &'static str,
     ) -> Result<FulfillmentOrder, ReservationError> {
         let id = reservation.id.clone();
+        let token = reservation.claim.as_ref().map(|c| c.token.clone());
+        tracing::warn!(reservation = %id, "the hold of a fulfillment under way was released by the Inventory; the order is dropped");
         self.db
             .write(|txn| {
-                let id = id.clone();
+                let (id, token) = (id.clone(), token.clone());
                 Box::pin(async move {
                     row::Entity::delete_many().filter(row::Column::ReservationId.eq(id.clone())).exec(txn).await?;
                     crate::entity::reservation::Entity::delete_many()
                         .filter(crate::entity::reservation::Column::Id.eq(id))
                         .filter(crate::entity::reservation::Column::State.eq(State::Committing.as_str()))
+                        .filter(crate::entity::reservation::Column::ClaimToken.eq(token))
                         .exec(txn)
                         .await?;
                     Ok::<_, ReservationError>(())

@@ -155,6 +155,15 @@ pub struct Reservation {
     pub created_time: DateTime<Utc>,
     #[allow(missing_docs)]
     pub updated_time: DateTime<Utc>,
+    /// The claim on a change under way: until when, and whose.
+    pub(crate) claim: Option<Claim>,
+}
+
+/// A claim on a reservation's change: the token of the worker that owns it, and until when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Claim {
+    pub(crate) token: String,
+    pub(crate) until: DateTime<Utc>,
 }
 
 impl Reservation {
@@ -186,10 +195,14 @@ impl Reservation {
             live_mode: row.live_mode,
             created_time: row.created_time,
             updated_time: row.updated_time,
+            claim: match (row.claim_token, row.claimed_until) {
+                (Some(token), Some(until)) => Some(Claim { token, until }),
+                _ => None,
+            },
         })
     }
 
-    pub(crate) fn to_row(&self, claimed_until: Option<DateTime<Utc>>) -> Result<row::Model, DbErr> {
+    pub(crate) fn to_row(&self) -> Result<row::Model, DbErr> {
         let json = |e: serde_json::Error| DbErr::Json(e.to_string());
         Ok(row::Model {
             id: self.id.clone(),
@@ -203,7 +216,8 @@ impl Reservation {
             expires_in_seconds: self.expires_in_seconds,
             expire_time: self.expire_time,
             allocations: serde_json::to_string(&self.allocations).map_err(json)?,
-            claimed_until,
+            claimed_until: self.claim.as_ref().map(|c| c.until),
+            claim_token: self.claim.as_ref().map(|c| c.token.clone()),
             live_mode: self.live_mode,
             created_time: self.created_time,
             updated_time: self.updated_time,
@@ -218,6 +232,7 @@ impl NewReservation {
         if let Some(id) = &self.id
             && !is_valid_id(id)
         {
+            // An id given but unusable; an empty one means "generate".
             violations.push(FieldViolation::not_valid("id", id, "reservation ID"));
         }
         if self.items.is_empty() {

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use fulfillment_proto::inventory::v1 as inventory;
 use fulfillment_proto::time::timestamp;
 use fulfillment_reference::{ReferenceData, generate_id, is_valid_id};
@@ -21,7 +20,7 @@ use sea_orm::{
 use crate::entity::reservation as row;
 use crate::error::ReservationError;
 use crate::inventory_client::{InventoryClient, Outcome, closed_hold_state};
-use crate::reservation::{Allocation, NewReservation, Reservation, State};
+use crate::reservation::{Allocation, Claim, NewReservation, Reservation, State};
 
 /// Timing rules of the service.
 #[derive(Clone, Copy, Debug)]
@@ -58,9 +57,10 @@ impl Reservations {
         Self { db, inventory, reference: Arc::new(reference), timing }
     }
 
-    /// The end of a claim taken now.
-    pub(crate) fn lease(&self) -> DateTime<Utc> {
-        now() + chrono::Duration::from_std(self.timing.claim_lease).unwrap_or(chrono::Duration::seconds(30))
+    /// A fresh claim: a token of its own, lasting the lease.
+    pub(crate) fn new_claim(&self) -> Claim {
+        let lease = chrono::Duration::from_std(self.timing.claim_lease).unwrap_or(chrono::Duration::seconds(30));
+        Claim { token: generate_id("claim"), until: now() + lease }
     }
 
     /// Reserves every item or none. The same id with the same content answers the same
@@ -83,13 +83,14 @@ impl Reservations {
             live_mode: false,
             created_time: time,
             updated_time: time,
+            claim: Some(self.new_claim()),
         };
         let decision = retry_lost_insert(|| {
             self.db.write(|txn| {
                 let (this, candidate, request) = (self.clone(), candidate.clone(), request.clone());
                 Box::pin(async move {
-                    let Some((existing, claim)) = find(txn, &candidate.id).await? else {
-                        row::Entity::insert(candidate.to_row(Some(this.lease()))?.into_active_model())
+                    let Some(existing) = find(txn, &candidate.id).await? else {
+                        row::Entity::insert(candidate.to_row()?.into_active_model())
                             .exec_without_returning(txn)
                             .await?;
                         return Ok(Decision::Claimed(Box::new(candidate)));
@@ -99,7 +100,7 @@ impl Reservations {
                     }
                     match existing.state {
                         State::Active | State::Fulfilled | State::Cancelled => Ok(Decision::Settled(existing)),
-                        State::Pending if lapsed(claim) => this.claim(txn, existing, State::Pending).await,
+                        State::Pending if lapsed(&existing) => this.claim(txn, existing, State::Pending).await,
                         _ => Err(ReservationError::Busy(existing.id)),
                     }
                 })
@@ -108,14 +109,17 @@ impl Reservations {
         .await?;
         match decision {
             Decision::Settled(reservation) => Ok(reservation),
-            Decision::Claimed(reservation) => self.place(*reservation).await,
+            Decision::Claimed(reservation) => {
+                fault_point("after_pending");
+                self.place(*reservation).await
+            }
         }
     }
 
     /// Returns a reservation.
     pub async fn get(&self, id: &str) -> Result<Reservation, ReservationError> {
         check_id(id)?;
-        find(self.db.connection(), id).await?.map(|(r, _)| r).ok_or_else(|| ReservationError::NotFound(id.to_owned()))
+        find(self.db.connection(), id).await?.ok_or_else(|| ReservationError::NotFound(id.to_owned()))
     }
 
     /// Lists reservations, oldest first, optionally in some states and created in a time range.
@@ -154,13 +158,14 @@ impl Reservations {
             .write(|txn| {
                 let (this, id) = (self.clone(), id.to_owned());
                 Box::pin(async move {
-                    let (reservation, claim) =
-                        find(txn, &id).await?.ok_or_else(|| ReservationError::NotFound(id.clone()))?;
+                    let reservation = find(txn, &id).await?.ok_or_else(|| ReservationError::NotFound(id.clone()))?;
                     match reservation.state {
                         State::Expiring => Err(ReservationError::NotFound(id)),
                         State::Active if reservation.expire_time <= now() => Err(ReservationError::NotFound(id)),
                         State::Active => this.claim(txn, reservation, State::Releasing).await,
-                        State::Releasing if lapsed(claim) => this.claim(txn, reservation, State::Releasing).await,
+                        State::Releasing if lapsed(&reservation) => {
+                            this.claim(txn, reservation, State::Releasing).await
+                        }
                         State::Cancelled => Ok(Decision::Settled(reservation)),
                         State::Fulfilled => Err(ReservationError::Closed { id, state: "fulfilled" }),
                         State::Pending | State::Releasing | State::Committing => Err(ReservationError::Busy(id)),
@@ -183,13 +188,20 @@ impl Reservations {
     ) -> Result<Decision<T>, ReservationError> {
         reservation.state = state;
         reservation.updated_time = now();
-        reservation.to_row(Some(self.lease()))?.into_active_model().reset_all().update(txn).await?;
+        reservation.claim = Some(self.new_claim());
+        reservation.to_row()?.into_active_model().reset_all().update(txn).await?;
         Ok(Decision::Claimed(Box::new(reservation)))
     }
 
     /// Places the hold of a claimed pending reservation and records the outcome: active with its
     /// allocations, or deleted when the Inventory refuses (its answer goes to the caller).
     pub(crate) async fn place(&self, reservation: Reservation) -> Result<Reservation, ReservationError> {
+        if reservation.expire_time <= now() {
+            // Too late to hold anything: whatever an earlier attempt placed is released instead.
+            let id = reservation.id.clone();
+            self.finish_expiry(reservation).await?;
+            return Err(ReservationError::NotFound(id));
+        }
         let request = inventory::PlaceHoldRequest {
             hold_id: reservation.id.clone(),
             lines: reservation
@@ -206,35 +218,42 @@ impl Reservations {
         };
         let refusal = match self.inventory.place(request).await {
             Outcome::Done(hold) if hold.state() == inventory::HoldState::Held => {
+                fault_point("after_hold");
                 let allocations = allocations(&hold);
-                return self
-                    .settle(&reservation.id, State::Pending, move |r| {
+                let settled = self
+                    .settle(&reservation, State::Pending, move |r| {
                         r.state = State::Active;
                         r.allocations = allocations.clone();
                     })
                     .await;
+                if let Err(ReservationError::NotFound(_)) = settled {
+                    // The reservation went while the hold was placed: no hold may outlive it.
+                    let _ = self.inventory.release(&reservation.id).await;
+                }
+                return settled;
             }
             // An earlier reservation with this id left a closed hold behind: the id is spent.
             Outcome::Done(_) => ReservationError::Exists(reservation.id.clone()),
             Outcome::Refused(status) => ReservationError::Inventory(status),
             Outcome::Unknown(status) => return Err(ReservationError::InventoryUnavailable(status)),
         };
-        self.remove(&reservation.id, State::Pending).await?;
+        self.remove(&reservation, State::Pending).await?;
         Err(refusal)
     }
 
     /// Releases the hold of a claimed cancellation and records it.
     pub(crate) async fn finish_release(&self, reservation: Reservation) -> Result<Reservation, ReservationError> {
         match self.release_hold(&reservation.id).await? {
-            Ok(()) => self.settle(&reservation.id, State::Releasing, |r| r.state = State::Cancelled).await,
+            Ok(()) => self.settle(&reservation, State::Releasing, |r| r.state = State::Cancelled).await,
             Err(status) => Err(ReservationError::Inventory(status)),
         }
     }
 
     /// Releases the hold of a claimed expired reservation and deletes the reservation.
     pub(crate) async fn finish_expiry(&self, reservation: Reservation) -> Result<(), ReservationError> {
+        let state = reservation.state;
         match self.release_hold(&reservation.id).await? {
-            Ok(()) => self.remove(&reservation.id, State::Expiring).await,
+            Ok(()) => self.remove(&reservation, state).await,
             Err(status) => Err(ReservationError::Inventory(status)),
         }
     }
@@ -253,24 +272,27 @@ impl Reservations {
         }
     }
 
-    /// Records the end of a change: applies `change` if the reservation is still in `from`, and
-    /// drops the claim. Answers the reservation as stored.
+    /// Records the end of a change: applies `change` if the reservation is still in `from` under
+    /// this worker's claim, and drops the claim. A worker whose claim was taken over changes
+    /// nothing. Answers the reservation as stored.
     pub(crate) async fn settle(
         &self,
-        id: &str,
+        claimed: &Reservation,
         from: State,
         change: impl Fn(&mut Reservation) + Clone + Send + Sync + 'static,
     ) -> Result<Reservation, ReservationError> {
+        let token = claimed.claim.as_ref().map(|c| c.token.clone());
         self.db
             .write(|txn| {
-                let (id, change) = (id.to_owned(), change.clone());
+                let (id, change, token) = (claimed.id.clone(), change.clone(), token.clone());
                 Box::pin(async move {
-                    let (mut reservation, _) =
+                    let mut reservation =
                         find(txn, &id).await?.ok_or_else(|| ReservationError::NotFound(id.clone()))?;
-                    if reservation.state == from {
+                    if reservation.state == from && reservation.claim.as_ref().map(|c| &c.token) == token.as_ref() {
                         change(&mut reservation);
                         reservation.updated_time = now();
-                        reservation.to_row(None)?.into_active_model().reset_all().update(txn).await?;
+                        reservation.claim = None;
+                        reservation.to_row()?.into_active_model().reset_all().update(txn).await?;
                     }
                     Ok(reservation)
                 })
@@ -278,15 +300,17 @@ impl Reservations {
             .await
     }
 
-    /// Deletes a reservation if it is still in `from`.
-    pub(crate) async fn remove(&self, id: &str, from: State) -> Result<(), ReservationError> {
+    /// Deletes a reservation if it is still in `from` under this worker's claim.
+    pub(crate) async fn remove(&self, claimed: &Reservation, from: State) -> Result<(), ReservationError> {
+        let token = claimed.claim.as_ref().map(|c| c.token.clone());
         self.db
             .write(|txn| {
-                let id = id.to_owned();
+                let (id, token) = (claimed.id.clone(), token.clone());
                 Box::pin(async move {
                     row::Entity::delete_many()
                         .filter(row::Column::Id.eq(id))
                         .filter(row::Column::State.eq(from.as_str()))
+                        .filter(row::Column::ClaimToken.eq(token))
                         .exec(txn)
                         .await?;
                     Ok::<_, ReservationError>(())
@@ -329,29 +353,32 @@ impl Reservations {
     }
 }
 
-/// Whether a claim has run out, so another may take the change over.
-fn lapsed(claimed_until: Option<DateTime<Utc>>) -> bool {
-    claimed_until.is_none_or(|until| until <= now())
+/// Whether a reservation's claim has run out, so another may take the change over.
+pub(crate) fn lapsed(reservation: &Reservation) -> bool {
+    reservation.claim.as_ref().is_none_or(|claim| claim.until <= now())
+}
+
+/// Test-only fault points: with `RESERVATION_FAULT_POINT=<name>` set, the process aborts (as a
+/// crash would) when it reaches the point of that name.
+fn fault_point(name: &str) {
+    if std::env::var("RESERVATION_FAULT_POINT").is_ok_and(|point| point == name) {
+        tracing::error!(point = name, "fault point reached: aborting");
+        std::process::abort();
+    }
 }
 
 fn check_id(id: &str) -> Result<(), ReservationError> {
-    if is_valid_id(id) {
-        Ok(())
-    } else {
-        Err(ReservationError::invalid(fulfillment_errors::FieldViolation::not_valid("id", id, "reservation ID")))
+    use fulfillment_errors::FieldViolation;
+    match id {
+        "" => Err(ReservationError::invalid(FieldViolation::missing("id"))),
+        id if is_valid_id(id) => Ok(()),
+        id => Err(ReservationError::invalid(FieldViolation::not_valid("id", id, "reservation ID"))),
     }
 }
 
 /// A reservation and its claim, locked for the transaction.
-pub(crate) async fn find(
-    db: &impl ConnectionTrait,
-    id: &str,
-) -> Result<Option<(Reservation, Option<DateTime<Utc>>)>, DbErr> {
-    let Some(row) = row::Entity::find_by_id(id.to_owned()).lock_exclusive().one(db).await? else {
-        return Ok(None);
-    };
-    let claim = row.claimed_until;
-    Ok(Some((Reservation::from_row(row)?, claim)))
+pub(crate) async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Reservation>, DbErr> {
+    row::Entity::find_by_id(id.to_owned()).lock_exclusive().one(db).await?.map(Reservation::from_row).transpose()
 }
 
 /// The allocations of a hold.

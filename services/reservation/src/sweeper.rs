@@ -7,6 +7,7 @@ use std::time::Duration;
 use fulfillment_storage::paging::now;
 use sea_orm::{ColumnTrait, Condition};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use crate::entity::reservation as row;
 use crate::error::ReservationError;
@@ -14,7 +15,7 @@ use crate::reservation::State;
 use crate::reservations::Reservations;
 
 /// How many reservations one claim takes.
-const BATCH: u64 = 50;
+const BATCH: u64 = 16;
 
 impl Reservations {
     /// Releases and deletes every reservation past its expiry, then finishes every change whose
@@ -27,8 +28,16 @@ impl Reservations {
                 .add(row::Column::ExpireTime.lte(now()));
             let expired = self.claim_batch(due, Some(State::Expiring), BATCH).await?;
             let count = expired.len();
+            // Concurrently, so that every claim of the batch is done well within its lease.
+            let mut work = JoinSet::new();
             for reservation in expired {
-                report(self.finish_expiry(reservation).await);
+                let this = self.clone();
+                work.spawn(async move { this.finish_expiry(reservation).await });
+            }
+            while let Some(outcome) = work.join_next().await {
+                report(
+                    outcome.unwrap_or_else(|e| Err(ReservationError::Database(sea_orm::DbErr::Custom(e.to_string())))),
+                );
             }
             handled += count;
             if (count as u64) < BATCH {
@@ -45,15 +54,21 @@ impl Reservations {
             .add(Condition::any().add(row::Column::ClaimedUntil.is_null()).add(row::Column::ClaimedUntil.lte(now())));
         let stalled = self.claim_batch(unfinished, None, BATCH).await?;
         handled += stalled.len();
+        let mut work = JoinSet::new();
         for reservation in stalled {
-            let outcome = match reservation.state {
-                State::Pending => self.place(reservation).await.map(drop),
-                State::Releasing => self.finish_release(reservation).await.map(drop),
-                State::Committing => self.finish_commit(reservation).await.map(drop),
-                State::Expiring => self.finish_expiry(reservation).await,
-                State::Active | State::Cancelled | State::Fulfilled => Ok(()),
-            };
-            report(outcome);
+            let this = self.clone();
+            work.spawn(async move {
+                match reservation.state {
+                    State::Pending => this.place(reservation).await.map(drop),
+                    State::Releasing => this.finish_release(reservation).await.map(drop),
+                    State::Committing => this.finish_commit(reservation).await.map(drop),
+                    State::Expiring => this.finish_expiry(reservation).await,
+                    State::Active | State::Cancelled | State::Fulfilled => Ok(()),
+                }
+            });
+        }
+        while let Some(outcome) = work.join_next().await {
+            report(outcome.unwrap_or_else(|e| Err(ReservationError::Database(sea_orm::DbErr::Custom(e.to_string())))));
         }
         Ok(handled)
     }
@@ -77,10 +92,12 @@ impl Reservations {
     }
 }
 
-/// Logs a change the sweeper could not finish; its claim lapses and a later sweep tries again.
+/// Logs how a change the sweeper took on ended. A refused or unanswered one stays claimed until its
+/// lease lapses, and a later sweep tries again.
 fn report(outcome: Result<(), ReservationError>) {
     match outcome {
-        Ok(()) | Err(ReservationError::Inventory(_)) | Err(ReservationError::Closed { .. }) => {}
+        // Settled one way or the other: removed because the Inventory refused, or found closed.
+        Ok(()) | Err(ReservationError::NotFound(_)) | Err(ReservationError::Closed { .. }) => {}
         Err(error) => tracing::warn!(%error, "a reservation change is left for a later sweep"),
     }
 }

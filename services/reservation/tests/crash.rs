@@ -17,7 +17,16 @@ use tokio::process::{Child, Command};
 
 /// Starts the reservation binary and waits for the address it listens on.
 async fn start(database_url: &str, inventory: std::net::SocketAddr) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_reservation"))
+    start_with(database_url, inventory, None).await
+}
+
+/// Starts the reservation binary, optionally set to abort at a fault point.
+async fn start_with(database_url: &str, inventory: std::net::SocketAddr, fault_point: Option<&str>) -> (Child, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_reservation"));
+    if let Some(point) = fault_point {
+        command.env("RESERVATION_FAULT_POINT", point);
+    }
+    let mut child = command
         .env("RESERVATION_LISTEN_ADDR", "127.0.0.1:0")
         .env("RESERVATION_DATABASE_URL", database_url)
         .env("RESERVATION_INVENTORY_URL", format!("http://{inventory}"))
@@ -158,6 +167,113 @@ async fn run(backend: Backend) {
     eprintln!("{backend:?}: {held} of {attempts} reservations held after the crash and restart");
     restarted.start_kill().expect("stop");
     let _ = restarted.wait().await;
+}
+
+/// The Inventory with a warehouse and plenty of item `a`, and a client of it.
+async fn stocked_inventory(
+    backend: Backend,
+) -> (
+    suite_tests::RunningService,
+    fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient<tonic::transport::Channel>,
+) {
+    let (service, mut client) = spawn_inventory(backend).await;
+    let warehouse = inventory::Warehouse {
+        id: "w".into(),
+        name: "w".into(),
+        country: "US".into(),
+        ships_everywhere: true,
+        ..Default::default()
+    };
+    client.create_warehouse(inventory::CreateWarehouseRequest { warehouse: Some(warehouse) }).await.expect("warehouse");
+    let item = inventory::InventoryItem { id: "a".into(), ..Default::default() };
+    client
+        .create_inventory_item(inventory::CreateInventoryItemRequest { inventory_item: Some(item) })
+        .await
+        .expect("item");
+    let receive = inventory::AdjustStockRequest {
+        inventory_item_id: "a".into(),
+        warehouse_id: "w".into(),
+        kind: inventory::StockChangeKind::Receive.into(),
+        quantity: 100,
+        reason: "stock".into(),
+        idempotency_key: "stock".into(),
+    };
+    client.adjust_stock(receive).await.expect("stock");
+    (service, client)
+}
+
+/// The state stored for a reservation, read straight from the service's database.
+async fn stored_state(database_url: &str, id: &str) -> Option<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = sea_orm::Database::connect(database_url).await.expect("connect");
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => "SELECT state FROM reservation WHERE id = $1",
+        _ => "SELECT state FROM reservation WHERE id = ?",
+    };
+    let row = db.query_one_raw(Statement::from_sql_and_values(backend, sql, [id.into()])).await.expect("query");
+    let state = row.map(|row| row.try_get_by_index::<String>(0).expect("state"));
+    db.close().await.expect("close");
+    state
+}
+
+/// Crashes the service at `fault_point` during one reservation, restarts it after `pause`, and
+/// waits until the reservation has settled.
+async fn crash_at(
+    backend: Backend,
+    fault_point: &str,
+    expires_in_seconds: i64,
+    pause: Duration,
+) -> (Option<pb::ReservationState>, Option<inventory::HoldState>, Option<String>) {
+    let (inventory_service, mut inventory_client) = stocked_inventory(backend).await;
+    let database = TestDatabase::create(backend).await.expect("a database");
+    let (mut child, url) = start_with(database.url(), inventory_service.address, Some(fault_point)).await;
+    let mut client = ReservationServiceClient::connect(url).await.expect("connect");
+    let request = pb::Reservation { expires_in_seconds, ..reservation("crashed") };
+    let answer = client.create_reservation(pb::CreateReservationRequest { reservation: Some(request) }).await;
+    assert!(answer.is_err(), "the process aborted before answering");
+    let status = child.wait().await.expect("the process ended");
+    assert!(!status.success(), "it crashed");
+    let at_crash = stored_state(database.url(), "crashed").await;
+
+    tokio::time::sleep(pause).await;
+    let (mut restarted, url) = start(database.url(), inventory_service.address).await;
+    let mut client = ReservationServiceClient::connect(url).await.expect("connect");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let reservation = loop {
+        let found = client.get_reservation(pb::GetReservationRequest { id: "crashed".into() }).await;
+        let state = found.ok().and_then(|r| r.into_inner().reservation).map(|r| r.state());
+        if state != Some(pb::ReservationState::Pending) {
+            break state;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the reservation stayed pending");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let hold = inventory_client.get_hold(inventory::GetHoldRequest { hold_id: "crashed".into() }).await;
+    let hold = hold.ok().and_then(|h| h.into_inner().hold).map(|h| h.state());
+    restarted.start_kill().expect("stop");
+    let _ = restarted.wait().await;
+    (reservation, hold, at_crash)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_recording_a_reservation_is_finished_forward_on_restart() {
+    for backend in backends() {
+        let (reservation, hold, at_crash) = crash_at(backend, "after_pending", 600, Duration::ZERO).await;
+        assert_eq!(at_crash.as_deref(), Some("pending"), "{backend:?}: the crash left a pending reservation");
+        assert_eq!(reservation, Some(pb::ReservationState::Active), "{backend:?}");
+        assert_eq!(hold, Some(inventory::HoldState::Held), "{backend:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hold_placed_before_a_crash_is_released_when_its_reservation_expired_meanwhile() {
+    for backend in backends() {
+        let (reservation, hold, at_crash) = crash_at(backend, "after_hold", 1, Duration::from_millis(1500)).await;
+        assert_eq!(at_crash.as_deref(), Some("pending"), "{backend:?}");
+        assert_eq!(reservation, None, "{backend:?}: the expired reservation is gone");
+        assert_eq!(hold, Some(inventory::HoldState::Released), "{backend:?}: and so is its hold");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

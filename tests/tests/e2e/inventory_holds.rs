@@ -62,6 +62,18 @@ on_every_backend! {
         assert_eq!((last.kind(), last.delta, last.hold_id.as_str()), (pb::StockChangeKind::Commit, -2, "res-1"));
     }
 
+    async fn a_hold_is_found_again_after_its_expiry_time(backend: Backend) {
+        let (_inventory, mut client) = spawn_inventory(backend).await;
+        warehouse(&mut client, "w", &[], 0).await;
+        stocked(&mut client, &[("a", "w", 5)]).await;
+        let mut request = hold_request("brief", vec![line("a", 1)], "US");
+        request.expire_time = Some(prost_types::Timestamp::from(std::time::SystemTime::now() + Duration::from_millis(300)));
+        let placed = place(&mut client, request.clone()).await.expect("held");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let again = place(&mut client, request).await.expect("a retry after the expiry finds the hold");
+        assert_eq!(again.created_time, placed.created_time);
+    }
+
     async fn repeating_a_hold_returns_it_and_other_lines_conflict(backend: Backend) {
         let (_inventory, mut client) = spawn_inventory(backend).await;
         warehouse(&mut client, "w", &[], 0).await;
@@ -138,10 +150,16 @@ on_every_backend! {
     async fn a_hold_request_is_checked(backend: Backend) {
         let (_inventory, mut client) = spawn_inventory(backend).await;
         let mut request = hold_request("r", vec![line("a", 0)], "QQ");
-        request.expire_time = Some(prost_types::Timestamp { seconds: 1, nanos: 0 });
+        request.expire_time = None;
         let status = place(&mut client, request).await.expect_err("bad request");
         let fields: Vec<String> = crate::support::violations(&status).into_iter().map(|(f, _)| f).collect();
         assert_eq!(fields, ["lines[0].quantity", "shipToCountry", "expireTime"]);
+        warehouse(&mut client, "w", &[], 0).await;
+        stocked(&mut client, &[("a", "w", 2)]).await;
+        let mut late = hold_request("late", vec![line("a", 1)], "US");
+        late.expire_time = Some(prost_types::Timestamp { seconds: 1, nanos: 0 });
+        let status = place(&mut client, late).await.expect_err("already expired");
+        assert_eq!(crate::support::violations(&status), [("expireTime".to_owned(), "The expiry time has already passed.".to_owned())]);
         let status = place(&mut client, hold_request("r", vec![line("ghost", 1)], "US")).await.expect_err("unknown item");
         assert_eq!(status.message(), "InventoryItem 'ghost' not found.");
     }

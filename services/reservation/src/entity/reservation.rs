@@ -24,6 +24,8 @@ pub struct Model {
     pub allocations: String,
     /// Until when the replica changing the reservation owns the change.
     pub claimed_until: Option<DateTimeUtc>,
+    /// Who owns the change: only the holder of the token may record its end.
+    pub claim_token: Option<String>,
     pub live_mode: bool,
     pub created_time: DateTimeUtc,
     pub updated_time: DateTimeUtc,

@@ -23,6 +23,7 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone("expire_time"))
                     .col(text("allocations"))
                     .col(timestamp_with_time_zone_null("claimed_until"))
+                    .col(string_null("claim_token"))
                     .col(boolean("live_mode"))
                     .col(timestamp_with_time_zone("created_time"))
                     .col(timestamp_with_time_zone("updated_time"))
