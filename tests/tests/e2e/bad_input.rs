@@ -100,3 +100,80 @@ on_every_backend! {
         }
     }
 }
+
+on_every_backend! {
+    async fn hostile_strings_never_reach_internal_in_the_inventory_or_reservations(backend: Backend) {
+        use fulfillment_proto::common::v1::Address;
+        use fulfillment_proto::inventory::v1 as inv;
+        use fulfillment_proto::reservation::v1 as res;
+
+        let (inventory_service, mut inventory) = suite_tests::spawn_inventory(backend).await;
+        let (_reservation_service, mut reservations) =
+            suite_tests::spawn_reservation(backend, inventory_service.address, &[]).await;
+        crate::inventory_support::warehouse(&mut inventory, "w", &[], 0).await;
+        crate::inventory_support::item(&mut inventory, "a").await;
+        for value in hostile_values() {
+            let v = || value.clone();
+            let item = inv::InventoryItem {
+                id: v(),
+                manufacturer_id: v(),
+                part_number: v(),
+                eccn: v(),
+                hs_code: v(),
+                country_of_origin: v(),
+                owner_sku_id: String::new(),
+                ..Default::default()
+            };
+            let created = inventory.create_inventory_item(inv::CreateInventoryItemRequest { inventory_item: Some(item.clone()) }).await;
+            assert_clear_answer(created.map(drop), "create item");
+            let update = inv::UpdateInventoryItemRequest { inventory_item: Some(inv::InventoryItem { id: "a".into(), ..item }), update_mask: None };
+            assert_clear_answer(inventory.update_inventory_item(update).await.map(drop), "update item");
+            assert_clear_answer(inventory.get_inventory_item(inv::GetInventoryItemRequest { id: v() }).await.map(drop), "get item");
+            let list = inv::ListInventoryItemsRequest { ids: vec![v()], manufacturer_id: v(), part_number: v(), page_token: v(), ..Default::default() };
+            assert_clear_answer(inventory.list_inventory_items(list).await.map(drop), "list items");
+            let warehouse = inv::Warehouse { id: v(), name: v(), country: v(), ship_to_countries: vec![v()], ..Default::default() };
+            assert_clear_answer(inventory.create_warehouse(inv::CreateWarehouseRequest { warehouse: Some(warehouse) }).await.map(drop), "create warehouse");
+            assert_clear_answer(inventory.get_warehouse(inv::GetWarehouseRequest { id: v() }).await.map(drop), "get warehouse");
+            assert_clear_answer(inventory.delete_warehouse(inv::DeleteWarehouseRequest { id: v() }).await.map(drop), "delete warehouse");
+            let stock = inv::AdjustStockRequest {
+                inventory_item_id: v(),
+                warehouse_id: v(),
+                kind: inv::StockChangeKind::Receive.into(),
+                quantity: 1,
+                reason: v(),
+                idempotency_key: v(),
+            };
+            assert_clear_answer(inventory.adjust_stock(stock).await.map(drop), "adjust stock");
+            let stock = inv::AdjustStockRequest {
+                inventory_item_id: "a".into(),
+                warehouse_id: "w".into(),
+                kind: inv::StockChangeKind::Receive.into(),
+                quantity: 1,
+                reason: v(),
+                idempotency_key: v(),
+            };
+            assert_clear_answer(inventory.adjust_stock(stock).await.map(drop), "adjust stock text");
+            let levels = inv::GetInventoryLevelsRequest { inventory_item_ids: vec![v()], ship_to_country: v(), min_available: None };
+            assert_clear_answer(inventory.get_inventory_levels(levels).await.map(drop), "levels");
+            let hold = crate::inventory_support::hold_request(&value, vec![crate::inventory_support::line(&value, 1)], &value);
+            assert_clear_answer(inventory.place_hold(hold).await.map(drop), "place hold");
+            assert_clear_answer(inventory.release_hold(inv::ReleaseHoldRequest { hold_id: v() }).await.map(drop), "release hold");
+
+            let reservation = res::Reservation {
+                id: v(),
+                items: vec![res::ReservationItem { inventory_item_id: v(), quantity: 1, allow_oversell: None }],
+                ship_to: Some(res::ShipTo { address: Some(Address { line1: v(), city: v(), postal_code: v(), state: v(), country: v(), ..Default::default() }) }),
+                shipping_choice: Some(res::ShippingChoice { currency: v(), amount: 1.0, service_level: v() }),
+                ..Default::default()
+            };
+            let created = reservations.create_reservation(res::CreateReservationRequest { reservation: Some(reservation) }).await;
+            assert_clear_answer(created.map(drop), "create reservation");
+            assert_clear_answer(reservations.get_reservation(res::GetReservationRequest { id: v() }).await.map(drop), "get reservation");
+            assert_clear_answer(reservations.cancel_reservation(res::CancelReservationRequest { id: v() }).await.map(drop), "cancel");
+            let order = res::CreateFulfillmentOrderRequest { reservation_id: v(), upstream_id: v(), items: Vec::new() };
+            assert_clear_answer(reservations.create_fulfillment_order(order).await.map(drop), "fulfill");
+            let list = res::ListReservationsRequest { page_token: v(), ..Default::default() };
+            assert_clear_answer(reservations.list_reservations(list).await.map(drop), "list reservations");
+        }
+    }
+}
