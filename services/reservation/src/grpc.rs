@@ -80,13 +80,14 @@ impl ReservationService for ReservationGrpc {
     ) -> Result<Response<pb::ListReservationsResponse>, Status> {
         let request = request.into_inner();
         let size = page_size(request.page_size).map_err(invalid)?;
-        let states: &[State] = match pb::ReservationState::try_from(request.state) {
-            Ok(pb::ReservationState::Unspecified) => &[],
-            Ok(pb::ReservationState::Pending) => &[State::Pending],
-            Ok(pb::ReservationState::Active) => &[State::Active, State::Committing],
-            Ok(pb::ReservationState::Cancelled) => &[State::Cancelled, State::Releasing],
-            Ok(pb::ReservationState::Fulfilled) => &[State::Fulfilled],
-            Ok(pb::ReservationState::Expired) => &[State::Expiring],
+        // The same mapping as the state each reservation is shown in.
+        let (states, expired): (&[State], Option<bool>) = match pb::ReservationState::try_from(request.state) {
+            Ok(pb::ReservationState::Unspecified) => (&[], None),
+            Ok(pb::ReservationState::Pending) => (&[State::Pending], None),
+            Ok(pb::ReservationState::Active) => (&[State::Active, State::Committing], Some(false)),
+            Ok(pb::ReservationState::Cancelled) => (&[State::Cancelled, State::Releasing], None),
+            Ok(pb::ReservationState::Fulfilled) => (&[State::Fulfilled], None),
+            Ok(pb::ReservationState::Expired) => (&[], Some(true)),
             Err(_) => return Err(invalid(FieldViolation::not_valid("state", &request.state.to_string(), "state"))),
         };
         let mut violations = Vec::new();
@@ -94,7 +95,7 @@ impl ReservationService for ReservationGrpc {
         if !violations.is_empty() {
             return Err(status(ReservationError::InvalidRequest(violations)));
         }
-        let page = self.reservations.list(states, created, size, &request.page_token).await.map_err(status)?;
+        let page = self.reservations.list(states, expired, created, size, &request.page_token).await.map_err(status)?;
         Ok(Response::new(pb::ListReservationsResponse {
             reservations: page.items.into_iter().map(reservation_to_proto).collect(),
             next_page_token: page.next_page_token,

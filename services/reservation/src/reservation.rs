@@ -258,6 +258,16 @@ impl NewReservation {
                     "quantity",
                 ));
             }
+            let disagrees = self.items[..n].iter().any(|earlier| {
+                earlier.inventory_item_id == item.inventory_item_id
+                    && matches!((earlier.allow_oversell, item.allow_oversell), (Some(a), Some(b)) if a != b)
+            });
+            if disagrees {
+                violations.push(FieldViolation::invalid(
+                    format!("items[{n}].allowOversell"),
+                    format!("The items for '{}' disagree on allowOversell.", item.inventory_item_id),
+                ));
+            }
         }
         if self.ship_to.country.is_empty() {
             violations.push(FieldViolation::missing("shipTo.address.country"));

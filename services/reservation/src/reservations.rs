@@ -122,10 +122,12 @@ impl Reservations {
         find(self.db.connection(), id).await?.ok_or_else(|| ReservationError::NotFound(id.to_owned()))
     }
 
-    /// Lists reservations, oldest first, optionally in some states and created in a time range.
+    /// Lists reservations, oldest first, optionally in some states, expired or not, and created in
+    /// a time range.
     pub async fn list(
         &self,
         states: &[State],
+        expired: Option<bool>,
         created: TimeRange,
         page_size: u64,
         page_token: &str,
@@ -134,6 +136,18 @@ impl Reservations {
         let mut condition = Condition::all().add(created.condition(row::Column::CreatedTime));
         if !states.is_empty() {
             condition = condition.add(row::Column::State.is_in(states.iter().map(|s| s.as_str())));
+        }
+        // An active reservation past its expiry reads as expired until the sweeper removes it.
+        let lapsed_active = Condition::all()
+            .add(row::Column::State.is_in([State::Active.as_str(), State::Committing.as_str()]))
+            .add(row::Column::ExpireTime.lte(now()));
+        match expired {
+            Some(true) => {
+                condition = condition
+                    .add(Condition::any().add(lapsed_active).add(row::Column::State.eq(State::Expiring.as_str())))
+            }
+            Some(false) => condition = condition.add(lapsed_active.not()),
+            None => {}
         }
         if let Some(cursor) = &cursor {
             condition = condition.add(cursor.condition(row::Column::CreatedTime, row::Column::Id));

@@ -223,6 +223,31 @@ on_every_backend! {
         assert_eq!(level(&mut inventory, "a").await, (5, 2, 3, vec![("w".into(), 5, 2, 3)]), "stock untouched");
     }
 
+    async fn a_lapsed_reservation_reads_as_expired_before_the_sweep(backend: Backend) {
+        let (_i, mut inventory, _r, mut reservations) = suite(backend, &[("a", 5)], &[("RESERVATION_SWEEP_MS", "600000")]).await;
+        let mut request = document_reservation("lapsed", &[("a", 1)]);
+        request.expires_in_seconds = 1;
+        reserve(&mut reservations, request).await.expect("reserved");
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert_eq!(get(&mut reservations, "lapsed").await.expect("not swept yet").state(), pb::ReservationState::Expired);
+        let list = |state: pb::ReservationState| pb::ListReservationsRequest { state: state.into(), ..Default::default() };
+        let active = reservations.list_reservations(list(pb::ReservationState::Active)).await.expect("list").into_inner();
+        assert!(active.reservations.is_empty());
+        let expired = reservations.list_reservations(list(pb::ReservationState::Expired)).await.expect("list").into_inner();
+        assert_eq!(expired.reservations.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["lapsed"]);
+        let status = fulfill(&mut reservations, "lapsed", "o").await.expect_err("expired");
+        assert_eq!(reason(&status), "reservation_expired");
+        assert_eq!(level(&mut inventory, "a").await.0, 5, "stock untouched");
+    }
+
+    async fn items_of_one_product_must_agree_on_oversell(backend: Backend) {
+        let (_i, _inventory, _r, mut reservations) = suite(backend, &[("a", 5)], &[]).await;
+        let mut request = document_reservation("r", &[("a", 1), ("a", 1)]);
+        request.items[1].allow_oversell = Some(true);
+        let status = reserve(&mut reservations, request).await.expect_err("disagree");
+        assert_eq!(violations(&status)[0].0, "items[1].allowOversell");
+    }
+
     async fn reservations_list_by_state(backend: Backend) {
         let (_i, _inventory, _r, mut reservations) = suite(backend, &[("a", 5)], &[]).await;
         for id in ["r1", "r2", "r3"] {
