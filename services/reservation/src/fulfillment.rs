@@ -176,12 +176,14 @@ impl Reservations {
     pub(crate) async fn finish_commit(&self, reservation: Reservation) -> Result<FulfillmentOrder, ReservationError> {
         let hold = match self.inventory.commit(&reservation.id).await {
             Outcome::Done(hold) => hold,
-            Outcome::Unknown(status) => return Err(ReservationError::InventoryUnavailable(status)),
+            Outcome::Unknown(status) | Outcome::NotSent(status) => {
+                return Err(ReservationError::InventoryUnavailable(status));
+            }
             Outcome::Refused(status) => match closed_hold_state(&status).as_deref() {
                 // An earlier attempt committed it: read where the units went.
                 Some("committed") => match self.inventory.get(&reservation.id).await {
                     Outcome::Done(hold) => hold,
-                    Outcome::Unknown(status) | Outcome::Refused(status) => {
+                    Outcome::Unknown(status) | Outcome::Refused(status) | Outcome::NotSent(status) => {
                         return Err(ReservationError::InventoryUnavailable(status));
                     }
                 },

@@ -5,23 +5,14 @@ use std::time::Duration;
 
 use fulfillment_proto::inventory::v1 as pb;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
+use fulfillment_server::calls;
+pub use fulfillment_server::calls::Outcome;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
 
 /// Attempts per call while the outcome stays unknown.
 const ATTEMPTS: u32 = 3;
-
-/// How an Inventory call ended.
-#[derive(Debug)]
-pub enum Outcome<T> {
-    /// The Inventory did it.
-    Done(T),
-    /// The Inventory refused: its answer is final.
-    Refused(Status),
-    /// Nobody knows whether it happened: the call timed out or the Inventory was unreachable.
-    Unknown(Status),
-}
 
 /// A client of the Inventory's hold RPCs.
 #[derive(Clone, Debug)]
@@ -79,35 +70,15 @@ impl InventoryClient {
         F: Fn(InventoryServiceClient<Channel>, Request<Req>) -> Fut,
         Fut: Future<Output = Result<Option<pb::Hold>, Status>>,
     {
-        let mut last = Status::unavailable("the Inventory was not called");
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
-            }
-            let mut request = Request::new(message.clone());
-            request.set_timeout(self.timeout);
-            match send(self.client.clone(), request).await {
-                Ok(Some(hold)) => return Outcome::Done(hold),
-                Ok(None) => return Outcome::Refused(Status::internal("the Inventory answered without a hold")),
-                Err(status) if outcome_unknown(&status) => last = status,
-                Err(status) => return Outcome::Refused(status),
-            }
+        let outcome = calls::call(message, self.timeout, ATTEMPTS, |request| send(self.client.clone(), request)).await;
+        match outcome {
+            Outcome::Done(Some(hold)) => Outcome::Done(hold),
+            Outcome::Done(None) => Outcome::Refused(Status::internal("the Inventory answered without a hold")),
+            Outcome::Refused(status) => Outcome::Refused(status),
+            Outcome::NotSent(status) => Outcome::NotSent(status),
+            Outcome::Unknown(status) => Outcome::Unknown(status),
         }
-        Outcome::Unknown(last)
     }
-}
-
-/// Whether a failed call may or may not have taken effect.
-fn outcome_unknown(status: &Status) -> bool {
-    matches!(
-        status.code(),
-        Code::Unavailable
-            | Code::DeadlineExceeded
-            | Code::Cancelled
-            | Code::Unknown
-            | Code::Aborted
-            | Code::ResourceExhausted
-    )
 }
 
 /// The state of a closed hold, when the Inventory refused because the hold is closed.

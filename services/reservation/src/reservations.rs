@@ -111,7 +111,9 @@ impl Reservations {
             Decision::Settled(reservation) => Ok(reservation),
             Decision::Claimed(reservation) => {
                 fault_point("after_pending");
-                self.place(*reservation).await
+                // Our own insert carries the claim we made for it; a takeover carries a new one.
+                let first_attempt = reservation.claim == candidate.claim;
+                self.place(*reservation, first_attempt).await
             }
         }
     }
@@ -209,7 +211,12 @@ impl Reservations {
 
     /// Places the hold of a claimed pending reservation and records the outcome: active with its
     /// allocations, or deleted when the Inventory refuses (its answer goes to the caller).
-    pub(crate) async fn place(&self, reservation: Reservation) -> Result<Reservation, ReservationError> {
+    /// `first_attempt` says that no earlier attempt can have placed the hold.
+    pub(crate) async fn place(
+        &self,
+        reservation: Reservation,
+        first_attempt: bool,
+    ) -> Result<Reservation, ReservationError> {
         if reservation.expire_time <= now() {
             // Too late to hold anything: whatever an earlier attempt placed is released instead.
             let id = reservation.id.clone();
@@ -249,6 +256,9 @@ impl Reservations {
             // An earlier reservation with this id left a closed hold behind: the id is spent.
             Outcome::Done(_) => ReservationError::Exists(reservation.id.clone()),
             Outcome::Refused(status) => ReservationError::Inventory(status),
+            // Nothing reached the Inventory, and no earlier attempt did: nothing is held, nothing kept.
+            Outcome::NotSent(status) if first_attempt => ReservationError::InventoryUnavailable(status),
+            Outcome::NotSent(status) => return Err(ReservationError::InventoryUnavailable(status)),
             Outcome::Unknown(status) => return Err(ReservationError::InventoryUnavailable(status)),
         };
         self.remove(&reservation, State::Pending).await?;
@@ -282,7 +292,7 @@ impl Reservations {
                 Some("released" | "expired") => Ok(Ok(())),
                 _ => Ok(Err(status)),
             },
-            Outcome::Unknown(status) => Err(ReservationError::InventoryUnavailable(status)),
+            Outcome::Unknown(status) | Outcome::NotSent(status) => Err(ReservationError::InventoryUnavailable(status)),
         }
     }
 

@@ -59,7 +59,7 @@ impl Reservations {
             let this = self.clone();
             work.spawn(async move {
                 match reservation.state {
-                    State::Pending => this.place(reservation).await.map(drop),
+                    State::Pending => this.place(reservation, false).await.map(drop),
                     State::Releasing => this.finish_release(reservation).await.map(drop),
                     State::Committing => this.finish_commit(reservation).await.map(drop),
                     State::Expiring => this.finish_expiry(reservation).await,

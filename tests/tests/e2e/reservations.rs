@@ -248,6 +248,14 @@ on_every_backend! {
         assert_eq!(violations(&status)[0].0, "items[1].allowOversell");
     }
 
+    async fn with_the_inventory_down_a_reservation_is_unavailable_and_nothing_is_kept(backend: Backend) {
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address");
+        let (_r, mut reservations) = spawn_reservation(backend, dead, &[]).await;
+        let status = reserve(&mut reservations, document_reservation("r", &[("a", 1)])).await.expect_err("down");
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(get(&mut reservations, "r").await.expect_err("nothing kept").code(), Code::NotFound);
+    }
+
     async fn reservations_list_by_state(backend: Backend) {
         let (_i, _inventory, _r, mut reservations) = suite(backend, &[("a", 5)], &[]).await;
         for id in ["r1", "r2", "r3"] {

@@ -1,0 +1,120 @@
+//! Calls from one service to another: a deadline on each, retries while the outcome is unknown (the
+//! suite only retries idempotent calls), and an answer classified for the caller.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tonic::{Code, Request, Status};
+
+/// How a call to another service ended.
+#[derive(Debug)]
+pub enum Outcome<T> {
+    /// The peer did it.
+    Done(T),
+    /// The peer refused: its answer is final.
+    Refused(Status),
+    /// The call never reached the peer (the connection was refused), so nothing happened.
+    NotSent(Status),
+    /// Nobody knows whether it happened: the call timed out, or the connection broke mid-call.
+    Unknown(Status),
+}
+
+/// Sends `message` with `send` up to `attempts` times, each with `timeout` as its deadline, while
+/// the outcome stays unknown.
+pub async fn call<Req, T, F, Fut>(message: Req, timeout: Duration, attempts: u32, send: F) -> Outcome<T>
+where
+    Req: Clone,
+    F: Fn(Request<Req>) -> Fut,
+    Fut: Future<Output = Result<T, Status>>,
+{
+    let mut last = Outcome::Unknown(Status::unavailable("the call was not attempted"));
+    for attempt in 0..attempts.max(1) {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(100 << attempt.min(4))).await;
+        }
+        let mut request = Request::new(message.clone());
+        request.set_timeout(timeout);
+        match send(request).await {
+            Ok(value) => return Outcome::Done(value),
+            Err(status) if not_sent(&status) => last = Outcome::NotSent(status),
+            Err(status) if outcome_unknown(&status) => last = Outcome::Unknown(status),
+            Err(status) => return Outcome::Refused(status),
+        }
+    }
+    last
+}
+
+/// Whether a failed call may or may not have taken effect.
+fn outcome_unknown(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Cancelled
+            | Code::Unknown
+            | Code::Aborted
+            | Code::ResourceExhausted
+    )
+}
+
+/// Whether the call failed before reaching the peer: tonic reports a refused connection as
+/// UNAVAILABLE with a transport error naming the connect.
+fn not_sent(status: &Status) -> bool {
+    status.code() == Code::Unavailable && status.message().contains("tcp connect error")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_refusal_is_final_and_an_unknown_outcome_is_retried() {
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let outcome: Outcome<()> = call((), Duration::from_secs(1), 3, |_| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async { Err(Status::failed_precondition("no")) }
+        })
+        .await;
+        assert!(matches!(outcome, Outcome::Refused(_)));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let outcome: Outcome<()> = call((), Duration::from_secs(1), 3, |_| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async { Err(Status::deadline_exceeded("slow")) }
+        })
+        .await;
+        assert!(matches!(outcome, Outcome::Unknown(_)));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_means_nothing_was_sent() {
+        let outcome: Outcome<()> = call((), Duration::from_secs(1), 2, |_| async {
+            Err(Status::unavailable("tcp connect error: Connection refused"))
+        })
+        .await;
+        assert!(matches!(outcome, Outcome::NotSent(_)));
+    }
+
+    #[tokio::test]
+    async fn a_real_refused_connection_is_recognised() {
+        use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        drop(listener);
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}")).expect("uri").connect_lazy();
+        let client = InventoryServiceClient::new(channel);
+        let outcome = call(
+            fulfillment_proto::inventory::v1::GetHoldRequest { hold_id: "x".into() },
+            Duration::from_secs(1),
+            1,
+            |request| {
+                let mut client = client.clone();
+                async move { client.get_hold(request).await }
+            },
+        )
+        .await;
+        assert!(matches!(outcome, Outcome::NotSent(_)), "{outcome:?}");
+    }
+}
