@@ -69,6 +69,8 @@ pub struct RunningService {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServeError>>>,
     _database: TestDatabase,
+    /// Services this one calls, kept running as long as it does.
+    pub peers: Vec<RunningService>,
 }
 
 impl RunningService {
@@ -116,12 +118,29 @@ where
         Env::from_pairs([(url_variable.as_str(), database.url()), (&format!("{prefix}_DB_MAX_CONNECTIONS"), "8")]);
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(run(env, listener, stopped));
-    RunningService { address, stop: Some(stop), task: Some(task), _database: database }
+    RunningService { address, stop: Some(stop), task: Some(task), _database: database, peers: Vec::new() }
 }
 
-/// Starts the Catalog on `backend`.
+/// Starts the Catalog on `backend`, with an Inventory of its own for managed SKUs' items.
 pub async fn spawn_catalog(backend: Backend) -> (RunningService, CatalogServiceClient<Channel>) {
+    let (inventory, _client) = spawn_inventory(backend).await;
+    let (mut catalog, client) = spawn_catalog_with(backend, inventory.address, &[]).await;
+    catalog.peers.push(inventory);
+    (catalog, client)
+}
+
+/// Starts the Catalog on `backend`, keeping managed SKUs' items in the Inventory at `inventory`,
+/// with extra settings.
+pub async fn spawn_catalog_with(
+    backend: Backend,
+    inventory: SocketAddr,
+    settings: &[(&str, &str)],
+) -> (RunningService, CatalogServiceClient<Channel>) {
+    let mut settings: Vec<(String, String)> =
+        settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    settings.push(("CATALOG_INVENTORY_URL".to_owned(), format!("http://{inventory}")));
     let service = start(backend, "CATALOG", |env, listener, stopped| async move {
+        let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let config = catalog::CatalogConfig::from_env(&env).expect("valid test configuration");
         catalog::run(config, listener, async move { drop(stopped.await) }).await
     })

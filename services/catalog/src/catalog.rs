@@ -1,6 +1,7 @@
 //! The Catalog's operations, in domain types: what the gRPC adapter calls.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use fulfillment_errors::FieldViolation;
 use fulfillment_reference::{MAX_SHORT_TEXT, ReferenceData, generate_id, validate_sku_id, validate_text};
@@ -10,7 +11,9 @@ use sea_orm::ConnectionTrait;
 
 use crate::entity::manufacturer_part;
 use crate::error::CatalogError;
+use crate::inventory_items::InventoryItems;
 use crate::repository::{self, RowLock, SkuFilter};
+use crate::saga::Saga;
 use crate::sku::{Sku, SkuAttributes, SkuChanges};
 use crate::validation::validate;
 
@@ -22,18 +25,22 @@ pub type ManufacturerPart = manufacturer_part::Model;
 /// Cloning is cheap: transaction bodies own a clone, since they may run more than once.
 #[derive(Clone, Debug)]
 pub struct Catalog {
-    db: Database,
+    pub(crate) db: Database,
     reference: Arc<ReferenceData>,
+    pub(crate) items: InventoryItems,
+    pub(crate) saga_lease: Duration,
 }
 
 impl Catalog {
-    /// A Catalog over a migrated database.
-    pub fn new(db: Database, reference: ReferenceData) -> Self {
-        Self { db, reference: Arc::new(reference) }
+    /// A Catalog over a migrated database, keeping managed SKUs' items in the Inventory behind
+    /// `items`; `saga_lease` is how long a saga's driver owns it before recovery may take over.
+    pub fn new(db: Database, reference: ReferenceData, items: InventoryItems, saga_lease: Duration) -> Self {
+        Self { db, reference: Arc::new(reference), items, saga_lease }
     }
 
     /// Creates a SKU, generating its id when none is given. Creating it again with the same
     /// attributes answers the stored SKU, so a client may retry; other attributes are ALREADY_EXISTS.
+    /// A managed SKU's inventory item is created with it, or the SKU is not kept.
     pub async fn create_sku(&self, id: Option<String>, attributes: SkuAttributes) -> Result<Sku, CatalogError> {
         let id = match id {
             Some(id) => {
@@ -43,23 +50,29 @@ impl Catalog {
             None => generate_id("sku"),
         };
         let sku = self.prepare_new(id, attributes)?;
-        retry_lost_insert(|| {
+        let (sku, saga) = retry_lost_insert(|| {
             self.db.write(|txn| {
                 let (this, sku) = (self.clone(), sku.clone());
                 Box::pin(async move {
                     let sku = this.check_managed_part(txn, sku).await?;
                     match repository::find_sku(txn, &sku.id, true).await? {
-                        Some(existing) if existing.attributes == sku.attributes => Ok(existing),
+                        Some(existing) if existing.attributes == sku.attributes => {
+                            let saga = this.open_saga(txn, Some(&existing), Some(&existing)).await?;
+                            Ok((existing, saga))
+                        }
                         Some(existing) => Err(CatalogError::SkuExists(existing.id)),
                         None => {
                             repository::insert_sku(txn, &sku).await?;
-                            Ok(sku)
+                            let saga = this.open_saga(txn, None, Some(&sku)).await?;
+                            Ok((sku, saga))
                         }
                     }
                 })
             })
         })
-        .await
+        .await?;
+        self.settle(saga).await?;
+        Ok(sku)
     }
 
     /// Creates the SKU `id` or, if it exists, applies the given attributes to it; says which with
@@ -68,28 +81,35 @@ impl Catalog {
         validate_sku_id(&id).map_err(CatalogError::invalid)?;
         let new_sku = self.prepare_new(id, attributes.clone())?;
         let changes = SkuChanges::set_present(attributes);
-        retry_lost_insert(|| {
+        let (sku, created, saga) = retry_lost_insert(|| {
             self.db.write(|txn| {
                 let (this, new_sku, changes) = (self.clone(), new_sku.clone(), changes.clone());
                 Box::pin(async move {
                     match repository::find_sku(txn, &new_sku.id, true).await? {
-                        Some(existing) => Ok((this.apply_changes(txn, existing, &changes).await?, false)),
+                        Some(existing) => {
+                            let (sku, saga) = this.apply_changes(txn, existing, &changes).await?;
+                            Ok::<_, CatalogError>((sku, false, saga))
+                        }
                         None => {
                             let sku = this.check_managed_part(txn, new_sku).await?;
                             repository::insert_sku(txn, &sku).await?;
-                            Ok((sku, true))
+                            let saga = this.open_saga(txn, None, Some(&sku)).await?;
+                            Ok((sku, true, saga))
                         }
                     }
                 })
             })
         })
-        .await
+        .await?;
+        self.settle(saga).await?;
+        Ok((sku, created))
     }
 
     /// Applies `changes` to the SKU `id`; nothing changes if the result breaks a rule.
     pub async fn update_sku(&self, id: &str, changes: SkuChanges) -> Result<Sku, CatalogError> {
         validate_sku_id(id).map_err(CatalogError::invalid)?;
-        self.db
+        let (sku, saga) = self
+            .db
             .write(|txn| {
                 let (this, id, changes) = (self.clone(), id.to_owned(), changes.clone());
                 Box::pin(async move {
@@ -99,7 +119,17 @@ impl Catalog {
                     this.apply_changes(txn, existing, &changes).await
                 })
             })
-            .await
+            .await?;
+        self.settle(saga).await?;
+        Ok(sku)
+    }
+
+    /// Drives the saga a write opened, if any.
+    async fn settle(&self, saga: Option<Saga>) -> Result<(), CatalogError> {
+        match saga {
+            Some(saga) => self.drive(saga).await,
+            None => Ok(()),
+        }
     }
 
     /// Returns the SKU `id`.
@@ -123,17 +153,27 @@ impl Catalog {
         Ok(Page::from_rows(rows, page_size, |sku| Cursor::after(sku.created_time, &sku.id)))
     }
 
-    /// Deletes the SKU `id`.
+    /// Deletes the SKU `id`; a managed SKU's item goes first, and if the Inventory refuses (the
+    /// item has open holds) nothing changes.
     pub async fn delete_sku(&self, id: &str) -> Result<(), CatalogError> {
         validate_sku_id(id).map_err(CatalogError::invalid)?;
-        let deleted = self
+        let saga = self
             .db
             .write(|txn| {
-                let id = id.to_owned();
-                Box::pin(async move { repository::delete_sku(txn, &id).await.map_err(CatalogError::from) })
+                let (this, id) = (self.clone(), id.to_owned());
+                Box::pin(async move {
+                    let sku = repository::find_sku(txn, &id, true)
+                        .await?
+                        .ok_or_else(|| CatalogError::SkuNotFound(id.clone()))?;
+                    let saga = this.open_saga(txn, Some(&sku), None).await?;
+                    if saga.is_none() {
+                        repository::delete_sku(txn, &id).await?;
+                    }
+                    Ok::<_, CatalogError>(saga)
+                })
             })
             .await?;
-        if deleted { Ok(()) } else { Err(CatalogError::SkuNotFound(id.to_owned())) }
+        self.settle(saga).await
     }
 
     /// Registers a manufacturer part; registering it again returns the first registration.
@@ -240,15 +280,16 @@ impl Catalog {
         txn: &impl ConnectionTrait,
         existing: Sku,
         changes: &SkuChanges,
-    ) -> Result<Sku, CatalogError> {
-        let mut sku = existing;
+    ) -> Result<(Sku, Option<Saga>), CatalogError> {
+        let mut sku = existing.clone();
         changes.apply_to(&mut sku.attributes);
         let validated = validate(&mut sku.attributes, &self.reference).map_err(CatalogError::InvalidRequest)?;
         sku.physical = validated.physical;
         sku.updated_time = now().max(sku.created_time);
         let sku = self.check_managed_part(txn, sku).await?;
         repository::update_sku(txn, &sku).await?;
-        Ok(sku)
+        let saga = self.open_saga(txn, Some(&existing), Some(&sku)).await?;
+        Ok((sku, saga))
     }
 
     /// For a managed SKU, checks that its manufacturer part is registered. A SKU that gives only a

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use fulfillment_reference::ReferenceData;
 use fulfillment_server::config::{ConfigError, Env};
 use fulfillment_server::{ServiceSettings, reference_data};
@@ -7,6 +9,9 @@ pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
 /// The embedded default database.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/catalog.db";
 
+/// Where the Inventory is unless `CATALOG_INVENTORY_URL` says otherwise.
+pub const DEFAULT_INVENTORY_URL: &str = "http://127.0.0.1:50052";
+
 /// The Catalog's configuration.
 #[derive(Clone, Debug)]
 pub struct CatalogConfig {
@@ -14,6 +19,14 @@ pub struct CatalogConfig {
     pub service: ServiceSettings,
     /// Countries, ECCNs and tax codes the SKUs are checked against.
     pub reference: ReferenceData,
+    /// `CATALOG_INVENTORY_URL`: the Inventory that keeps managed SKUs' items.
+    pub inventory_url: String,
+    /// `CATALOG_INVENTORY_TIMEOUT_MS`: the deadline of each call to the Inventory.
+    pub inventory_timeout: Duration,
+    /// `CATALOG_SAGA_RECOVERY_MS`: how often unfinished sagas are looked for.
+    pub saga_recovery_interval: Duration,
+    /// `CATALOG_SAGA_LEASE_MS`: how long a saga's driver owns it before recovery may take over.
+    pub saga_lease: Duration,
 }
 
 impl CatalogConfig {
@@ -22,6 +35,10 @@ impl CatalogConfig {
         Ok(Self {
             service: ServiceSettings::from_env(env, "CATALOG", DEFAULT_LISTEN_ADDR, DEFAULT_DATABASE_URL)?,
             reference: reference_data(env),
+            inventory_url: env.string_or("CATALOG_INVENTORY_URL", DEFAULT_INVENTORY_URL),
+            inventory_timeout: env.millis_or("CATALOG_INVENTORY_TIMEOUT_MS", Duration::from_secs(5))?,
+            saga_recovery_interval: env.millis_or("CATALOG_SAGA_RECOVERY_MS", Duration::from_secs(1))?,
+            saga_lease: env.millis_or("CATALOG_SAGA_LEASE_MS", Duration::from_secs(30))?,
         })
     }
 }

@@ -1,4 +1,4 @@
-use fulfillment_errors::{ApiError, FieldViolation, PreconditionViolation};
+use fulfillment_errors::{ApiError, ErrorCode, FieldViolation, PreconditionViolation};
 use fulfillment_storage::TransactionError;
 use sea_orm::DbErr;
 
@@ -44,6 +44,15 @@ pub enum CatalogError {
         /// A SKU using it.
         sku_id: String,
     },
+    /// A saga is still keeping the SKU and its item in step; retry shortly.
+    #[error("SKU '{0}' is being changed")]
+    Busy(String),
+    /// The Inventory refused the item change: its answer goes to the caller as it is.
+    #[error("inventory refused: {0}")]
+    Inventory(tonic::Status),
+    /// The Inventory did not answer: the change is resolved later, or was not made.
+    #[error("inventory unavailable: {0}")]
+    InventoryUnavailable(tonic::Status),
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
@@ -61,6 +70,17 @@ impl TransactionError for CatalogError {
         match self {
             CatalogError::Database(error) => Some(error),
             _ => None,
+        }
+    }
+}
+
+impl CatalogError {
+    /// The status a caller receives: the Inventory's own answer when it refused, otherwise the
+    /// shared error model.
+    pub fn into_status(self, domain: &str) -> tonic::Status {
+        match self {
+            CatalogError::Inventory(status) => status,
+            other => ApiError::from(other).into_status(domain),
         }
     }
 }
@@ -94,6 +114,18 @@ impl From<CatalogError> for ApiError {
                         subject,
                         description: message,
                     })
+            }
+            CatalogError::Busy(id) => ApiError::new(
+                ErrorCode::Aborted,
+                format!("SKU '{id}' is being kept in step with its inventory item; retry shortly."),
+            ),
+            CatalogError::Inventory(status) => ApiError::new(ErrorCode::FailedPrecondition, status.message()),
+            CatalogError::InventoryUnavailable(status) => {
+                tracing::warn!(code = ?status.code(), message = status.message(), "inventory did not answer");
+                ApiError::new(
+                    ErrorCode::Unavailable,
+                    "The Inventory service did not answer; the SKU and its inventory item will be settled, retry to see how.",
+                )
             }
             CatalogError::Database(error) => fulfillment_storage::api_error(&error),
         }

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use fulfillment_errors::{ApiError, FieldViolation};
+use fulfillment_errors::FieldViolation;
 use fulfillment_proto::catalog::v1 as pb;
 use fulfillment_proto::catalog::v1::catalog_service_server::CatalogService;
 use fulfillment_proto::time::timestamp;
@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 use crate::catalog::{Catalog, ManufacturerPart};
 use crate::error::CatalogError;
 use crate::repository::SkuFilter;
+use crate::saga::Inconsistency;
 use crate::sku::{Sku, SkuAttributes, SkuChanges, SkuField};
 
 /// `ErrorInfo.domain` of the Catalog's errors.
@@ -32,7 +33,7 @@ impl CatalogGrpc {
 }
 
 fn status(error: CatalogError) -> Status {
-    ApiError::from(error).into_status(DOMAIN)
+    error.into_status(DOMAIN)
 }
 
 fn invalid(violations: Vec<FieldViolation>) -> Status {
@@ -155,6 +156,26 @@ impl CatalogService for CatalogGrpc {
         let request = request.into_inner();
         self.catalog.delete_manufacturer_part(&request.manufacturer_id, &request.part_number).await.map_err(status)?;
         Ok(Response::new(pb::DeleteManufacturerPartResponse {}))
+    }
+
+    async fn check_consistency(
+        &self,
+        _request: Request<pb::CheckConsistencyRequest>,
+    ) -> Result<Response<pb::CheckConsistencyResponse>, Status> {
+        let found = self.catalog.check_consistency().await.map_err(status)?;
+        let inconsistencies = found
+            .into_iter()
+            .map(|finding| {
+                let (sku_id, kind) = match finding {
+                    Inconsistency::MissingItem(id) => (id, pb::InconsistencyKind::MissingItem),
+                    Inconsistency::ItemDiffers(id) => (id, pb::InconsistencyKind::ItemDiffers),
+                    Inconsistency::OrphanItem(id) => (id, pb::InconsistencyKind::OrphanItem),
+                    Inconsistency::OpenSaga(id) => (id, pb::InconsistencyKind::OpenSaga),
+                };
+                pb::Inconsistency { sku_id, kind: kind.into() }
+            })
+            .collect();
+        Ok(Response::new(pb::CheckConsistencyResponse { inconsistencies }))
     }
 }
 

@@ -9,8 +9,10 @@ pub mod config;
 mod entity;
 mod error;
 mod grpc;
+mod inventory_items;
 mod migration;
 mod repository;
+mod saga;
 mod sku;
 mod validation;
 
@@ -20,13 +22,16 @@ use fulfillment_proto::catalog::v1::catalog_service_server::{CatalogServiceServe
 use fulfillment_server::{GrpcServer, ServeError};
 use fulfillment_storage::Database;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tonic::service::Routes;
 
 pub use crate::catalog::Catalog;
 pub use crate::config::CatalogConfig;
 pub use crate::error::CatalogError;
 pub use crate::grpc::CatalogGrpc;
+pub use crate::inventory_items::InventoryItems;
 pub use crate::migration::Migrator;
+pub use crate::saga::Inconsistency;
 
 /// Connects to the database, applies migrations, and serves the Catalog on `listener` until
 /// `shutdown` resolves.
@@ -37,10 +42,19 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let db = Database::connect(config.service.database_url.expose(), config.service.pool).await?;
     fulfillment_storage::migrate::<Migrator>(&db).await?;
-    let catalog = Catalog::new(db.clone(), config.reference);
+    let items = InventoryItems::new(&config.inventory_url, config.inventory_timeout)?;
+    let catalog = Catalog::new(db.clone(), config.reference, items, config.saga_lease);
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let recovery = tokio::spawn(catalog.clone().run_saga_recovery(config.saga_recovery_interval, stop_rx));
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    };
     let routes = Routes::new(CatalogServiceServer::new(CatalogGrpc::new(catalog)));
     tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "catalog serving");
     let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME]).serve(listener, shutdown).await;
+    let _ = recovery.await;
     db.close().await?;
     Ok(served?)
 }

@@ -12,7 +12,7 @@ pub const MANAGED_FULFILLMENT: &str = "DRGlobalFulfillment";
 macro_rules! sku_attributes {
     ($($field:ident: $ty:ty => $variant:ident, $path:literal, $camel:literal;)*) => {
         /// The attributes a caller sets on a SKU; `None` means not given.
-        #[derive(Clone, Debug, Default, PartialEq)]
+        #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
         pub struct SkuAttributes {
             $(#[allow(missing_docs)] pub $field: Option<$ty>,)*
         }
@@ -97,7 +97,7 @@ impl SkuAttributes {
 }
 
 /// A stored SKU: validated attributes plus what the Catalog derives and records.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Sku {
     /// The SKU's id.
     pub id: String,

@@ -14,16 +14,20 @@ use tokio::task::JoinSet;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let env = Env::from_process();
     telemetry::init(env.parse_or("LOG_FORMAT", LogFormat::Text)?);
-    let catalog_config = catalog::CatalogConfig::from_env(&env)?;
+    let mut catalog_config = catalog::CatalogConfig::from_env(&env)?;
     let inventory_config = inventory::InventoryConfig::from_env(&env)?;
     let mut reservation_config = reservation::ReservationConfig::from_env(&env)?;
 
     let catalog_listener = TcpListener::bind(catalog_config.service.listen_addr).await?;
     let inventory_listener = TcpListener::bind(inventory_config.service.listen_addr).await?;
     let reservation_listener = TcpListener::bind(reservation_config.service.listen_addr).await?;
-    // In one process the Reservation service calls the Inventory wherever it actually listens.
+    // In one process the Catalog and the Reservation service call the Inventory wherever it listens.
+    let inventory_url = format!("http://{}", inventory_listener.local_addr()?);
+    if env.get("CATALOG_INVENTORY_URL").is_none() {
+        catalog_config.inventory_url = inventory_url.clone();
+    }
     if env.get("RESERVATION_INVENTORY_URL").is_none() {
-        reservation_config.inventory_url = format!("http://{}", inventory_listener.local_addr()?);
+        reservation_config.inventory_url = inventory_url;
     }
     println!("catalog      listening on {}", catalog_listener.local_addr()?);
     println!("inventory    listening on {}", inventory_listener.local_addr()?);

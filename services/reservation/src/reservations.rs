@@ -382,13 +382,8 @@ pub(crate) fn lapsed(reservation: &Reservation) -> bool {
     reservation.claim.as_ref().is_none_or(|claim| claim.until <= now())
 }
 
-/// Test-only fault points: with `RESERVATION_FAULT_POINT=<name>` set, the process aborts (as a
-/// crash would) when it reaches the point of that name.
 fn fault_point(name: &str) {
-    if std::env::var("RESERVATION_FAULT_POINT").is_ok_and(|point| point == name) {
-        tracing::error!(point = name, "fault point reached: aborting");
-        std::process::abort();
-    }
+    fulfillment_server::fault::point("RESERVATION_FAULT_POINT", name);
 }
 
 fn check_id(id: &str) -> Result<(), ReservationError> {

@@ -3,6 +3,7 @@
 
 pub mod calls;
 pub mod config;
+pub mod fault;
 mod grpc_server;
 pub mod request;
 mod shutdown;

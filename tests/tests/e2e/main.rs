@@ -11,4 +11,5 @@ mod inventory_stock;
 mod inventory_support;
 mod manufacturer_parts;
 mod reservations;
+mod saga;
 mod support;

@@ -2,3 +2,4 @@
 
 pub(crate) mod manufacturer_part;
 pub(crate) mod sku;
+pub(crate) mod sku_saga;

@@ -7,6 +7,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_sku;
 mod m20261123_000002_create_manufacturer_part;
+mod m20261123_000003_create_sku_saga;
 
 /// Applies the Catalog's migrations in order.
 #[derive(Debug)]
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_sku::Migration),
             Box::new(m20261123_000002_create_manufacturer_part::Migration),
+            Box::new(m20261123_000003_create_sku_saga::Migration),
         ]
     }
 }

@@ -1,0 +1,141 @@
+//! SKU and inventory item pairs kept in step by the saga, through the Catalog and the Inventory,
+//! with the consistency check as the oracle after every step.
+
+use fulfillment_proto::catalog::v1 as pb;
+use fulfillment_proto::inventory::v1 as inv;
+use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
+use suite_tests::{Backend, RunningService, on_every_backend, spawn_catalog_with, spawn_inventory};
+use tonic::Code;
+use tonic::transport::Channel;
+
+use crate::support::*;
+
+type Inventory = InventoryServiceClient<Channel>;
+
+async fn suite(backend: Backend) -> (RunningService, Inventory, RunningService, Client) {
+    let (inventory_service, inventory) = spawn_inventory(backend).await;
+    let (catalog_service, mut catalog) = spawn_catalog_with(backend, inventory_service.address, &[]).await;
+    register_part(&mut catalog, "20013", "DEMOPARTNUMBER2").await;
+    (inventory_service, inventory, catalog_service, catalog)
+}
+
+async fn item(inventory: &mut Inventory, id: &str) -> Result<inv::InventoryItem, tonic::Status> {
+    Ok(inventory
+        .get_inventory_item(inv::GetInventoryItemRequest { id: id.into() })
+        .await?
+        .into_inner()
+        .inventory_item
+        .expect("item"))
+}
+
+async fn assert_consistent(catalog: &mut Client) {
+    let found =
+        catalog.check_consistency(pb::CheckConsistencyRequest {}).await.expect("check").into_inner().inconsistencies;
+    assert!(found.is_empty(), "{found:?}");
+}
+
+async fn update(catalog: &mut Client, sku: pb::Sku, paths: &[&str]) -> Result<pb::Sku, tonic::Status> {
+    let mask =
+        (!paths.is_empty()).then(|| prost_types::FieldMask { paths: paths.iter().map(|p| (*p).to_owned()).collect() });
+    Ok(catalog
+        .update_sku(pb::UpdateSkuRequest { sku: Some(sku), update_mask: mask })
+        .await?
+        .into_inner()
+        .sku
+        .expect("sku"))
+}
+
+on_every_backend! {
+    async fn the_documents_pair_is_kept_in_step_through_its_life(backend: Backend) {
+        let (_i, mut inventory, _c, mut catalog) = suite(backend).await;
+        let id = "sku_demo_1617140947939";
+        // Create: the item appears with the shared attributes.
+        let mut sku = managed_sku(id);
+        sku.manufacturer_id.clear();
+        create(&mut catalog, sku).await.expect("created");
+        let created = item(&mut inventory, id).await.expect("the item exists");
+        assert_eq!(
+            (created.manufacturer_id.as_str(), created.part_number.as_str(), created.eccn.as_str(), created.country_of_origin.as_str(), created.allow_oversell, created.owner_sku_id.as_str()),
+            ("20013", "DEMOPARTNUMBER2", "EAR99", "DE", Some(true), id)
+        );
+        assert_consistent(&mut catalog).await;
+
+        // Update: a shared attribute follows.
+        update(&mut catalog, pb::Sku { id: id.into(), country_of_origin: "US".into(), ..Default::default() }, &[]).await.expect("updated");
+        assert_eq!(item(&mut inventory, id).await.expect("item").country_of_origin, "US");
+        assert_consistent(&mut catalog).await;
+
+        // Clearing managed fulfillment deletes the item.
+        update(&mut catalog, pb::Sku { id: id.into(), ..Default::default() }, &["managed_fulfillment"]).await.expect("cleared");
+        let status = item(&mut inventory, id).await.expect_err("gone");
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(status.message(), format!("InventoryItem '{id}' not found."));
+        assert_consistent(&mut catalog).await;
+
+        // Setting it again creates it.
+        update(&mut catalog, pb::Sku { id: id.into(), managed_fulfillment: "DRGlobalFulfillment".into(), ..Default::default() }, &[]).await.expect("set");
+        assert_eq!(item(&mut inventory, id).await.expect("back").country_of_origin, "US");
+        assert_consistent(&mut catalog).await;
+
+        // Deleting the SKU deletes both.
+        catalog.delete_sku(pb::DeleteSkuRequest { id: id.into() }).await.expect("deleted");
+        assert_eq!(item(&mut inventory, id).await.expect_err("gone").code(), Code::NotFound);
+        assert_eq!(get(&mut catalog, id).await.expect_err("gone").code(), Code::NotFound);
+        assert_consistent(&mut catalog).await;
+    }
+
+    async fn an_inventory_refusal_leaves_no_sku_behind(backend: Backend) {
+        let (_i, mut inventory, _c, mut catalog) = suite(backend).await;
+        // Someone created an item with the SKU's id directly: the Inventory will refuse the pair.
+        let squatter = inv::InventoryItem { id: "taken".into(), part_number: "OTHER".into(), ..Default::default() };
+        inventory.create_inventory_item(inv::CreateInventoryItemRequest { inventory_item: Some(squatter) }).await.expect("squatter");
+        let status = create(&mut catalog, managed_sku("taken")).await.expect_err("refused");
+        assert_eq!(status.code(), Code::AlreadyExists);
+        assert_eq!(status.message(), "InventoryItem 'taken' already exists.", "the Inventory's own answer");
+        assert_eq!(get(&mut catalog, "taken").await.expect_err("compensated").code(), Code::NotFound);
+        assert_eq!(item(&mut inventory, "taken").await.expect("untouched").part_number, "OTHER");
+        assert_consistent(&mut catalog).await;
+    }
+
+    async fn a_managed_sku_with_open_holds_is_not_deleted(backend: Backend) {
+        let (_i, mut inventory, _c, mut catalog) = suite(backend).await;
+        create(&mut catalog, managed_sku("held")).await.expect("created");
+        crate::inventory_support::warehouse(&mut inventory, "w", &[], 0).await;
+        crate::inventory_support::receive(&mut inventory, "held", "w", 3).await;
+        crate::inventory_support::place(&mut inventory, crate::inventory_support::hold_request("h", vec![crate::inventory_support::line("held", 1)], "US"))
+            .await
+            .expect("held");
+        let status = catalog.delete_sku(pb::DeleteSkuRequest { id: "held".into() }).await.expect_err("open holds");
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(reason(&status), "open_holds");
+        get(&mut catalog, "held").await.expect("the SKU stays");
+        item(&mut inventory, "held").await.expect("the item stays");
+        assert_consistent(&mut catalog).await;
+    }
+
+    async fn a_managed_item_changes_only_through_its_sku(backend: Backend) {
+        let (_i, mut inventory, _c, mut catalog) = suite(backend).await;
+        create(&mut catalog, managed_sku("owned")).await.expect("created");
+        let change = inv::UpdateInventoryItemRequest {
+            inventory_item: Some(inv::InventoryItem { id: "owned".into(), hs_code: "6404.20".into(), ..Default::default() }),
+            update_mask: None,
+        };
+        let status = inventory.update_inventory_item(change).await.expect_err("owned");
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert!(status.message().contains("SKU 'owned'"), "{}", status.message());
+        let status = inventory.delete_inventory_item(inv::DeleteInventoryItemRequest { id: "owned".into() }).await.expect_err("owned");
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_consistent(&mut catalog).await;
+    }
+
+    async fn with_the_inventory_stopped_a_managed_create_is_unavailable_and_leaves_nothing(backend: Backend) {
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address");
+        let (_c, mut catalog) = spawn_catalog_with(backend, dead, &[]).await;
+        register_part(&mut catalog, "20013", "DEMOPARTNUMBER2").await;
+        let status = create(&mut catalog, managed_sku("s1")).await.expect_err("inventory stopped");
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(get(&mut catalog, "s1").await.expect_err("nothing kept").code(), Code::NotFound);
+        // An unmanaged SKU needs no Inventory at all.
+        create(&mut catalog, example_sku("plain")).await.expect("created");
+    }
+}
