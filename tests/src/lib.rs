@@ -189,3 +189,30 @@ pub async fn spawn_reservation(
     let client = ReservationServiceClient::new(service.channel().await);
     (service, client)
 }
+
+/// Starts a service binary as a real process (for tests about crashes), with `settings` added to
+/// its environment, and waits until it logs that it serves; answers the process and its URL. The
+/// binary must be told to listen on `127.0.0.1:0` and to log JSON.
+pub async fn start_process(binary: &str, settings: &[(&str, &str)]) -> (tokio::process::Child, String) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let mut command = tokio::process::Command::new(binary);
+    command.env("LOG_FORMAT", "json").stdout(std::process::Stdio::piped()).kill_on_drop(true);
+    for (key, value) in settings {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("the service binary starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let address = loop {
+        let line = lines.next_line().await.expect("a log line").expect("the service logs its address");
+        if line.contains(" serving\"") {
+            let marker = "\"address\":\"";
+            let start = line.find(marker).expect("an address field") + marker.len();
+            let end = start + line[start..].find('"').expect("a closing quote");
+            break line[start..end].to_owned();
+        }
+    };
+    // Keep draining the log so the process never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, format!("http://{address}"))
+}

@@ -2,7 +2,6 @@
 //! restarted: afterwards no hold exists without a live reservation, and no active reservation
 //! without its hold.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use fulfillment_proto::common::v1::Address;
@@ -11,9 +10,8 @@ use fulfillment_proto::reservation::v1 as pb;
 use fulfillment_proto::reservation::v1::reservation_service_client::ReservationServiceClient;
 use fulfillment_storage::Backend;
 use fulfillment_storage::testing::{TestDatabase, backends};
-use suite_tests::spawn_inventory;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use suite_tests::{spawn_inventory, start_process};
+use tokio::process::Child;
 
 /// Starts the reservation binary and waits for the address it listens on.
 async fn start(database_url: &str, inventory: std::net::SocketAddr) -> (Child, String) {
@@ -22,33 +20,18 @@ async fn start(database_url: &str, inventory: std::net::SocketAddr) -> (Child, S
 
 /// Starts the reservation binary, optionally set to abort at a fault point.
 async fn start_with(database_url: &str, inventory: std::net::SocketAddr, fault_point: Option<&str>) -> (Child, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_reservation"));
+    let inventory_url = format!("http://{inventory}");
+    let mut settings = vec![
+        ("RESERVATION_LISTEN_ADDR", "127.0.0.1:0"),
+        ("RESERVATION_DATABASE_URL", database_url),
+        ("RESERVATION_INVENTORY_URL", inventory_url.as_str()),
+        ("RESERVATION_CLAIM_LEASE_MS", "300"),
+        ("RESERVATION_SWEEP_MS", "100"),
+    ];
     if let Some(point) = fault_point {
-        command.env("RESERVATION_FAULT_POINT", point);
+        settings.push(("RESERVATION_FAULT_POINT", point));
     }
-    let mut child = command
-        .env("RESERVATION_LISTEN_ADDR", "127.0.0.1:0")
-        .env("RESERVATION_DATABASE_URL", database_url)
-        .env("RESERVATION_INVENTORY_URL", format!("http://{inventory}"))
-        .env("RESERVATION_CLAIM_LEASE_MS", "300")
-        .env("RESERVATION_SWEEP_MS", "100")
-        .env("LOG_FORMAT", "json")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the reservation binary starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let address = loop {
-        let line = lines.next_line().await.expect("a log line").expect("the service logs its address");
-        if line.contains("reservation serving") {
-            let start = line.find("\"address\":\"").expect("an address field") + "\"address\":\"".len();
-            let end = start + line[start..].find('"').expect("a closing quote");
-            break line[start..end].to_owned();
-        }
-    };
-    // Keep draining the log so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, format!("http://{address}"))
+    start_process(env!("CARGO_BIN_EXE_reservation"), &settings).await
 }
 
 fn reservation(id: &str) -> pb::Reservation {

@@ -1,0 +1,215 @@
+//! The Catalog process killed between the steps of a saga (at a test-only fault point), then
+//! restarted: recovery leaves every pair consistent, forward where the item is as desired and
+//! compensated otherwise.
+
+use std::time::Duration;
+
+use fulfillment_proto::catalog::v1 as pb;
+use fulfillment_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
+use fulfillment_proto::inventory::v1 as inv;
+use fulfillment_storage::Backend;
+use fulfillment_storage::testing::{TestDatabase, backends};
+use suite_tests::{spawn_inventory, start_process};
+use tonic::Code;
+use tonic::transport::Channel;
+
+type Catalog = CatalogServiceClient<Channel>;
+
+async fn start(
+    database_url: &str,
+    inventory: std::net::SocketAddr,
+    fault_point: Option<&str>,
+) -> (tokio::process::Child, Catalog) {
+    let inventory_url = format!("http://{inventory}");
+    let mut settings = vec![
+        ("CATALOG_LISTEN_ADDR", "127.0.0.1:0"),
+        ("CATALOG_DATABASE_URL", database_url),
+        ("CATALOG_INVENTORY_URL", inventory_url.as_str()),
+        ("CATALOG_SAGA_LEASE_MS", "300"),
+        ("CATALOG_SAGA_RECOVERY_MS", "100"),
+    ];
+    if let Some(point) = fault_point {
+        settings.push(("CATALOG_FAULT_POINT", point));
+    }
+    let (child, url) = start_process(env!("CARGO_BIN_EXE_catalog"), &settings).await;
+    let client = CatalogServiceClient::connect(url).await.expect("connect");
+    (child, client)
+}
+
+fn managed_sku(id: &str) -> pb::Sku {
+    pb::Sku {
+        id: id.to_owned(),
+        name: "Demo".into(),
+        eccn: "EAR99".into(),
+        tax_code: "4323.310_A".into(),
+        country_of_origin: "DE".into(),
+        part_number: "DEMOPARTNUMBER2".into(),
+        manufacturer_id: "20013".into(),
+        managed_fulfillment: "DRGlobalFulfillment".into(),
+        ..Default::default()
+    }
+}
+
+/// Waits until the consistency check reports nothing.
+async fn wait_consistent(catalog: &mut Catalog) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let found =
+            catalog.check_consistency(pb::CheckConsistencyRequest {}).await.map(|r| r.into_inner().inconsistencies);
+        match found {
+            Ok(found) if found.is_empty() => return,
+            other => assert!(tokio::time::Instant::now() < deadline, "still inconsistent: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs `step` against a Catalog set to crash at `fault_point`, restarts it, waits for recovery,
+/// and answers whether the SKU and its item exist afterwards.
+async fn crash_during(
+    backend: Backend,
+    fault_point: &str,
+    prepare_managed_sku: bool,
+    step: impl AsyncFnOnce(&mut Catalog),
+) -> (bool, bool) {
+    let (inventory_service, mut inventory) = spawn_inventory(backend).await;
+    let database = TestDatabase::create(backend).await.expect("a database");
+    if prepare_managed_sku {
+        let (mut child, mut catalog) = start(database.url(), inventory_service.address, None).await;
+        let part = pb::RegisterManufacturerPartRequest {
+            manufacturer_id: "20013".into(),
+            part_number: "DEMOPARTNUMBER2".into(),
+        };
+        catalog.register_manufacturer_part(part).await.expect("part");
+        catalog.create_sku(pb::CreateSkuRequest { sku: Some(managed_sku("s1")) }).await.expect("created");
+        child.start_kill().expect("stop");
+        let _ = child.wait().await;
+    }
+    let (mut child, mut catalog) = start(database.url(), inventory_service.address, Some(fault_point)).await;
+    let part =
+        pb::RegisterManufacturerPartRequest { manufacturer_id: "20013".into(), part_number: "DEMOPARTNUMBER2".into() };
+    catalog.register_manufacturer_part(part).await.expect("part");
+    step(&mut catalog).await;
+    let status = child.wait().await.expect("the process ended");
+    assert!(!status.success(), "the Catalog crashed at {fault_point}");
+
+    let (mut restarted, mut catalog) = start(database.url(), inventory_service.address, None).await;
+    wait_consistent(&mut catalog).await;
+    let sku = catalog.get_sku(pb::GetSkuRequest { id: "s1".into() }).await;
+    let item = inventory.get_inventory_item(inv::GetInventoryItemRequest { id: "s1".into() }).await;
+    for result in [sku.as_ref().err(), item.as_ref().err()].into_iter().flatten() {
+        assert_eq!(result.code(), Code::NotFound, "{result:?}");
+    }
+    restarted.start_kill().expect("stop");
+    let _ = restarted.wait().await;
+    (sku.is_ok(), item.is_ok())
+}
+
+async fn create(catalog: &mut Catalog) {
+    let answer = catalog.create_sku(pb::CreateSkuRequest { sku: Some(managed_sku("s1")) }).await;
+    assert!(answer.is_err(), "the process died before answering");
+}
+
+async fn delete(catalog: &mut Catalog) {
+    let answer = catalog.delete_sku(pb::DeleteSkuRequest { id: "s1".into() }).await;
+    assert!(answer.is_err(), "the process died before answering");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_killed_before_the_inventory_call_is_compensated() {
+    for backend in backends() {
+        assert_eq!(crash_during(backend, "after_saga_record", false, create).await, (false, false), "{backend:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_killed_after_the_item_was_made_goes_forward() {
+    for backend in backends() {
+        assert_eq!(crash_during(backend, "after_item", false, create).await, (true, true), "{backend:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_killed_after_the_item_went_goes_forward() {
+    for backend in backends() {
+        assert_eq!(crash_during(backend, "after_item", true, delete).await, (false, false), "{backend:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_killed_before_the_inventory_call_is_compensated() {
+    for backend in backends() {
+        assert_eq!(crash_during(backend, "after_saga_record", true, delete).await, (true, true), "{backend:?}");
+    }
+}
+
+/// A small deterministic pseudo-random sequence, so a failing run can be replayed.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, bound: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % bound
+    }
+}
+
+/// One random change to one of a few managed SKUs; errors are expected while the process dies.
+async fn random_change(catalog: &mut Catalog, random: &mut Lcg) {
+    let id = format!("s{}", random.next(6));
+    let _ = match random.next(4) {
+        0 => catalog.create_sku(pb::CreateSkuRequest { sku: Some(managed_sku(&id)) }).await.map(drop),
+        1 => {
+            let country = ["DE", "US", "FR"][random.next(3) as usize];
+            let sku = pb::Sku { id: id.clone(), country_of_origin: country.into(), ..Default::default() };
+            catalog.update_sku(pb::UpdateSkuRequest { sku: Some(sku), update_mask: None }).await.map(drop)
+        }
+        2 => {
+            let managed = if random.next(2) == 0 { "" } else { "DRGlobalFulfillment" };
+            let sku = pb::Sku { id: id.clone(), managed_fulfillment: managed.into(), ..Default::default() };
+            let mask = prost_types::FieldMask { paths: vec!["managed_fulfillment".into()] };
+            catalog.update_sku(pb::UpdateSkuRequest { sku: Some(sku), update_mask: Some(mask) }).await.map(drop)
+        }
+        _ => catalog.delete_sku(pb::DeleteSkuRequest { id }).await.map(drop),
+    };
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_changes_through_repeated_kills_end_consistent() {
+    for backend in backends() {
+        let (inventory_service, _inventory) = spawn_inventory(backend).await;
+        let database = TestDatabase::create(backend).await.expect("a database");
+        let mut random = Lcg(0x5eed);
+        for round in 0..4 {
+            let (mut child, mut catalog) = start(database.url(), inventory_service.address, None).await;
+            let part = pb::RegisterManufacturerPartRequest {
+                manufacturer_id: "20013".into(),
+                part_number: "DEMOPARTNUMBER2".into(),
+            };
+            catalog.register_manufacturer_part(part).await.expect("part");
+            let writers: Vec<_> = (0..4)
+                .map(|writer| {
+                    let mut catalog = catalog.clone();
+                    let mut random = Lcg(round * 100 + writer);
+                    tokio::spawn(async move {
+                        for _ in 0..200 {
+                            random_change(&mut catalog, &mut random).await;
+                        }
+                    })
+                })
+                .collect();
+            tokio::time::sleep(Duration::from_millis(150 + random.next(250))).await;
+            child.start_kill().expect("SIGKILL");
+            let _ = child.wait().await;
+            for writer in writers {
+                let _ = writer.await;
+            }
+        }
+        let (mut restarted, mut catalog) = start(database.url(), inventory_service.address, None).await;
+        wait_consistent(&mut catalog).await;
+        let skus = catalog.list_skus(pb::ListSkusRequest { page_size: 100, ..Default::default() }).await.expect("list");
+        let managed = skus.into_inner().skus.iter().filter(|s| !s.managed_fulfillment.is_empty()).count();
+        eprintln!("{backend:?}: {managed} managed SKUs after 4 kills, all consistent");
+        restarted.start_kill().expect("stop");
+        let _ = restarted.wait().await;
+    }
+}
