@@ -216,3 +216,18 @@ pub async fn start_process(binary: &str, settings: &[(&str, &str)]) -> (tokio::p
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, format!("http://{address}"))
 }
+
+/// Runs the Inventory on `database_url` at `address` until the returned task is aborted, which
+/// drops it mid-flight as a crash would (connections cut, nothing drained). Binding retries while
+/// the port is still held by a previous run.
+pub async fn run_inventory_at(database_url: &str, address: SocketAddr) -> JoinHandle<Result<(), ServeError>> {
+    let listener = loop {
+        match TcpListener::bind(address).await {
+            Ok(listener) => break listener,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    };
+    let env = Env::from_pairs([("INVENTORY_DATABASE_URL", database_url), ("INVENTORY_DB_MAX_CONNECTIONS", "8")]);
+    let config = inventory::InventoryConfig::from_env(&env).expect("valid test configuration");
+    tokio::spawn(inventory::run(config, listener, std::future::pending()))
+}

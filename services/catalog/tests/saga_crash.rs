@@ -9,7 +9,7 @@ use fulfillment_proto::catalog::v1::catalog_service_client::CatalogServiceClient
 use fulfillment_proto::inventory::v1 as inv;
 use fulfillment_storage::Backend;
 use fulfillment_storage::testing::{TestDatabase, backends};
-use suite_tests::{spawn_inventory, start_process};
+use suite_tests::{run_inventory_at, spawn_inventory, start_process};
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -174,13 +174,17 @@ async fn random_change(catalog: &mut Catalog, random: &mut Lcg) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn random_changes_through_repeated_kills_end_consistent() {
+async fn random_changes_through_catalog_and_inventory_crashes_end_consistent() {
     for backend in backends() {
-        let (inventory_service, _inventory) = spawn_inventory(backend).await;
+        // The Inventory runs in this process so it can be dropped mid-flight and started again.
+        let inventory_database = TestDatabase::create(backend).await.expect("a database");
+        let inventory_address =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address");
+        let mut inventory = run_inventory_at(inventory_database.url(), inventory_address).await;
         let database = TestDatabase::create(backend).await.expect("a database");
         let mut random = Lcg(0x5eed);
         for round in 0..4 {
-            let (mut child, mut catalog) = start(database.url(), inventory_service.address, None).await;
+            let (mut child, mut catalog) = start(database.url(), inventory_address, None).await;
             let part = pb::RegisterManufacturerPartRequest {
                 manufacturer_id: "20013".into(),
                 part_number: "DEMOPARTNUMBER2".into(),
@@ -197,18 +201,27 @@ async fn random_changes_through_repeated_kills_end_consistent() {
                     })
                 })
                 .collect();
-            tokio::time::sleep(Duration::from_millis(150 + random.next(250))).await;
+            tokio::time::sleep(Duration::from_millis(50 + random.next(150))).await;
+            if round % 2 == 1 {
+                // Crash the Inventory too, and bring it back while the Catalog is still writing.
+                inventory.abort();
+                let _ = (&mut inventory).await;
+                tokio::time::sleep(Duration::from_millis(random.next(100))).await;
+                inventory = run_inventory_at(inventory_database.url(), inventory_address).await;
+            }
+            tokio::time::sleep(Duration::from_millis(100 + random.next(150))).await;
             child.start_kill().expect("SIGKILL");
             let _ = child.wait().await;
             for writer in writers {
                 let _ = writer.await;
             }
         }
-        let (mut restarted, mut catalog) = start(database.url(), inventory_service.address, None).await;
+        let (mut restarted, mut catalog) = start(database.url(), inventory_address, None).await;
         wait_consistent(&mut catalog).await;
         let skus = catalog.list_skus(pb::ListSkusRequest { page_size: 100, ..Default::default() }).await.expect("list");
         let managed = skus.into_inner().skus.iter().filter(|s| !s.managed_fulfillment.is_empty()).count();
-        eprintln!("{backend:?}: {managed} managed SKUs after 4 kills, all consistent");
+        eprintln!("{backend:?}: {managed} managed SKUs after 4 Catalog and 2 Inventory crashes, all consistent");
+        inventory.abort();
         restarted.start_kill().expect("stop");
         let _ = restarted.wait().await;
     }

@@ -58,6 +58,8 @@ enum Command {
     Reservation(reservation::ReservationCommand),
     /// Create the fulfillment order of a reservation, committing its hold.
     Fulfill(reservation::FulfillArgs),
+    /// Compare every managed SKU with its inventory item; prints nothing wrong in a healthy suite.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +87,10 @@ async fn main() -> ExitCode {
         },
         Command::Part(command) => match connect(&cli.catalog, "catalog").await {
             Ok(channel) => run_part(&mut CatalogServiceClient::new(channel), command).await,
+            Err(message) => Err(message),
+        },
+        Command::Check => match connect(&cli.catalog, "catalog").await {
+            Ok(channel) => check(&mut CatalogServiceClient::new(channel)).await,
             Err(message) => Err(message),
         },
         Command::Reserve(args) => match connect(&cli.reservation, "reservation service").await {
@@ -126,6 +132,19 @@ async fn connect(url: &str, service: &str) -> Result<Channel, String> {
     let endpoint =
         Channel::from_shared(url.to_owned()).map_err(|e| format!("error: '{url}' is not a valid address: {e}"))?;
     endpoint.connect().await.map_err(|e| format!("error: cannot reach the {service} at {url}: {e}"))
+}
+
+async fn check(client: &mut CatalogServiceClient<Channel>) -> Result<(), String> {
+    let found = client.check_consistency(pb::CheckConsistencyRequest {}).await.map_err(display::status)?.into_inner();
+    if found.inconsistencies.is_empty() {
+        println!("consistent: every managed SKU has its inventory item, and every owned item its SKU");
+        return Ok(());
+    }
+    for finding in &found.inconsistencies {
+        let kind = finding.kind().as_str_name().trim_start_matches("INCONSISTENCY_KIND_").to_lowercase();
+        println!("{:<36} {kind}", finding.sku_id);
+    }
+    Err(format!("{} inconsistencies", found.inconsistencies.len()))
 }
 
 async fn run_part(client: &mut CatalogServiceClient<Channel>, command: PartCommand) -> Result<(), String> {

@@ -62,6 +62,10 @@ async fn the_quick_start_works_as_written() {
     assert!(text.contains("managed_fulfillment  DRGlobalFulfillment"), "{text}");
     assert!(text.contains("weight               8.88 oz"), "{text}");
 
+    let checked = fulfillctl(address, &["check"]).await;
+    assert!(checked.status.success(), "{}", stdout(&checked));
+    assert!(stdout(&checked).starts_with("consistent"), "{}", stdout(&checked));
+
     let shown = fulfillctl(address, &["sku", "get", "sku_demo"]).await;
     assert!(stdout(&shown).contains("physical             true"), "{}", stdout(&shown));
 
