@@ -25,7 +25,8 @@ pub struct CatalogConfig {
     pub inventory_timeout: Duration,
     /// `CATALOG_SAGA_RECOVERY_MS`: how often unfinished sagas are looked for.
     pub saga_recovery_interval: Duration,
-    /// `CATALOG_SAGA_LEASE_MS`: how long a saga's driver owns it before recovery may take over.
+    /// `CATALOG_SAGA_LEASE_MS`: how long a saga's driver owns it before recovery may take over; at
+    /// least twelve Inventory timeouts plus three seconds, whatever is configured.
     pub saga_lease: Duration,
 }
 
@@ -39,6 +40,12 @@ impl CatalogConfig {
             inventory_timeout: env.millis_or("CATALOG_INVENTORY_TIMEOUT_MS", Duration::from_secs(5))?,
             saga_recovery_interval: env.millis_or("CATALOG_SAGA_RECOVERY_MS", Duration::from_secs(1))?,
             saga_lease: env.millis_or("CATALOG_SAGA_LEASE_MS", Duration::from_secs(30))?,
+        })
+        .map(|mut config: Self| {
+            // A saga's driver must finish its calls before its claim lapses: a recovery makes up to
+            // four calls of three attempts each, so the lease never falls below that.
+            config.saga_lease = config.saga_lease.max(config.inventory_timeout * 12 + Duration::from_secs(3));
+            config
         })
     }
 }

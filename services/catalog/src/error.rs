@@ -47,6 +47,10 @@ pub enum CatalogError {
     /// A saga is still keeping the SKU and its item in step; retry shortly.
     #[error("SKU '{0}' is being changed")]
     Busy(String),
+    /// Recovery took the saga over while this call waited on the Inventory: its outcome is settled
+    /// there, not here.
+    #[error("the saga of SKU '{0}' was taken over by recovery")]
+    TakenOver(String),
     /// The Inventory refused the item change: its answer goes to the caller as it is.
     #[error("inventory refused: {0}")]
     Inventory(tonic::Status),
@@ -118,6 +122,10 @@ impl From<CatalogError> for ApiError {
             CatalogError::Busy(id) => ApiError::new(
                 ErrorCode::Aborted,
                 format!("SKU '{id}' is being kept in step with its inventory item; retry shortly."),
+            ),
+            CatalogError::TakenOver(id) => ApiError::new(
+                ErrorCode::Unavailable,
+                format!("SKU '{id}' and its inventory item are being settled by recovery; retry to see how."),
             ),
             CatalogError::Inventory(status) => ApiError::new(ErrorCode::FailedPrecondition, status.message()),
             CatalogError::InventoryUnavailable(status) => {

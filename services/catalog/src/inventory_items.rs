@@ -151,7 +151,8 @@ impl InventoryItems {
         })
         .await;
         match outcome {
-            Outcome::Refused(status) if status.code() == Code::NotFound => Outcome::Done(()),
+            // No item, or none of the SKU's (a client's item with the id is not ours to delete).
+            Outcome::Refused(status) if status.code() == Code::NotFound || is_not_owned(&status) => Outcome::Done(()),
             other => other,
         }
     }
@@ -181,6 +182,11 @@ impl InventoryItems {
             token = page.next_page_token;
         }
     }
+}
+
+fn is_not_owned(status: &tonic::Status) -> bool {
+    use tonic_types::StatusExt;
+    status.get_details_error_info().is_some_and(|info| info.reason == "not_owned")
 }
 
 /// Marks a request as the Catalog's.

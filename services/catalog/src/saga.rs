@@ -50,8 +50,9 @@ pub enum Inconsistency {
     OpenSaga(String),
 }
 
-/// How many lapsed sagas one recovery claim takes.
-const RECOVERY_BATCH: u64 = 16;
+/// How many lapsed sagas one recovery run resolves, one claim at a time so that each is worked on
+/// while its claim is fresh.
+const RECOVERY_BATCH: usize = 16;
 
 fn to_json(sku: Option<&Sku>) -> Result<Option<String>, DbErr> {
     sku.map(|s| serde_json::to_string(s).map_err(|e| DbErr::Json(e.to_string()))).transpose()
@@ -136,7 +137,10 @@ impl Catalog {
             .write(|txn| {
                 let saga = saga.clone();
                 Box::pin(async move {
-                    if close(txn, &saga).await? && saga.desired.is_none() {
+                    if !close(txn, &saga).await? {
+                        return Err(CatalogError::TakenOver(saga.sku_id.clone()));
+                    }
+                    if saga.desired.is_none() {
                         repository::delete_sku(txn, &saga.sku_id).await?;
                     }
                     Ok::<_, CatalogError>(())
@@ -153,7 +157,7 @@ impl Catalog {
                 let saga = saga.clone();
                 Box::pin(async move {
                     if !close(txn, &saga).await? {
-                        return Ok(());
+                        return Err(CatalogError::TakenOver(saga.sku_id.clone()));
                     }
                     match (&saga.previous, repository::find_sku(txn, &saga.sku_id, true).await?) {
                         (None, Some(_)) => {
@@ -172,32 +176,9 @@ impl Catalog {
     /// Resolves every saga whose claim lapsed (a crash, or an Inventory that did not answer):
     /// closed where the item is as desired, compensated otherwise. Returns how many it resolved.
     pub async fn recover_sagas(&self) -> Result<usize, CatalogError> {
-        let this = self.clone();
-        let lapsed = self
-            .db
-            .write(|txn| {
-                let this = this.clone();
-                Box::pin(async move {
-                    let rows = sku_saga::Entity::find()
-                        .filter(sku_saga::Column::ClaimedUntil.lte(now()))
-                        .order_by_asc(sku_saga::Column::ClaimedUntil)
-                        .limit(RECOVERY_BATCH)
-                        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-                        .all(txn)
-                        .await?;
-                    let mut claimed = Vec::new();
-                    for mut row in rows {
-                        row.claim_token = generate_id("claim");
-                        row.claimed_until = this.lease_end();
-                        row.clone().into_active_model().reset_all().update(txn).await?;
-                        claimed.push(Saga::from_row(row)?);
-                    }
-                    Ok::<_, CatalogError>(claimed)
-                })
-            })
-            .await?;
         let mut resolved = 0;
-        for saga in lapsed {
+        for _ in 0..RECOVERY_BATCH {
+            let Some(saga) = self.claim_lapsed().await? else { break };
             match self.resolve(&saga).await {
                 Ok(true) => resolved += 1,
                 Ok(false) => {}
@@ -205,6 +186,30 @@ impl Catalog {
             }
         }
         Ok(resolved)
+    }
+
+    /// Claims one saga whose claim lapsed, if any, skipping those other replicas hold.
+    async fn claim_lapsed(&self) -> Result<Option<Saga>, CatalogError> {
+        let this = self.clone();
+        self.db
+            .write(|txn| {
+                let this = this.clone();
+                Box::pin(async move {
+                    let row = sku_saga::Entity::find()
+                        .filter(sku_saga::Column::ClaimedUntil.lte(now()))
+                        .order_by_asc(sku_saga::Column::ClaimedUntil)
+                        .limit(1)
+                        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                        .one(txn)
+                        .await?;
+                    let Some(mut row) = row else { return Ok(None) };
+                    row.claim_token = generate_id("claim");
+                    row.claimed_until = this.lease_end();
+                    row.clone().into_active_model().reset_all().update(txn).await?;
+                    Ok::<_, CatalogError>(Some(Saga::from_row(row)?))
+                })
+            })
+            .await
     }
 
     /// Closes or compensates one lapsed saga; `false` when the Inventory could not be asked.
@@ -261,13 +266,7 @@ impl Catalog {
     /// Compares every managed SKU with its item and every owned item with its SKU.
     pub async fn check_consistency(&self) -> Result<Vec<Inconsistency>, CatalogError> {
         let mut found = Vec::new();
-        let open: Vec<String> = sku_saga::Entity::find()
-            .select_only()
-            .column(sku_saga::Column::SkuId)
-            .into_tuple()
-            .all(self.db.connection())
-            .await?;
-        found.extend(open.into_iter().map(Inconsistency::OpenSaga));
+        let open_before = self.open_sagas().await?;
         let owned = match self.items.owned_items().await {
             Outcome::Done(items) => items,
             Outcome::Refused(status) => return Err(CatalogError::Inventory(status)),
@@ -292,7 +291,26 @@ impl Catalog {
             }
         }
         found.extend(owned.into_keys().map(Inconsistency::OrphanItem));
+        // A pair with a saga open before or after the reads is in flight, not inconsistent.
+        let open: std::collections::BTreeSet<String> =
+            open_before.into_iter().chain(self.open_sagas().await?).collect();
+        found.retain(|finding| match finding {
+            Inconsistency::MissingItem(id) | Inconsistency::ItemDiffers(id) | Inconsistency::OrphanItem(id) => {
+                !open.contains(id)
+            }
+            Inconsistency::OpenSaga(_) => true,
+        });
+        found.extend(open.into_iter().map(Inconsistency::OpenSaga));
         Ok(found)
+    }
+
+    async fn open_sagas(&self) -> Result<Vec<String>, CatalogError> {
+        Ok(sku_saga::Entity::find()
+            .select_only()
+            .column(sku_saga::Column::SkuId)
+            .into_tuple()
+            .all(self.db.connection())
+            .await?)
     }
 }
 

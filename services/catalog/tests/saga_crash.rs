@@ -26,6 +26,8 @@ async fn start(
         ("CATALOG_DATABASE_URL", database_url),
         ("CATALOG_INVENTORY_URL", inventory_url.as_str()),
         ("CATALOG_SAGA_LEASE_MS", "300"),
+        // Short calls keep the lease floor (twelve timeouts plus three seconds) short.
+        ("CATALOG_INVENTORY_TIMEOUT_MS", "100"),
         ("CATALOG_SAGA_RECOVERY_MS", "100"),
     ];
     if let Some(point) = fault_point {
@@ -221,6 +223,7 @@ async fn random_changes_through_catalog_and_inventory_crashes_end_consistent() {
         let skus = catalog.list_skus(pb::ListSkusRequest { page_size: 100, ..Default::default() }).await.expect("list");
         let managed = skus.into_inner().skus.iter().filter(|s| !s.managed_fulfillment.is_empty()).count();
         eprintln!("{backend:?}: {managed} managed SKUs after 4 Catalog and 2 Inventory crashes, all consistent");
+        assert!(managed > 0, "some managed SKUs were made and kept");
         inventory.abort();
         restarted.start_kill().expect("stop");
         let _ = restarted.wait().await;

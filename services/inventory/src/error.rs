@@ -42,6 +42,9 @@ pub enum InventoryError {
         /// Its SKU.
         sku: String,
     },
+    /// The Catalog asked to change an item that no SKU of that id owns.
+    #[error("inventory item '{0}' is not owned by its SKU")]
+    NotOwnedBySku(String),
     /// The item still has open holds.
     #[error("inventory item '{0}' has open holds")]
     ItemHasOpenHolds(String),
@@ -123,6 +126,10 @@ impl From<InventoryError> for ApiError {
                         subject: item,
                         description: message,
                     })
+            }
+            InventoryError::NotOwnedBySku(id) => {
+                ApiError::failed_precondition("not_owned", format!("InventoryItem '{id}' is not owned by SKU '{id}'."))
+                    .with_resource("InventoryItem", &id)
             }
             InventoryError::ItemHasOpenHolds(id) => {
                 let message = format!("InventoryItem '{id}' has open holds.");

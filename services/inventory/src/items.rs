@@ -340,10 +340,14 @@ fn same_attributes(a: &InventoryItem, b: &InventoryItem) -> bool {
         )
 }
 
+/// An item a SKU owns changes only through the Catalog; and the Catalog changes only the items its
+/// SKUs own (an item a client made with the same id is not the Catalog's to touch).
 fn guard_owner(item: &InventoryItem, caller: Caller) -> Result<(), InventoryError> {
     match (&item.owner_sku_id, caller) {
         (Some(sku), Caller::Client) => Err(InventoryError::OwnedBySku { item: item.id.clone(), sku: sku.clone() }),
-        _ => Ok(()),
+        (Some(sku), Caller::Catalog) if *sku == item.id => Ok(()),
+        (_, Caller::Catalog) => Err(InventoryError::NotOwnedBySku(item.id.clone())),
+        (None, Caller::Client) => Ok(()),
     }
 }
 

@@ -27,7 +27,9 @@ where
     F: Fn(Request<Req>) -> Fut,
     Fut: Future<Output = Result<T, Status>>,
 {
-    let mut last = Outcome::Unknown(Status::unavailable("the call was not attempted"));
+    let mut last = None;
+    // Once an attempt may have landed, a later refused connection proves nothing.
+    let mut maybe_applied = false;
     for attempt in 0..attempts.max(1) {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(100 << attempt.min(4))).await;
@@ -36,12 +38,15 @@ where
         request.set_timeout(timeout);
         match send(request).await {
             Ok(value) => return Outcome::Done(value),
-            Err(status) if not_sent(&status) => last = Outcome::NotSent(status),
-            Err(status) if outcome_unknown(&status) => last = Outcome::Unknown(status),
+            Err(status) if not_sent(&status) && !maybe_applied => last = Some(Outcome::NotSent(status)),
+            Err(status) if not_sent(&status) || outcome_unknown(&status) => {
+                maybe_applied = true;
+                last = Some(Outcome::Unknown(status));
+            }
             Err(status) => return Outcome::Refused(status),
         }
     }
-    last
+    last.unwrap_or_else(|| Outcome::Unknown(Status::unavailable("the call was not attempted")))
 }
 
 /// Whether a failed call may or may not have taken effect.
@@ -95,6 +100,23 @@ mod tests {
         })
         .await;
         assert!(matches!(outcome, Outcome::NotSent(_)));
+    }
+
+    #[tokio::test]
+    async fn a_timeout_followed_by_a_refused_connection_stays_unknown() {
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let outcome: Outcome<()> = call((), Duration::from_secs(1), 2, |_| {
+            let first = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0;
+            async move {
+                if first {
+                    Err(Status::deadline_exceeded("slow"))
+                } else {
+                    Err(Status::unavailable("tcp connect error: Connection refused"))
+                }
+            }
+        })
+        .await;
+        assert!(matches!(outcome, Outcome::Unknown(_)), "{outcome:?}");
     }
 
     #[tokio::test]

@@ -97,6 +97,26 @@ on_every_backend! {
         assert_consistent(&mut catalog).await;
     }
 
+    async fn a_clients_item_with_the_skus_id_is_never_touched(backend: Backend) {
+        let (_i, mut inventory, _c, mut catalog) = suite(backend).await;
+        let theirs = inv::InventoryItem { id: "shared-id".into(), part_number: "THEIRS".into(), ..Default::default() };
+        inventory.create_inventory_item(inv::CreateInventoryItemRequest { inventory_item: Some(theirs) }).await.expect("a client's item");
+        create(&mut catalog, pb::Sku { part_number: "DEMOPARTNUMBER2".into(), ..example_sku("shared-id") }).await.expect("unmanaged");
+        let status = update(&mut catalog, pb::Sku { id: "shared-id".into(), managed_fulfillment: "DRGlobalFulfillment".into(), manufacturer_id: "20013".into(), ..Default::default() }, &[])
+            .await
+            .expect_err("the id is taken in the Inventory");
+        assert_eq!(status.code(), Code::AlreadyExists);
+        assert_eq!(get(&mut catalog, "shared-id").await.expect("kept").managed_fulfillment, "", "put back");
+        catalog.delete_sku(pb::DeleteSkuRequest { id: "shared-id".into() }).await.expect("deleted");
+        assert_eq!(item(&mut inventory, "shared-id").await.expect("untouched").part_number, "THEIRS");
+        // Even speaking as the Catalog, nobody deletes an item no SKU owns.
+        let mut request = tonic::Request::new(inv::DeleteInventoryItemRequest { id: "shared-id".into() });
+        request.metadata_mut().insert(inventory::CALLER_METADATA, tonic::metadata::MetadataValue::from_static("catalog"));
+        let status = inventory.delete_inventory_item(request).await.expect_err("not owned");
+        assert_eq!(reason(&status), "not_owned");
+        assert_consistent(&mut catalog).await;
+    }
+
     async fn a_managed_sku_with_open_holds_is_not_deleted(backend: Backend) {
         let (_i, mut inventory, _c, mut catalog) = suite(backend).await;
         create(&mut catalog, managed_sku("held")).await.expect("created");
