@@ -121,7 +121,8 @@ impl Reservations {
     /// Returns a reservation.
     pub async fn get(&self, id: &str) -> Result<Reservation, ReservationError> {
         check_id(id)?;
-        find(self.db.connection(), id).await?.ok_or_else(|| ReservationError::NotFound(id.to_owned()))
+        let row = row::Entity::find_by_id(id.to_owned()).one(self.db.connection()).await?;
+        row.map(Reservation::from_row).transpose()?.ok_or_else(|| ReservationError::NotFound(id.to_owned()))
     }
 
     /// Lists reservations, oldest first, optionally in some states, expired or not, and created in
@@ -395,7 +396,7 @@ fn check_id(id: &str) -> Result<(), ReservationError> {
     }
 }
 
-/// A reservation and its claim, locked for the transaction.
+/// A reservation with its claim, locked for the transaction that reads it.
 pub(crate) async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Reservation>, DbErr> {
     row::Entity::find_by_id(id.to_owned()).lock_exclusive().one(db).await?.map(Reservation::from_row).transpose()
 }
