@@ -129,7 +129,7 @@ impl From<CatalogError> for ApiError {
             ),
             CatalogError::Inventory(status) => ApiError::new(ErrorCode::FailedPrecondition, status.message()),
             CatalogError::InventoryUnavailable(status) => {
-                tracing::warn!(code = ?status.code(), message = status.message(), "inventory did not answer");
+                tracing::warn!(code = ?status.code(), detail = status.message(), "inventory did not answer");
                 ApiError::new(
                     ErrorCode::Unavailable,
                     "The Inventory service did not answer; the SKU and its inventory item will be settled, retry to see how.",

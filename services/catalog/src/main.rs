@@ -6,9 +6,14 @@ use fulfillment_server::telemetry::{self, LogFormat};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let env = Env::from_process();
-    telemetry::init(env.parse_or("LOG_FORMAT", LogFormat::Text)?);
+    let telemetry = telemetry::init(
+        "catalog",
+        env.parse_or("LOG_FORMAT", LogFormat::Text)?,
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+    );
     let config = catalog::CatalogConfig::from_env(&env)?;
     let listener = tokio::net::TcpListener::bind(config.service.listen_addr).await?;
-    catalog::run(config, listener, fulfillment_server::shutdown_signal()).await?;
-    Ok(())
+    let served = catalog::run(config, listener, fulfillment_server::shutdown_signal()).await;
+    telemetry.shutdown().await;
+    Ok(served?)
 }

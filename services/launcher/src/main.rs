@@ -13,7 +13,11 @@ use tokio::task::JoinSet;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let env = Env::from_process();
-    telemetry::init(env.parse_or("LOG_FORMAT", LogFormat::Text)?);
+    let telemetry = telemetry::init(
+        "fulfillment-suite",
+        env.parse_or("LOG_FORMAT", LogFormat::Text)?,
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+    );
     let mut catalog_config = catalog::CatalogConfig::from_env(&env)?;
     let inventory_config = inventory::InventoryConfig::from_env(&env)?;
     let mut reservation_config = reservation::ReservationConfig::from_env(&env)?;
@@ -56,6 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(result) = services.join_next().await {
         failed |= report(result);
     }
+    telemetry.shutdown().await;
     if failed { Err("a service failed; see the log above".into()) } else { Ok(()) }
 }
 

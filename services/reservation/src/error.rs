@@ -86,7 +86,7 @@ impl ReservationError {
                 format!("Reservation '{id}' is being changed by another call; retry."),
             ),
             ReservationError::InventoryUnavailable(status) => {
-                tracing::warn!(code = ?status.code(), message = status.message(), "inventory did not answer");
+                tracing::warn!(code = ?status.code(), detail = status.message(), "inventory did not answer");
                 ApiError::new(
                     ErrorCode::Unavailable,
                     "The Inventory service did not answer; the reservation will be settled, retry to see how.",

@@ -36,6 +36,7 @@ where
         }
         let mut request = Request::new(message.clone());
         request.set_timeout(timeout);
+        crate::telemetry::inject_context(request.metadata_mut());
         match send(request).await {
             Ok(value) => return Outcome::Done(value),
             Err(status) if not_sent(&status) && !maybe_applied => last = Some(Outcome::NotSent(status)),

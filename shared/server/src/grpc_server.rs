@@ -64,7 +64,7 @@ impl GrpcServer {
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         Server::builder()
             .timeout(self.options.request_timeout)
-            .trace_fn(|request| tracing::info_span!("grpc", method = %request.uri().path()))
+            .trace_fn(crate::telemetry::server_span)
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, stopping)
             .await
