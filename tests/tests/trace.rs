@@ -5,11 +5,14 @@
 use std::time::Duration;
 
 use fulfillment_proto::catalog::v1 as pb;
+use fulfillment_proto::common::v1::Address;
+use fulfillment_proto::inventory::v1 as inv;
+use fulfillment_proto::reservation::v1 as res;
 use fulfillment_server::telemetry::{self, LogFormat};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::trace::v1::Span;
-use suite_tests::{Backend, spawn_catalog};
+use suite_tests::{Backend, spawn_catalog, spawn_inventory, spawn_reservation};
 use tokio::sync::mpsc;
 
 /// An in-process OTLP collector: it hands every exported batch to the test.
@@ -34,7 +37,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_managed_create_sku_is_one_trace_across_the_catalog_and_the_inventory() {
+async fn create_sku_and_create_reservation_are_each_one_trace_across_two_services() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let collector = listener.local_addr().expect("address");
     let (batches_tx, mut batches) = mpsc::unbounded_channel();
@@ -71,6 +74,39 @@ async fn a_managed_create_sku_is_one_trace_across_the_catalog_and_the_inventory(
     client.create_sku(request).await.expect("created");
     drop(client);
     catalog.stop().await.expect("stopped");
+
+    // A reservation, through the Reservation service and the Inventory.
+    let (inventory, mut inventory_client) = spawn_inventory(Backend::Sqlite).await;
+    let warehouse = inv::Warehouse {
+        id: "w".into(),
+        name: "w".into(),
+        country: "US".into(),
+        ships_everywhere: true,
+        ..Default::default()
+    };
+    inventory_client
+        .create_warehouse(inv::CreateWarehouseRequest { warehouse: Some(warehouse) })
+        .await
+        .expect("warehouse");
+    let item = inv::InventoryItem { id: "a".into(), ..Default::default() };
+    inventory_client
+        .create_inventory_item(inv::CreateInventoryItemRequest { inventory_item: Some(item) })
+        .await
+        .expect("item");
+    let (reservation, mut reservations) = spawn_reservation(Backend::Sqlite, inventory.address, &[]).await;
+    let reserve = res::Reservation {
+        id: "traced-reservation".into(),
+        items: vec![res::ReservationItem { inventory_item_id: "a".into(), quantity: 1, allow_oversell: Some(true) }],
+        ship_to: Some(res::ShipTo { address: Some(Address { country: "US".into(), ..Default::default() }) }),
+        ..Default::default()
+    };
+    reservations
+        .create_reservation(res::CreateReservationRequest { reservation: Some(reserve) })
+        .await
+        .expect("reserved");
+    drop(reservations);
+    reservation.stop().await.expect("stopped");
+    inventory.stop().await.expect("stopped");
     tracing.shutdown().await;
 
     let mut spans: Vec<Span> = Vec::new();
@@ -89,4 +125,10 @@ async fn a_managed_create_sku_is_one_trace_across_the_catalog_and_the_inventory(
     assert_eq!(hex(&create_sku.parent_span_id), CLIENT_SPAN_ID, "under the client's span");
     assert_eq!(create_item.trace_id, create_sku.trace_id, "one trace spans both services");
     assert_eq!(create_item.parent_span_id, create_sku.span_id, "the Inventory's span is the Catalog's child");
+
+    let create_reservation =
+        named("/fulfillment.reservation.v1.ReservationService/CreateReservation").expect("the Reservation's span");
+    let place_hold = named("/fulfillment.inventory.v1.InventoryService/PlaceHold").expect("the Inventory's span");
+    assert_eq!(place_hold.trace_id, create_reservation.trace_id, "one trace spans both services");
+    assert_eq!(place_hold.parent_span_id, create_reservation.span_id);
 }
