@@ -170,6 +170,38 @@ pub async fn spawn_inventory_with(
     (service, client)
 }
 
+/// Starts the Inventory on `backend` with one warehouse `w` shipping everywhere and `units` of an
+/// item `a` in it: the stock a reservation test needs.
+pub async fn spawn_stocked_inventory(
+    backend: Backend,
+    units: i64,
+) -> (RunningService, InventoryServiceClient<Channel>) {
+    use fulfillment_proto::inventory::v1 as pb;
+    let (service, mut client) = spawn_inventory(backend).await;
+    let warehouse = pb::Warehouse {
+        id: "w".into(),
+        name: "w".into(),
+        country: "US".into(),
+        ships_everywhere: true,
+        ..Default::default()
+    };
+    client.create_warehouse(pb::CreateWarehouseRequest { warehouse: Some(warehouse) }).await.expect("warehouse");
+    let item = pb::InventoryItem { id: "a".into(), ..Default::default() };
+    client.create_inventory_item(pb::CreateInventoryItemRequest { inventory_item: Some(item) }).await.expect("item");
+    if units > 0 {
+        let receive = pb::AdjustStockRequest {
+            inventory_item_id: "a".into(),
+            warehouse_id: "w".into(),
+            kind: pb::StockChangeKind::Receive.into(),
+            quantity: units,
+            reason: "stock".into(),
+            idempotency_key: "stock".into(),
+        };
+        client.adjust_stock(receive).await.expect("stock");
+    }
+    (service, client)
+}
+
 /// Starts the Reservation service on `backend`, calling the Inventory at `inventory`, with extra
 /// settings such as a fast sweep.
 pub async fn spawn_reservation(

@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use fulfillment_proto::catalog::v1 as pb;
 use fulfillment_proto::common::v1::Address;
-use fulfillment_proto::inventory::v1 as inv;
 use fulfillment_proto::reservation::v1 as res;
 use fulfillment_server::telemetry::{self, LogFormat};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::trace::v1::Span;
-use suite_tests::{Backend, spawn_catalog, spawn_inventory, spawn_reservation};
+use suite_tests::{Backend, spawn_catalog, spawn_reservation, spawn_stocked_inventory};
 use tokio::sync::mpsc;
 
 /// An in-process OTLP collector: it hands every exported batch to the test.
@@ -76,23 +75,7 @@ async fn create_sku_and_create_reservation_are_each_one_trace_across_two_service
     catalog.stop().await.expect("stopped");
 
     // A reservation, through the Reservation service and the Inventory.
-    let (inventory, mut inventory_client) = spawn_inventory(Backend::Sqlite).await;
-    let warehouse = inv::Warehouse {
-        id: "w".into(),
-        name: "w".into(),
-        country: "US".into(),
-        ships_everywhere: true,
-        ..Default::default()
-    };
-    inventory_client
-        .create_warehouse(inv::CreateWarehouseRequest { warehouse: Some(warehouse) })
-        .await
-        .expect("warehouse");
-    let item = inv::InventoryItem { id: "a".into(), ..Default::default() };
-    inventory_client
-        .create_inventory_item(inv::CreateInventoryItemRequest { inventory_item: Some(item) })
-        .await
-        .expect("item");
+    let (inventory, _inventory_client) = spawn_stocked_inventory(Backend::Sqlite, 0).await;
     let (reservation, mut reservations) = spawn_reservation(Backend::Sqlite, inventory.address, &[]).await;
     let reserve = res::Reservation {
         id: "traced-reservation".into(),

@@ -10,7 +10,7 @@ use fulfillment_proto::reservation::v1 as pb;
 use fulfillment_proto::reservation::v1::reservation_service_client::ReservationServiceClient;
 use fulfillment_storage::Backend;
 use fulfillment_storage::testing::{TestDatabase, backends};
-use suite_tests::{spawn_inventory, start_process};
+use suite_tests::{spawn_stocked_inventory, start_process};
 use tokio::process::Child;
 
 /// Starts the reservation binary and waits for the address it listens on.
@@ -45,32 +45,7 @@ fn reservation(id: &str) -> pb::Reservation {
 }
 
 async fn run(backend: Backend) {
-    let (inventory_service, mut inventory_client) = spawn_inventory(backend).await;
-    let warehouse = inventory::Warehouse {
-        id: "w".into(),
-        name: "w".into(),
-        country: "US".into(),
-        ships_everywhere: true,
-        ..Default::default()
-    };
-    inventory_client
-        .create_warehouse(inventory::CreateWarehouseRequest { warehouse: Some(warehouse) })
-        .await
-        .expect("warehouse");
-    let item = inventory::InventoryItem { id: "a".into(), ..Default::default() };
-    inventory_client
-        .create_inventory_item(inventory::CreateInventoryItemRequest { inventory_item: Some(item) })
-        .await
-        .expect("item");
-    let receive = inventory::AdjustStockRequest {
-        inventory_item_id: "a".into(),
-        warehouse_id: "w".into(),
-        kind: inventory::StockChangeKind::Receive.into(),
-        quantity: 10_000,
-        reason: "stock".into(),
-        idempotency_key: "stock".into(),
-    };
-    inventory_client.adjust_stock(receive).await.expect("stock");
+    let (inventory_service, mut inventory_client) = spawn_stocked_inventory(backend, 10_000).await;
 
     let database = TestDatabase::create(backend).await.expect("a database");
     let (mut child, url) = start(database.url(), inventory_service.address).await;
@@ -152,39 +127,6 @@ async fn run(backend: Backend) {
     let _ = restarted.wait().await;
 }
 
-/// The Inventory with a warehouse and plenty of item `a`, and a client of it.
-async fn stocked_inventory(
-    backend: Backend,
-) -> (
-    suite_tests::RunningService,
-    fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient<tonic::transport::Channel>,
-) {
-    let (service, mut client) = spawn_inventory(backend).await;
-    let warehouse = inventory::Warehouse {
-        id: "w".into(),
-        name: "w".into(),
-        country: "US".into(),
-        ships_everywhere: true,
-        ..Default::default()
-    };
-    client.create_warehouse(inventory::CreateWarehouseRequest { warehouse: Some(warehouse) }).await.expect("warehouse");
-    let item = inventory::InventoryItem { id: "a".into(), ..Default::default() };
-    client
-        .create_inventory_item(inventory::CreateInventoryItemRequest { inventory_item: Some(item) })
-        .await
-        .expect("item");
-    let receive = inventory::AdjustStockRequest {
-        inventory_item_id: "a".into(),
-        warehouse_id: "w".into(),
-        kind: inventory::StockChangeKind::Receive.into(),
-        quantity: 100,
-        reason: "stock".into(),
-        idempotency_key: "stock".into(),
-    };
-    client.adjust_stock(receive).await.expect("stock");
-    (service, client)
-}
-
 /// The state stored for a reservation, read straight from the service's database.
 async fn stored_state(database_url: &str, id: &str) -> Option<String> {
     use sea_orm::{ConnectionTrait, Statement};
@@ -208,7 +150,7 @@ async fn crash_at(
     expires_in_seconds: i64,
     pause: Duration,
 ) -> (Option<pb::ReservationState>, Option<inventory::HoldState>, Option<String>) {
-    let (inventory_service, mut inventory_client) = stocked_inventory(backend).await;
+    let (inventory_service, mut inventory_client) = spawn_stocked_inventory(backend, 100).await;
     let database = TestDatabase::create(backend).await.expect("a database");
     let (mut child, url) = start_with(database.url(), inventory_service.address, Some(fault_point)).await;
     let mut client = ReservationServiceClient::connect(url).await.expect("connect");
