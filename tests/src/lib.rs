@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use fulfillment_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use fulfillment_proto::reservation::v1::reservation_service_client::ReservationServiceClient;
-use fulfillment_server::ServeError;
 use fulfillment_server::config::Env;
+use fulfillment_server::{Listeners, ServeError};
 pub use fulfillment_storage::Backend;
 use fulfillment_storage::testing::TestDatabase;
 use tokio::net::TcpListener;
@@ -66,6 +66,8 @@ pub fn postgres_available() -> bool {
 pub struct RunningService {
     /// Where it listens.
     pub address: SocketAddr,
+    /// Where its Prometheus endpoint listens.
+    pub metrics_address: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServeError>>>,
     _database: TestDatabase,
@@ -81,6 +83,11 @@ impl RunningService {
             .connect()
             .await
             .expect("the service accepts connections")
+    }
+
+    /// Its metrics in the Prometheus text format, as a scraper reads them.
+    pub async fn scrape(&self) -> String {
+        scrape(self.metrics_address).await
     }
 
     /// Stops the service gracefully and waits for it to finish.
@@ -107,18 +114,46 @@ impl Drop for RunningService {
 /// environment to build the service's configuration from.
 async fn start<Run, Fut>(backend: Backend, prefix: &str, run: Run) -> RunningService
 where
-    Run: FnOnce(Env, TcpListener, oneshot::Receiver<()>) -> Fut,
+    Run: FnOnce(Env, Listeners, oneshot::Receiver<()>) -> Fut,
     Fut: Future<Output = Result<(), ServeError>> + Send + 'static,
 {
     let database = TestDatabase::create(backend).await.expect("a test database");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-    let address = listener.local_addr().expect("bound address");
+    let listeners = bind_local().await;
+    let address = listeners.grpc.local_addr().expect("bound address");
+    let metrics_address = listeners.metrics.as_ref().and_then(|l| l.local_addr().ok()).expect("bound address");
     let url_variable = format!("{prefix}_DATABASE_URL");
     let env =
         Env::from_pairs([(url_variable.as_str(), database.url()), (&format!("{prefix}_DB_MAX_CONNECTIONS"), "8")]);
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(run(env, listener, stopped));
-    RunningService { address, stop: Some(stop), task: Some(task), _database: database, peers: Vec::new() }
+    let task = tokio::spawn(run(env, listeners, stopped));
+    RunningService {
+        address,
+        metrics_address,
+        stop: Some(stop),
+        task: Some(task),
+        _database: database,
+        peers: Vec::new(),
+    }
+}
+
+/// A gRPC and a metrics listener on free local ports.
+async fn bind_local() -> Listeners {
+    let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    Listeners { grpc, metrics: Some(metrics) }
+}
+
+/// `GET /metrics` at `address`: the body, in the Prometheus text format.
+pub async fn scrape(address: SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("the metrics endpoint accepts");
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("request sent");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("a response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("headers, then a body");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
 }
 
 /// Starts the Catalog on `backend`, with an Inventory of its own for managed SKUs' items.
@@ -139,10 +174,10 @@ pub async fn spawn_catalog_with(
     let mut settings: Vec<(String, String)> =
         settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     settings.push(("CATALOG_INVENTORY_URL".to_owned(), format!("http://{inventory}")));
-    let service = start(backend, "CATALOG", |env, listener, stopped| async move {
+    let service = start(backend, "CATALOG", |env, listeners, stopped| async move {
         let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let config = catalog::CatalogConfig::from_env(&env).expect("valid test configuration");
-        catalog::run(config, listener, async move { drop(stopped.await) }).await
+        catalog::run(config, listeners, async move { drop(stopped.await) }).await
     })
     .await;
     let client = CatalogServiceClient::new(service.channel().await);
@@ -160,10 +195,10 @@ pub async fn spawn_inventory_with(
     settings: &[(&str, &str)],
 ) -> (RunningService, InventoryServiceClient<Channel>) {
     let settings: Vec<(String, String)> = settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-    let service = start(backend, "INVENTORY", |env, listener, stopped| async move {
+    let service = start(backend, "INVENTORY", |env, listeners, stopped| async move {
         let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let config = inventory::InventoryConfig::from_env(&env).expect("valid test configuration");
-        inventory::run(config, listener, async move { drop(stopped.await) }).await
+        inventory::run(config, listeners, async move { drop(stopped.await) }).await
     })
     .await;
     let client = InventoryServiceClient::new(service.channel().await);
@@ -212,10 +247,10 @@ pub async fn spawn_reservation(
     let mut settings: Vec<(String, String)> =
         settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     settings.push(("RESERVATION_INVENTORY_URL".to_owned(), format!("http://{inventory}")));
-    let service = start(backend, "RESERVATION", |env, listener, stopped| async move {
+    let service = start(backend, "RESERVATION", |env, listeners, stopped| async move {
         let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let config = reservation::ReservationConfig::from_env(&env).expect("valid test configuration");
-        reservation::run(config, listener, async move { drop(stopped.await) }).await
+        reservation::run(config, listeners, async move { drop(stopped.await) }).await
     })
     .await;
     let client = ReservationServiceClient::new(service.channel().await);
@@ -230,6 +265,10 @@ pub async fn start_process(binary: &str, settings: &[(&str, &str)]) -> (tokio::p
 
     let mut command = tokio::process::Command::new(binary);
     command.env("LOG_FORMAT", "json").stdout(std::process::Stdio::piped()).kill_on_drop(true);
+    // Processes started side by side must not fight over the default metrics ports.
+    for prefix in ["CATALOG", "INVENTORY", "RESERVATION"] {
+        command.env(format!("{prefix}_METRICS_ADDR"), "127.0.0.1:0");
+    }
     for (key, value) in settings {
         command.env(key, value);
     }
@@ -253,13 +292,14 @@ pub async fn start_process(binary: &str, settings: &[(&str, &str)]) -> (tokio::p
 /// drops it mid-flight as a crash would (connections cut, nothing drained). Binding retries while
 /// the port is still held by a previous run.
 pub async fn run_inventory_at(database_url: &str, address: SocketAddr) -> JoinHandle<Result<(), ServeError>> {
-    let listener = loop {
+    let grpc = loop {
         match TcpListener::bind(address).await {
             Ok(listener) => break listener,
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
         }
     };
+    let listeners = Listeners { grpc, metrics: None };
     let env = Env::from_pairs([("INVENTORY_DATABASE_URL", database_url), ("INVENTORY_DB_MAX_CONNECTIONS", "8")]);
     let config = inventory::InventoryConfig::from_env(&env).expect("valid test configuration");
-    tokio::spawn(inventory::run(config, listener, std::future::pending()))
+    tokio::spawn(inventory::run(config, listeners, std::future::pending()))
 }

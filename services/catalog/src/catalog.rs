@@ -12,6 +12,7 @@ use sea_orm::ConnectionTrait;
 use crate::entity::manufacturer_part;
 use crate::error::CatalogError;
 use crate::inventory_items::InventoryItems;
+use crate::metrics::CatalogMetrics;
 use crate::repository::{self, RowLock, SkuFilter};
 use crate::saga::Saga;
 use crate::sku::{Sku, SkuAttributes, SkuChanges};
@@ -29,13 +30,20 @@ pub struct Catalog {
     reference: Arc<ReferenceData>,
     pub(crate) items: InventoryItems,
     pub(crate) saga_lease: Duration,
+    pub(crate) metrics: CatalogMetrics,
 }
 
 impl Catalog {
     /// A Catalog over a migrated database, keeping managed SKUs' items in the Inventory behind
     /// `items`; `saga_lease` is how long a saga's driver owns it before recovery may take over.
-    pub fn new(db: Database, reference: ReferenceData, items: InventoryItems, saga_lease: Duration) -> Self {
-        Self { db, reference: Arc::new(reference), items, saga_lease }
+    pub fn new(
+        db: Database,
+        reference: ReferenceData,
+        items: InventoryItems,
+        saga_lease: Duration,
+        metrics: CatalogMetrics,
+    ) -> Self {
+        Self { db, reference: Arc::new(reference), items, saga_lease, metrics }
     }
 
     /// Creates a SKU, generating its id when none is given. Creating it again with the same

@@ -6,6 +6,8 @@ use fulfillment_server::{ServiceSettings, reference_data};
 
 /// Where the Catalog listens unless `CATALOG_LISTEN_ADDR` says otherwise.
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
+/// Where its Prometheus endpoint listens unless `CATALOG_METRICS_ADDR` says otherwise.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9101";
 /// The embedded default database.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/catalog.db";
 
@@ -34,7 +36,13 @@ impl CatalogConfig {
     /// Reads the configuration from `env`, defaulting every setting.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            service: ServiceSettings::from_env(env, "CATALOG", DEFAULT_LISTEN_ADDR, DEFAULT_DATABASE_URL)?,
+            service: ServiceSettings::from_env(
+                env,
+                "CATALOG",
+                DEFAULT_LISTEN_ADDR,
+                DEFAULT_METRICS_ADDR,
+                DEFAULT_DATABASE_URL,
+            )?,
             reference: reference_data(env),
             inventory_url: env.string_or("CATALOG_INVENTORY_URL", DEFAULT_INVENTORY_URL),
             inventory_timeout: env.millis_or("CATALOG_INVENTORY_TIMEOUT_MS", Duration::from_secs(5))?,

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use fulfillment_proto::inventory::v1 as pb;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
-use fulfillment_server::calls::{self, Outcome};
+use fulfillment_server::Metrics;
+use fulfillment_server::calls::{CallPolicy, Outcome};
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request};
@@ -77,24 +78,29 @@ impl ItemSpec {
 #[derive(Clone, Debug)]
 pub struct InventoryItems {
     client: InventoryServiceClient<Channel>,
-    timeout: Duration,
+    calls: CallPolicy,
 }
 
 impl InventoryItems {
-    /// A client of the Inventory at `url` that connects on first use.
-    pub fn new(url: &str, timeout: Duration) -> Result<Self, tonic::transport::Error> {
+    /// A client of the Inventory at `url` that connects on first use, waiting `timeout` for each
+    /// attempt and counting retries in `metrics`.
+    pub fn new(url: &str, timeout: Duration, metrics: &Metrics) -> Result<Self, tonic::transport::Error> {
         let channel = Endpoint::from_shared(url.to_owned())?.connect_timeout(timeout).connect_lazy();
-        Ok(Self { client: InventoryServiceClient::new(channel), timeout })
+        Ok(Self { client: InventoryServiceClient::new(channel), calls: CallPolicy::new(timeout, ATTEMPTS, metrics) })
     }
 
     /// Reads an item; `Done(None)` when it does not exist.
     pub async fn get(&self, id: &str) -> Outcome<Option<pb::InventoryItem>> {
         let message = pb::GetInventoryItemRequest { id: id.to_owned() };
-        let outcome = calls::call(message, self.timeout, ATTEMPTS, |request| {
-            let mut client = self.client.clone();
-            async move { client.get_inventory_item(as_catalog(request)).await.map(|r| r.into_inner().inventory_item) }
-        })
-        .await;
+        let outcome =
+            self.calls
+                .call(message, |request| {
+                    let mut client = self.client.clone();
+                    async move {
+                        client.get_inventory_item(as_catalog(request)).await.map(|r| r.into_inner().inventory_item)
+                    }
+                })
+                .await;
         match outcome {
             Outcome::Refused(status) if status.code() == Code::NotFound => Outcome::Done(None),
             other => other,
@@ -114,11 +120,13 @@ impl InventoryItems {
     /// Creates the item, or updates it if the SKU already owns one with other attributes.
     async fn put(&self, spec: &ItemSpec) -> Outcome<()> {
         let message = pb::CreateInventoryItemRequest { inventory_item: Some(spec.to_item()) };
-        let created = calls::call(message, self.timeout, ATTEMPTS, |request| {
-            let mut client = self.client.clone();
-            async move { client.create_inventory_item(as_catalog(request)).await.map(drop) }
-        })
-        .await;
+        let created = self
+            .calls
+            .call(message, |request| {
+                let mut client = self.client.clone();
+                async move { client.create_inventory_item(as_catalog(request)).await.map(drop) }
+            })
+            .await;
         let conflict = match created {
             Outcome::Refused(status) if status.code() == Code::AlreadyExists => status,
             other => return other,
@@ -136,20 +144,23 @@ impl InventoryItems {
             inventory_item: Some(spec.to_item()),
             update_mask: Some(prost_types::FieldMask { paths: paths.iter().map(|p| (*p).to_owned()).collect() }),
         };
-        calls::call(message, self.timeout, ATTEMPTS, |request| {
-            let mut client = self.client.clone();
-            async move { client.update_inventory_item(as_catalog(request)).await.map(drop) }
-        })
-        .await
+        self.calls
+            .call(message, |request| {
+                let mut client = self.client.clone();
+                async move { client.update_inventory_item(as_catalog(request)).await.map(drop) }
+            })
+            .await
     }
 
     async fn delete(&self, id: &str) -> Outcome<()> {
         let message = pb::DeleteInventoryItemRequest { id: id.to_owned() };
-        let outcome = calls::call(message, self.timeout, ATTEMPTS, |request| {
-            let mut client = self.client.clone();
-            async move { client.delete_inventory_item(as_catalog(request)).await.map(drop) }
-        })
-        .await;
+        let outcome = self
+            .calls
+            .call(message, |request| {
+                let mut client = self.client.clone();
+                async move { client.delete_inventory_item(as_catalog(request)).await.map(drop) }
+            })
+            .await;
         match outcome {
             // No item, or none of the SKU's (a client's item with the id is not ours to delete).
             Outcome::Refused(status) if status.code() == Code::NotFound || is_not_owned(&status) => Outcome::Done(()),
@@ -164,11 +175,13 @@ impl InventoryItems {
         loop {
             let message =
                 pb::ListInventoryItemsRequest { page_size: 100, page_token: token.clone(), ..Default::default() };
-            let page = calls::call(message, self.timeout, ATTEMPTS, |request| {
-                let mut client = self.client.clone();
-                async move { client.list_inventory_items(as_catalog(request)).await.map(|r| r.into_inner()) }
-            })
-            .await;
+            let page = self
+                .calls
+                .call(message, |request| {
+                    let mut client = self.client.clone();
+                    async move { client.list_inventory_items(as_catalog(request)).await.map(|r| r.into_inner()) }
+                })
+                .await;
             let page = match page {
                 Outcome::Done(page) => page,
                 Outcome::Refused(status) => return Outcome::Refused(status),

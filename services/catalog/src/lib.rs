@@ -10,6 +10,7 @@ mod entity;
 mod error;
 mod grpc;
 mod inventory_items;
+pub mod metrics;
 mod migration;
 mod repository;
 mod saga;
@@ -19,9 +20,8 @@ mod validation;
 use std::future::Future;
 
 use fulfillment_proto::catalog::v1::catalog_service_server::{CatalogServiceServer, SERVICE_NAME};
-use fulfillment_server::{GrpcServer, ServeError};
+use fulfillment_server::{GrpcServer, Listeners, Metrics, ServeError};
 use fulfillment_storage::Database;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::Routes;
 
@@ -30,20 +30,22 @@ pub use crate::config::CatalogConfig;
 pub use crate::error::CatalogError;
 pub use crate::grpc::CatalogGrpc;
 pub use crate::inventory_items::InventoryItems;
+pub use crate::metrics::CatalogMetrics;
 pub use crate::migration::Migrator;
 pub use crate::saga::Inconsistency;
 
-/// Connects to the database, applies migrations, and serves the Catalog on `listener` until
+/// Connects to the database, applies migrations, and serves the Catalog on `listeners` until
 /// `shutdown` resolves.
 pub async fn run(
     config: CatalogConfig,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let db = Database::connect(config.service.database_url.expose(), config.service.pool).await?;
     fulfillment_storage::migrate::<Migrator>(&db).await?;
-    let items = InventoryItems::new(&config.inventory_url, config.inventory_timeout)?;
-    let catalog = Catalog::new(db.clone(), config.reference, items, config.saga_lease);
+    let metrics = Metrics::new("catalog", config.service.otlp_endpoint.as_deref());
+    let items = InventoryItems::new(&config.inventory_url, config.inventory_timeout, &metrics)?;
+    let catalog = Catalog::new(db.clone(), config.reference, items, config.saga_lease, CatalogMetrics::new(&metrics));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let recovery = tokio::spawn(catalog.clone().run_saga_recovery(config.saga_recovery_interval, stop_rx));
@@ -52,9 +54,12 @@ pub async fn run(
         let _ = stop_tx.send(true);
     };
     let routes = Routes::new(CatalogServiceServer::new(CatalogGrpc::new(catalog)));
-    tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "catalog serving");
-    let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME]).serve(listener, shutdown).await;
+    listeners.log_serving("catalog");
+    let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME], metrics.clone())
+        .serve(listeners, shutdown)
+        .await;
     let _ = recovery.await;
+    metrics.shutdown().await;
     db.close().await?;
     Ok(served?)
 }

@@ -12,8 +12,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         env.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
     );
     let config = catalog::CatalogConfig::from_env(&env)?;
-    let listener = tokio::net::TcpListener::bind(config.service.listen_addr).await?;
-    let served = catalog::run(config, listener, fulfillment_server::shutdown_signal()).await;
+    let listeners = fulfillment_server::Listeners::bind(&config.service).await?;
+    let served = catalog::run(config, listeners, fulfillment_server::shutdown_signal()).await;
     telemetry.shutdown().await;
     Ok(served?)
 }

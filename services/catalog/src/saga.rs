@@ -16,8 +16,8 @@ use fulfillment_server::calls::Outcome;
 use fulfillment_storage::paging::now;
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use tokio::sync::watch;
 
@@ -25,6 +25,7 @@ use crate::catalog::Catalog;
 use crate::entity::sku_saga;
 use crate::error::CatalogError;
 use crate::inventory_items::ItemSpec;
+use crate::metrics::SagaOutcome;
 use crate::repository;
 use crate::sku::Sku;
 
@@ -126,7 +127,10 @@ impl Catalog {
                 self.undo(&saga).await?;
                 Err(CatalogError::InventoryUnavailable(status))
             }
-            Outcome::Unknown(status) => Err(CatalogError::InventoryUnavailable(status)),
+            Outcome::Unknown(status) => {
+                self.metrics.saga(SagaOutcome::Unresolved);
+                Err(CatalogError::InventoryUnavailable(status))
+            }
         }
     }
 
@@ -146,7 +150,9 @@ impl Catalog {
                     Ok::<_, CatalogError>(())
                 })
             })
-            .await
+            .await?;
+        self.metrics.saga(SagaOutcome::Completed);
+        Ok(())
     }
 
     /// Puts the SKU back as it was before the saga and closes it.
@@ -170,7 +176,9 @@ impl Catalog {
                     Ok::<_, CatalogError>(())
                 })
             })
-            .await
+            .await?;
+        self.metrics.saga(SagaOutcome::Compensated);
+        Ok(())
     }
 
     /// Resolves every saga whose claim lapsed (a crash, or an Inventory that did not answer):
@@ -239,6 +247,7 @@ impl Catalog {
             }
             Outcome::Refused(status) => {
                 tracing::error!(sku = %saga.sku_id, %status, "the Inventory refuses to compensate a saga");
+                self.metrics.saga(SagaOutcome::Unresolved);
                 Ok(false)
             }
             Outcome::NotSent(_) | Outcome::Unknown(_) => Ok(false),
@@ -259,6 +268,10 @@ impl Catalog {
                 Ok(0) => {}
                 Ok(resolved) => tracing::info!(resolved, "resolved unfinished sagas"),
                 Err(error) => tracing::warn!(%error, "saga recovery failed; retrying at the next tick"),
+            }
+            match sku_saga::Entity::find().count(self.db.connection()).await {
+                Ok(open) => self.metrics.set_open(open),
+                Err(error) => tracing::warn!(%error, "cannot count the open sagas"),
             }
         }
     }

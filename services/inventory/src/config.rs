@@ -6,6 +6,8 @@ use fulfillment_server::{ServiceSettings, reference_data};
 
 /// Where the Inventory service listens unless `INVENTORY_LISTEN_ADDR` says otherwise.
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50052";
+/// Where its Prometheus endpoint listens unless `INVENTORY_METRICS_ADDR` says otherwise.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9102";
 /// The embedded default database.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/inventory.db";
 
@@ -21,16 +23,25 @@ pub struct InventoryConfig {
     /// `INVENTORY_HOLD_GRACE_MS`: how long past its expiry a hold is kept before the Inventory
     /// releases it itself; the Reservation service normally releases it first.
     pub hold_grace: Duration,
+    /// `INVENTORY_LOW_STOCK_THRESHOLD`: a stock level with fewer units available counts as low.
+    pub low_stock_threshold: i64,
 }
 
 impl InventoryConfig {
     /// Reads the configuration from `env`, defaulting every setting.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            service: ServiceSettings::from_env(env, "INVENTORY", DEFAULT_LISTEN_ADDR, DEFAULT_DATABASE_URL)?,
+            service: ServiceSettings::from_env(
+                env,
+                "INVENTORY",
+                DEFAULT_LISTEN_ADDR,
+                DEFAULT_METRICS_ADDR,
+                DEFAULT_DATABASE_URL,
+            )?,
             reference: reference_data(env),
             expiry_sweep_interval: env.millis_or("INVENTORY_EXPIRY_SWEEP_MS", Duration::from_secs(5))?,
             hold_grace: env.millis_or("INVENTORY_HOLD_GRACE_MS", Duration::from_secs(60))?,
+            low_stock_threshold: env.parse_or("INVENTORY_LOW_STOCK_THRESHOLD", 10)?,
         })
     }
 }

@@ -16,6 +16,7 @@ use crate::allocation::{Candidate, Need, allocate};
 use crate::entity::{hold, hold_allocation, inventory_item, stock_level, stock_movement, warehouse};
 use crate::inventory::{Inventory, check};
 use crate::items::validate_item_id;
+use crate::metrics::HoldOutcome;
 use crate::stock::{COMMIT_KIND, MAX_QUANTITY, save_level};
 use crate::warehouses::ships_to;
 use crate::{InventoryError, retry_lost_insert};
@@ -188,14 +189,14 @@ impl Inventory {
     pub async fn place_hold(&self, request: HoldRequest) -> Result<Hold, InventoryError> {
         let lines = request.validate(self)?;
         let expire_time = request.expire_time.unwrap_or_default();
-        retry_lost_insert(|| {
+        let placed = retry_lost_insert(|| {
             self.db.write(|txn| {
                 let (request, lines) = (request.clone(), lines.clone());
                 Box::pin(async move {
                     if let Some(existing) = hold::Entity::find_by_id(request.hold_id.clone()).one(txn).await? {
                         let existing = load_hold(txn, existing).await?;
                         if same_lines(&existing.lines, &lines) && existing.ship_to_country == request.ship_to_country {
-                            return Ok(existing);
+                            return Ok((existing, false));
                         }
                         return Err(InventoryError::HoldExists(request.hold_id));
                     }
@@ -225,7 +226,7 @@ impl Inventory {
                         .exec_without_returning(txn)
                         .await?;
                     }
-                    Ok(Hold {
+                    let hold = Hold {
                         id: row.id,
                         state: HoldState::Held,
                         ship_to_country: row.ship_to_country,
@@ -234,11 +235,18 @@ impl Inventory {
                         expire_time,
                         created_time: time,
                         updated_time: time,
-                    })
+                    };
+                    Ok((hold, true))
                 })
             })
         })
-        .await
+        .await;
+        match &placed {
+            Ok((_, true)) => self.metrics.hold(HoldOutcome::Placed),
+            Err(InventoryError::InsufficientInventory(_)) => self.metrics.hold(HoldOutcome::Refused),
+            _ => {}
+        }
+        placed.map(|(hold, _)| hold)
     }
 
     /// Returns a hold.
@@ -299,12 +307,23 @@ impl Inventory {
 
     async fn close(&self, id: &str, state: HoldState) -> Result<Hold, InventoryError> {
         validate_hold_id(id).map_err(InventoryError::invalid)?;
-        self.db
+        let closed = self
+            .db
             .write(|txn| {
                 let id = id.to_owned();
                 Box::pin(async move { close_hold(txn, &id, state).await })
             })
-            .await
+            .await?;
+        let outcome = match state {
+            HoldState::Released => Some(HoldOutcome::Released),
+            HoldState::Expired => Some(HoldOutcome::Expired),
+            HoldState::Committed => Some(HoldOutcome::Committed),
+            HoldState::Held => None,
+        };
+        if let Some(outcome) = outcome {
+            self.metrics.hold(outcome);
+        }
+        Ok(closed)
     }
 }
 

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use fulfillment_reference::ReferenceData;
 use fulfillment_storage::Database;
 
+use crate::metrics::InventoryMetrics;
+
 /// Who is calling: the Catalog may change the items its SKUs own, nobody else may.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Caller {
@@ -22,12 +24,13 @@ pub enum Caller {
 pub struct Inventory {
     pub(crate) db: Database,
     pub(crate) reference: Arc<ReferenceData>,
+    pub(crate) metrics: InventoryMetrics,
 }
 
 impl Inventory {
-    /// An Inventory over a migrated database.
-    pub fn new(db: Database, reference: ReferenceData) -> Self {
-        Self { db, reference: Arc::new(reference) }
+    /// An Inventory over a migrated database, counting what it does in `metrics`.
+    pub fn new(db: Database, reference: ReferenceData, metrics: InventoryMetrics) -> Self {
+        Self { db, reference: Arc::new(reference), metrics }
     }
 
     /// The database, for consistency checks.

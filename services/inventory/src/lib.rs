@@ -12,6 +12,7 @@ mod grpc;
 pub mod holds;
 mod inventory;
 pub mod items;
+pub mod metrics;
 mod migration;
 pub mod stock;
 pub mod warehouses;
@@ -20,10 +21,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use fulfillment_proto::inventory::v1::inventory_service_server::{InventoryServiceServer, SERVICE_NAME};
-use fulfillment_server::{GrpcServer, ServeError};
+use fulfillment_server::{GrpcServer, Listeners, Metrics, ServeError};
 use fulfillment_storage::Database;
 use fulfillment_storage::paging::now;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::Routes;
 
@@ -31,48 +31,60 @@ pub use crate::config::InventoryConfig;
 pub use crate::error::InventoryError;
 pub use crate::grpc::{CALLER_METADATA, InventoryGrpc};
 pub use crate::inventory::{Caller, Inventory};
+pub use crate::metrics::InventoryMetrics;
 pub use crate::migration::Migrator;
 pub(crate) use fulfillment_storage::retry_lost_insert;
 
 /// How many lapsed holds one sweep transaction releases.
 const EXPIRY_BATCH: u64 = 100;
 
-/// Connects to the database, applies migrations, and serves the Inventory on `listener` until
+/// Connects to the database, applies migrations, and serves the Inventory on `listeners` until
 /// `shutdown` resolves, sweeping lapsed holds meanwhile.
 pub async fn run(
     config: InventoryConfig,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let db = Database::connect(config.service.database_url.expose(), config.service.pool).await?;
     fulfillment_storage::migrate::<Migrator>(&db).await?;
-    let inventory = Inventory::new(db.clone(), config.reference);
+    let metrics = Metrics::new("inventory", config.service.otlp_endpoint.as_deref());
+    let inventory = Inventory::new(db.clone(), config.reference, InventoryMetrics::new(&metrics));
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let sweeper =
-        tokio::spawn(sweep_expired_holds(inventory.clone(), config.expiry_sweep_interval, config.hold_grace, stop_rx));
+    let sweep = Sweep {
+        interval: config.expiry_sweep_interval,
+        grace: config.hold_grace,
+        low_stock_threshold: config.low_stock_threshold,
+    };
+    let sweeper = tokio::spawn(sweep_expired_holds(inventory.clone(), sweep, stop_rx));
     let shutdown = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     };
 
     let routes = Routes::new(InventoryServiceServer::new(InventoryGrpc::new(inventory)));
-    tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "inventory serving");
-    let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME]).serve(listener, shutdown).await;
+    listeners.log_serving("inventory");
+    let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME], metrics.clone())
+        .serve(listeners, shutdown)
+        .await;
     let _ = sweeper.await;
+    metrics.shutdown().await;
     db.close().await?;
     Ok(served?)
 }
 
-/// Releases holds that lapsed more than `grace` ago, every `interval`, until told to stop.
-async fn sweep_expired_holds(
-    inventory: Inventory,
+/// The background sweep's settings.
+struct Sweep {
     interval: Duration,
     grace: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
-    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
-    let mut ticks = tokio::time::interval(interval);
+    low_stock_threshold: i64,
+}
+
+/// Releases holds that lapsed more than the grace ago, and counts the low stock levels, every
+/// interval until told to stop.
+async fn sweep_expired_holds(inventory: Inventory, sweep: Sweep, mut stop: watch::Receiver<bool>) {
+    let grace = chrono::Duration::from_std(sweep.grace).unwrap_or(chrono::Duration::MAX);
+    let mut ticks = tokio::time::interval(sweep.interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -84,6 +96,10 @@ async fn sweep_expired_holds(
             Ok(0) => {}
             Ok(expired) => tracing::info!(expired, "released lapsed holds"),
             Err(error) => tracing::warn!(%error, "expiry sweep failed; retrying at the next tick"),
+        }
+        match inventory.count_low_levels(sweep.low_stock_threshold).await {
+            Ok(low) => inventory.metrics.set_low_levels(low),
+            Err(error) => tracing::warn!(%error, "cannot count the low stock levels"),
         }
     }
 }

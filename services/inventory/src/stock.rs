@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use fulfillment_errors::FieldViolation;
 use fulfillment_reference::{MAX_SHORT_TEXT, generate_id, validate_text};
 use fulfillment_storage::paging::{Cursor, Page, now};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::entity::{inventory_item, stock_level, stock_movement, warehouse};
@@ -115,6 +115,12 @@ impl StockChangeRequest {
 pub const MAX_QUANTITY: i64 = 1_000_000_000;
 
 impl Inventory {
+    /// How many stock levels have fewer than `threshold` units available.
+    pub async fn count_low_levels(&self, threshold: i64) -> Result<u64, InventoryError> {
+        let available = Expr::col(stock_level::Column::OnHand).sub(Expr::col(stock_level::Column::Reserved));
+        Ok(stock_level::Entity::find().filter(available.lt(threshold)).count(self.db.connection()).await?)
+    }
+
     /// Receives, adjusts or sets the on-hand quantity of an item in a warehouse, writing a ledger
     /// row. A retried call with the same idempotency key changes nothing and answers as the first
     /// did; the key reused for another change is ALREADY_EXISTS.

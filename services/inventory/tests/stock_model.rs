@@ -12,7 +12,7 @@ use inventory::holds::{HoldLine, HoldRequest, HoldState, open_hold_units};
 use inventory::items::ItemFields;
 use inventory::stock::{StockChange, StockChangeRequest};
 use inventory::warehouses::WarehouseFields;
-use inventory::{Caller, Inventory, InventoryError, Migrator};
+use inventory::{Caller, Inventory, InventoryError, InventoryMetrics, Migrator};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
@@ -74,7 +74,8 @@ async fn setup(backend: Backend) -> (TestDatabase, Inventory) {
     let database = TestDatabase::create(backend).await.expect("a test database");
     let db = Database::connect(database.url(), PoolConfig::default()).await.expect("connect");
     fulfillment_storage::migrate::<Migrator>(&db).await.expect("migrate");
-    let inventory = Inventory::new(db, ReferenceData::default());
+    let metrics = InventoryMetrics::new(&fulfillment_server::Metrics::new("inventory", None));
+    let inventory = Inventory::new(db, ReferenceData::default(), metrics);
     for item in ITEMS {
         inventory.create_item(Some(item.into()), ItemFields::default(), None, Caller::Client).await.expect("item");
     }

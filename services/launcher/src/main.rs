@@ -5,8 +5,7 @@ use std::future::Future;
 
 use fulfillment_server::config::Env;
 use fulfillment_server::telemetry::{self, LogFormat};
-use fulfillment_server::{ServeError, shutdown_signal};
-use tokio::net::TcpListener;
+use fulfillment_server::{Listeners, ServeError, shutdown_signal};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -22,20 +21,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let inventory_config = inventory::InventoryConfig::from_env(&env)?;
     let mut reservation_config = reservation::ReservationConfig::from_env(&env)?;
 
-    let catalog_listener = TcpListener::bind(catalog_config.service.listen_addr).await?;
-    let inventory_listener = TcpListener::bind(inventory_config.service.listen_addr).await?;
-    let reservation_listener = TcpListener::bind(reservation_config.service.listen_addr).await?;
+    let catalog_listeners = Listeners::bind(&catalog_config.service).await?;
+    let inventory_listeners = Listeners::bind(&inventory_config.service).await?;
+    let reservation_listeners = Listeners::bind(&reservation_config.service).await?;
     // In one process the Catalog and the Reservation service call the Inventory wherever it listens.
-    let inventory_url = format!("http://{}", inventory_listener.local_addr()?);
+    let inventory_url = format!("http://{}", inventory_listeners.grpc.local_addr()?);
     if env.get("CATALOG_INVENTORY_URL").is_none() {
         catalog_config.inventory_url = inventory_url.clone();
     }
     if env.get("RESERVATION_INVENTORY_URL").is_none() {
         reservation_config.inventory_url = inventory_url;
     }
-    println!("catalog      listening on {}", catalog_listener.local_addr()?);
-    println!("inventory    listening on {}", inventory_listener.local_addr()?);
-    println!("reservation  listening on {}", reservation_listener.local_addr()?);
+    for (name, listeners) in
+        [("catalog", &catalog_listeners), ("inventory", &inventory_listeners), ("reservation", &reservation_listeners)]
+    {
+        let metrics = match &listeners.metrics {
+            Some(metrics) => format!("http://{}/metrics", metrics.local_addr()?),
+            None => "off".to_owned(),
+        };
+        println!("{name:<12} listening on {}, metrics {metrics}", listeners.grpc.local_addr()?);
+    }
     println!("press ctrl-c to stop");
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -46,9 +51,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let mut services: JoinSet<(&str, Result<(), ServeError>)> = JoinSet::new();
-    spawn(&mut services, "catalog", catalog::run(catalog_config, catalog_listener, stopped()));
-    spawn(&mut services, "inventory", inventory::run(inventory_config, inventory_listener, stopped()));
-    spawn(&mut services, "reservation", reservation::run(reservation_config, reservation_listener, stopped()));
+    spawn(&mut services, "catalog", catalog::run(catalog_config, catalog_listeners, stopped()));
+    spawn(&mut services, "inventory", inventory::run(inventory_config, inventory_listeners, stopped()));
+    spawn(&mut services, "reservation", reservation::run(reservation_config, reservation_listeners, stopped()));
 
     // Stop everything at ctrl-c or SIGTERM, or as soon as one service ends on its own.
     let mut failed = false;

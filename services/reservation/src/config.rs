@@ -6,6 +6,8 @@ use fulfillment_server::{ServiceSettings, reference_data};
 
 /// Where the Reservation service listens unless `RESERVATION_LISTEN_ADDR` says otherwise.
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50053";
+/// Where its Prometheus endpoint listens unless `RESERVATION_METRICS_ADDR` says otherwise.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9103";
 /// The embedded default database.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/reservation.db";
 /// Where the Inventory service is unless `RESERVATION_INVENTORY_URL` says otherwise.
@@ -38,7 +40,13 @@ impl ReservationConfig {
     /// Reads the configuration from `env`, defaulting every setting.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            service: ServiceSettings::from_env(env, "RESERVATION", DEFAULT_LISTEN_ADDR, DEFAULT_DATABASE_URL)?,
+            service: ServiceSettings::from_env(
+                env,
+                "RESERVATION",
+                DEFAULT_LISTEN_ADDR,
+                DEFAULT_METRICS_ADDR,
+                DEFAULT_DATABASE_URL,
+            )?,
             reference: reference_data(env),
             inventory_url: env.string_or("RESERVATION_INVENTORY_URL", DEFAULT_INVENTORY_URL),
             inventory_timeout: env.millis_or("RESERVATION_INVENTORY_TIMEOUT_MS", Duration::from_secs(5))?,

@@ -206,7 +206,8 @@ impl Reservations {
             .collect();
         let id = reservation.id.clone();
         let token = reservation.claim.as_ref().map(|c| c.token.clone());
-        self.db
+        let (order, fulfilled) = self
+            .db
             .write(|txn| {
                 let (id, lines, allocations, token) = (id.clone(), lines.clone(), allocations.clone(), token.clone());
                 Box::pin(async move {
@@ -222,11 +223,16 @@ impl Reservations {
                         reservation.to_row()?.into_active_model().reset_all().update(txn).await?;
                         order.lines = lines;
                         order.to_row()?.into_active_model().reset_all().update(txn).await?;
+                        return Ok((order, true));
                     }
-                    Ok(order)
+                    Ok::<_, ReservationError>((order, false))
                 })
             })
-            .await
+            .await?;
+        if fulfilled {
+            self.metrics.reached(State::Fulfilled);
+        }
+        Ok(order)
     }
 
     /// Gives up a fulfillment whose hold is gone: the order is removed and so is the reservation.

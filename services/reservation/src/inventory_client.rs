@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use fulfillment_proto::inventory::v1 as pb;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
-use fulfillment_server::calls;
+use fulfillment_server::Metrics;
+use fulfillment_server::calls::CallPolicy;
 pub use fulfillment_server::calls::Outcome;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
@@ -18,14 +19,15 @@ const ATTEMPTS: u32 = 3;
 #[derive(Clone, Debug)]
 pub struct InventoryClient {
     client: InventoryServiceClient<Channel>,
-    timeout: Duration,
+    calls: CallPolicy,
 }
 
 impl InventoryClient {
-    /// A client of the Inventory at `url` that connects on first use.
-    pub fn new(url: &str, timeout: Duration) -> Result<Self, tonic::transport::Error> {
+    /// A client of the Inventory at `url` that connects on first use, waiting `timeout` for each
+    /// attempt and counting retries in `metrics`.
+    pub fn new(url: &str, timeout: Duration, metrics: &Metrics) -> Result<Self, tonic::transport::Error> {
         let channel = Endpoint::from_shared(url.to_owned())?.connect_timeout(timeout).connect_lazy();
-        Ok(Self { client: InventoryServiceClient::new(channel), timeout })
+        Ok(Self { client: InventoryServiceClient::new(channel), calls: CallPolicy::new(timeout, ATTEMPTS, metrics) })
     }
 
     /// Places (or finds again) the hold of a reservation.
@@ -70,7 +72,7 @@ impl InventoryClient {
         F: Fn(InventoryServiceClient<Channel>, Request<Req>) -> Fut,
         Fut: Future<Output = Result<Option<pb::Hold>, Status>>,
     {
-        let outcome = calls::call(message, self.timeout, ATTEMPTS, |request| send(self.client.clone(), request)).await;
+        let outcome = self.calls.call(message, |request| send(self.client.clone(), request)).await;
         match outcome {
             Outcome::Done(Some(hold)) => Outcome::Done(hold),
             Outcome::Done(None) => Outcome::Refused(Status::internal("the Inventory answered without a hold")),
@@ -86,4 +88,10 @@ pub fn closed_hold_state(status: &Status) -> Option<String> {
     let info = status.get_details_error_info()?;
     (status.code() == Code::FailedPrecondition && info.reason == "hold_closed")
         .then(|| info.metadata.get("state").cloned())?
+}
+
+/// Whether the Inventory refused a hold for want of stock.
+pub fn is_insufficient_inventory(status: &Status) -> bool {
+    status.code() == Code::FailedPrecondition
+        && status.get_details_error_info().is_some_and(|info| info.reason == "insufficient_inventory")
 }

@@ -10,6 +10,7 @@ mod error;
 pub mod fulfillment;
 mod grpc;
 mod inventory_client;
+pub mod metrics;
 mod migration;
 pub mod reservation;
 mod reservations;
@@ -18,9 +19,8 @@ mod sweeper;
 use std::future::Future;
 
 use fulfillment_proto::reservation::v1::reservation_service_server::{ReservationServiceServer, SERVICE_NAME};
-use fulfillment_server::{GrpcServer, ServeError};
+use fulfillment_server::{GrpcServer, Listeners, Metrics, ServeError};
 use fulfillment_storage::Database;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::Routes;
 
@@ -28,25 +28,28 @@ pub use crate::config::ReservationConfig;
 pub use crate::error::ReservationError;
 pub use crate::grpc::ReservationGrpc;
 pub use crate::inventory_client::InventoryClient;
+pub use crate::metrics::ReservationMetrics;
 pub use crate::migration::Migrator;
 pub use crate::reservations::{Reservations, Timing};
 
-/// Connects to the database, applies migrations, and serves the Reservation service on `listener`
+/// Connects to the database, applies migrations, and serves the Reservation service on `listeners`
 /// until `shutdown` resolves, sweeping meanwhile.
 pub async fn run(
     config: ReservationConfig,
-    listener: TcpListener,
+    listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let db = Database::connect(config.service.database_url.expose(), config.service.pool).await?;
     fulfillment_storage::migrate::<Migrator>(&db).await?;
-    let inventory = InventoryClient::new(&config.inventory_url, config.inventory_timeout)?;
+    let metrics = Metrics::new("reservation", config.service.otlp_endpoint.as_deref());
+    let inventory = InventoryClient::new(&config.inventory_url, config.inventory_timeout, &metrics)?;
     let timing = Timing {
         default_expires_in: config.default_expires_in,
         max_expires_in: config.max_expires_in,
         claim_lease: config.claim_lease,
     };
-    let reservations = Reservations::new(db.clone(), inventory, config.reference, timing);
+    let reservations =
+        Reservations::new(db.clone(), inventory, config.reference, timing, ReservationMetrics::new(&metrics));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let sweeper = tokio::spawn(reservations.clone().run_sweeper(config.sweep_interval, stop_rx));
@@ -55,9 +58,12 @@ pub async fn run(
         let _ = stop_tx.send(true);
     };
     let routes = Routes::new(ReservationServiceServer::new(ReservationGrpc::new(reservations)));
-    tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "reservation serving");
-    let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME]).serve(listener, shutdown).await;
+    listeners.log_serving("reservation");
+    let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME], metrics.clone())
+        .serve(listeners, shutdown)
+        .await;
     let _ = sweeper.await;
+    metrics.shutdown().await;
     db.close().await?;
     Ok(served?)
 }

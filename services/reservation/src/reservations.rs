@@ -19,7 +19,8 @@ use sea_orm::{
 
 use crate::entity::reservation as row;
 use crate::error::ReservationError;
-use crate::inventory_client::{InventoryClient, Outcome, closed_hold_state};
+use crate::inventory_client::{InventoryClient, Outcome, closed_hold_state, is_insufficient_inventory};
+use crate::metrics::ReservationMetrics;
 use crate::reservation::{Allocation, Claim, NewReservation, Reservation, State};
 
 /// Timing rules of the service.
@@ -41,6 +42,7 @@ pub struct Reservations {
     pub(crate) inventory: InventoryClient,
     reference: Arc<ReferenceData>,
     pub(crate) timing: Timing,
+    pub(crate) metrics: ReservationMetrics,
 }
 
 /// What a transaction decided to do with a reservation.
@@ -52,9 +54,16 @@ pub(crate) enum Decision<T> {
 }
 
 impl Reservations {
-    /// A service over a migrated database and an Inventory client.
-    pub fn new(db: Database, inventory: InventoryClient, reference: ReferenceData, timing: Timing) -> Self {
-        Self { db, inventory, reference: Arc::new(reference), timing }
+    /// A service over a migrated database and an Inventory client, counting what it does in
+    /// `metrics`.
+    pub fn new(
+        db: Database,
+        inventory: InventoryClient,
+        reference: ReferenceData,
+        timing: Timing,
+        metrics: ReservationMetrics,
+    ) -> Self {
+        Self { db, inventory, reference: Arc::new(reference), timing, metrics }
     }
 
     /// A fresh claim: a token of its own, lasting the lease.
@@ -256,7 +265,12 @@ impl Reservations {
             }
             // An earlier reservation with this id left a closed hold behind: the id is spent.
             Outcome::Done(_) => ReservationError::Exists(reservation.id.clone()),
-            Outcome::Refused(status) => ReservationError::Inventory(status),
+            Outcome::Refused(status) => {
+                if is_insufficient_inventory(&status) {
+                    self.metrics.refused();
+                }
+                ReservationError::Inventory(status)
+            }
             // Nothing reached the Inventory, and no earlier attempt did: nothing is held, nothing kept.
             Outcome::NotSent(status) if first_attempt => ReservationError::InventoryUnavailable(status),
             Outcome::NotSent(status) => return Err(ReservationError::InventoryUnavailable(status)),
@@ -307,41 +321,53 @@ impl Reservations {
         change: impl Fn(&mut Reservation) + Clone + Send + Sync + 'static,
     ) -> Result<Reservation, ReservationError> {
         let token = claimed.claim.as_ref().map(|c| c.token.clone());
-        self.db
+        let (reservation, applied) = self
+            .db
             .write(|txn| {
                 let (id, change, token) = (claimed.id.clone(), change.clone(), token.clone());
                 Box::pin(async move {
                     let mut reservation =
                         find(txn, &id).await?.ok_or_else(|| ReservationError::NotFound(id.clone()))?;
-                    if reservation.state == from && reservation.claim.as_ref().map(|c| &c.token) == token.as_ref() {
+                    let ours =
+                        reservation.state == from && reservation.claim.as_ref().map(|c| &c.token) == token.as_ref();
+                    if ours {
                         change(&mut reservation);
                         reservation.updated_time = now();
                         reservation.claim = None;
                         reservation.to_row()?.into_active_model().reset_all().update(txn).await?;
                     }
-                    Ok(reservation)
+                    Ok::<_, ReservationError>((reservation, ours))
                 })
             })
-            .await
+            .await?;
+        if applied {
+            self.metrics.reached(reservation.state);
+        }
+        Ok(reservation)
     }
 
     /// Deletes a reservation if it is still in `from` under this worker's claim.
     pub(crate) async fn remove(&self, claimed: &Reservation, from: State) -> Result<(), ReservationError> {
         let token = claimed.claim.as_ref().map(|c| c.token.clone());
-        self.db
+        let deleted = self
+            .db
             .write(|txn| {
                 let (id, token) = (claimed.id.clone(), token.clone());
                 Box::pin(async move {
-                    row::Entity::delete_many()
+                    let deleted = row::Entity::delete_many()
                         .filter(row::Column::Id.eq(id))
                         .filter(row::Column::State.eq(from.as_str()))
                         .filter(row::Column::ClaimToken.eq(token))
                         .exec(txn)
                         .await?;
-                    Ok::<_, ReservationError>(())
+                    Ok::<_, ReservationError>(deleted.rows_affected)
                 })
             })
-            .await
+            .await?;
+        if from == State::Expiring && deleted > 0 {
+            self.metrics.expired(claimed.expire_time);
+        }
+        Ok(())
     }
 
     /// Claims up to `limit` reservations matching `condition` that no other replica is working on,

@@ -4,7 +4,11 @@
 use std::future::Future;
 use std::time::Duration;
 
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::Counter;
 use tonic::{Code, Request, Status};
+
+use crate::Metrics;
 
 /// How a call to another service ended.
 #[derive(Debug)]
@@ -19,35 +23,63 @@ pub enum Outcome<T> {
     Unknown(Status),
 }
 
-/// Sends `message` with `send` up to `attempts` times, each with `timeout` as its deadline, while
-/// the outcome stays unknown.
-pub async fn call<Req, T, F, Fut>(message: Req, timeout: Duration, attempts: u32, send: F) -> Outcome<T>
-where
-    Req: Clone,
-    F: Fn(Request<Req>) -> Fut,
-    Fut: Future<Output = Result<T, Status>>,
-{
-    let mut last = None;
-    // Once an attempt may have landed, a later refused connection proves nothing.
-    let mut maybe_applied = false;
-    for attempt in 0..attempts.max(1) {
-        if attempt > 0 {
-            tokio::time::sleep(Duration::from_millis(100 << attempt.min(4))).await;
-        }
-        let mut request = Request::new(message.clone());
-        request.set_timeout(timeout);
-        crate::telemetry::inject_context(request.metadata_mut());
-        match send(request).await {
-            Ok(value) => return Outcome::Done(value),
-            Err(status) if not_sent(&status) && !maybe_applied => last = Some(Outcome::NotSent(status)),
-            Err(status) if not_sent(&status) || outcome_unknown(&status) => {
-                maybe_applied = true;
-                last = Some(Outcome::Unknown(status));
-            }
-            Err(status) => return Outcome::Refused(status),
-        }
+/// How the calls to one peer are made: each attempt with a deadline, retried while the outcome
+/// stays unknown, and every retry counted in `rpc.client.retries` by method.
+#[derive(Clone, Debug)]
+pub struct CallPolicy {
+    timeout: Duration,
+    attempts: u32,
+    retries: Counter<u64>,
+}
+
+impl CallPolicy {
+    /// Up to `attempts` attempts per call, each with `timeout` as its deadline.
+    pub fn new(timeout: Duration, attempts: u32, metrics: &Metrics) -> Self {
+        let retries = metrics
+            .meter()
+            .u64_counter("rpc.client.retries")
+            .with_description("Calls to another service sent again because the outcome of the last attempt was unknown")
+            .build();
+        Self { timeout, attempts: attempts.max(1), retries }
     }
-    last.unwrap_or_else(|| Outcome::Unknown(Status::unavailable("the call was not attempted")))
+
+    /// Sends `message` with `send` until the peer answers or the attempts run out.
+    pub async fn call<Req, T, F, Fut>(&self, message: Req, send: F) -> Outcome<T>
+    where
+        Req: Clone,
+        F: Fn(Request<Req>) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        let mut last = None;
+        // Once an attempt may have landed, a later refused connection proves nothing.
+        let mut maybe_applied = false;
+        for attempt in 0..self.attempts {
+            if attempt > 0 {
+                self.retries.add(1, &[KeyValue::new("rpc.method", method_name::<Req>())]);
+                tokio::time::sleep(Duration::from_millis(100 << attempt.min(4))).await;
+            }
+            let mut request = Request::new(message.clone());
+            request.set_timeout(self.timeout);
+            crate::telemetry::inject_context(request.metadata_mut());
+            match send(request).await {
+                Ok(value) => return Outcome::Done(value),
+                Err(status) if not_sent(&status) && !maybe_applied => last = Some(Outcome::NotSent(status)),
+                Err(status) if not_sent(&status) || outcome_unknown(&status) => {
+                    maybe_applied = true;
+                    last = Some(Outcome::Unknown(status));
+                }
+                Err(status) => return Outcome::Refused(status),
+            }
+        }
+        last.unwrap_or_else(|| Outcome::Unknown(Status::unavailable("the call was not attempted")))
+    }
+}
+
+/// The RPC a request message is for, from its generated type: `PlaceHoldRequest` is `PlaceHold`.
+fn method_name<Req>() -> &'static str {
+    let name = std::any::type_name::<Req>();
+    let name = name.rsplit("::").next().unwrap_or(name);
+    name.strip_suffix("Request").unwrap_or(name)
 }
 
 /// Whether a failed call may or may not have taken effect.
@@ -73,50 +105,65 @@ fn not_sent(status: &Status) -> bool {
 mod tests {
     use super::*;
 
+    fn policy(attempts: u32) -> CallPolicy {
+        CallPolicy::new(Duration::from_secs(1), attempts, &Metrics::new("test", None))
+    }
+
     #[tokio::test]
     async fn a_refusal_is_final_and_an_unknown_outcome_is_retried() {
         let calls = std::sync::atomic::AtomicU32::new(0);
-        let outcome: Outcome<()> = call((), Duration::from_secs(1), 3, |_| {
-            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            async { Err(Status::failed_precondition("no")) }
-        })
-        .await;
+        let outcome: Outcome<()> = policy(3)
+            .call((), |_| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                async { Err(Status::failed_precondition("no")) }
+            })
+            .await;
         assert!(matches!(outcome, Outcome::Refused(_)));
         assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
 
         let calls = std::sync::atomic::AtomicU32::new(0);
-        let outcome: Outcome<()> = call((), Duration::from_secs(1), 3, |_| {
-            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            async { Err(Status::deadline_exceeded("slow")) }
-        })
-        .await;
+        let outcome: Outcome<()> = policy(3)
+            .call((), |_| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                async { Err(Status::deadline_exceeded("slow")) }
+            })
+            .await;
         assert!(matches!(outcome, Outcome::Unknown(_)));
         assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 3);
     }
 
     #[tokio::test]
+    async fn retries_are_counted_by_method() {
+        let metrics = Metrics::new("test", None);
+        let policy = CallPolicy::new(Duration::from_secs(1), 3, &metrics);
+        let request = fulfillment_proto::inventory::v1::GetHoldRequest { hold_id: "x".into() };
+        let _: Outcome<()> = policy.call(request, |_| async { Err(Status::unavailable("reset")) }).await;
+        let text = metrics.render();
+        assert!(text.contains("rpc_client_retries_total{rpc_method=\"GetHold\"} 2"), "{text}");
+    }
+
+    #[tokio::test]
     async fn a_refused_connection_means_nothing_was_sent() {
-        let outcome: Outcome<()> = call((), Duration::from_secs(1), 2, |_| async {
-            Err(Status::unavailable("tcp connect error: Connection refused"))
-        })
-        .await;
+        let outcome: Outcome<()> =
+            policy(2).call((), |_| async { Err(Status::unavailable("tcp connect error: Connection refused")) }).await;
         assert!(matches!(outcome, Outcome::NotSent(_)));
     }
 
     #[tokio::test]
     async fn a_timeout_followed_by_a_refused_connection_stays_unknown() {
         let calls = std::sync::atomic::AtomicU32::new(0);
-        let outcome: Outcome<()> = call((), Duration::from_secs(1), 2, |_| {
-            let first = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0;
-            async move {
-                if first {
-                    Err(Status::deadline_exceeded("slow"))
-                } else {
-                    Err(Status::unavailable("tcp connect error: Connection refused"))
+        let outcome: Outcome<()> = policy(2)
+            .call((), |_| {
+                let first = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0;
+                async move {
+                    if first {
+                        Err(Status::deadline_exceeded("slow"))
+                    } else {
+                        Err(Status::unavailable("tcp connect error: Connection refused"))
+                    }
                 }
-            }
-        })
-        .await;
+            })
+            .await;
         assert!(matches!(outcome, Outcome::Unknown(_)), "{outcome:?}");
     }
 
@@ -128,16 +175,12 @@ mod tests {
         drop(listener);
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}")).expect("uri").connect_lazy();
         let client = InventoryServiceClient::new(channel);
-        let outcome = call(
-            fulfillment_proto::inventory::v1::GetHoldRequest { hold_id: "x".into() },
-            Duration::from_secs(1),
-            1,
-            |request| {
+        let outcome = policy(1)
+            .call(fulfillment_proto::inventory::v1::GetHoldRequest { hold_id: "x".into() }, |request| {
                 let mut client = client.clone();
                 async move { client.get_hold(request).await }
-            },
-        )
-        .await;
+            })
+            .await;
         assert!(matches!(outcome, Outcome::NotSent(_)), "{outcome:?}");
     }
 }

@@ -106,12 +106,27 @@ pub struct ServiceSettings {
     pub pool: PoolConfig,
     /// `GRPC_REQUEST_TIMEOUT_MS`, `GRPC_DRAIN_DELAY_MS`, `GRPC_REFLECTION`.
     pub server: ServerOptions,
+    /// `<PREFIX>_METRICS_ADDR`: where the Prometheus endpoint listens; `off` turns it off.
+    pub metrics_addr: Option<SocketAddr>,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: the collector that receives traces and metrics, if any.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl ServiceSettings {
     /// Reads the settings of the service whose variables start with `prefix`.
-    pub fn from_env(env: &Env, prefix: &str, default_addr: &str, default_database: &str) -> Result<Self, ConfigError> {
+    pub fn from_env(
+        env: &Env,
+        prefix: &str,
+        default_addr: &str,
+        default_metrics_addr: &str,
+        default_database: &str,
+    ) -> Result<Self, ConfigError> {
         let defaults = PoolConfig::default();
+        let metrics_variable = format!("{prefix}_METRICS_ADDR");
+        let metrics_addr = match env.get(&metrics_variable) {
+            Some(value) if value.trim().eq_ignore_ascii_case("off") => None,
+            _ => Some(env.addr_or(&metrics_variable, default_metrics_addr)?),
+        };
         let server_defaults = ServerOptions::default();
         Ok(Self {
             listen_addr: env.addr_or(&format!("{prefix}_LISTEN_ADDR"), default_addr)?,
@@ -125,6 +140,8 @@ impl ServiceSettings {
                 drain_delay: env.millis_or("GRPC_DRAIN_DELAY_MS", server_defaults.drain_delay)?,
                 reflection: env.parse_or("GRPC_REFLECTION", server_defaults.reflection)?,
             },
+            metrics_addr,
+            otlp_endpoint: env.get("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned),
         })
     }
 }
@@ -200,12 +217,25 @@ mod tests {
             ("GRPC_DRAIN_DELAY_MS", "5000"),
             ("GRPC_REFLECTION", "false"),
         ]);
-        let settings = ServiceSettings::from_env(&env, "CATALOG", "127.0.0.1:50051", "sqlite://x").expect("valid");
+        let settings = ServiceSettings::from_env(&env, "CATALOG", "127.0.0.1:50051", "127.0.0.1:9101", "sqlite://x")
+            .expect("valid");
         assert_eq!(settings.listen_addr.port(), 7000);
         assert_eq!(settings.database_url.expose(), "postgres://u:pw@db/catalog");
         assert_eq!(settings.server.drain_delay, Duration::from_secs(5));
         assert!(!settings.server.reflection);
+        assert_eq!(settings.metrics_addr, Some("127.0.0.1:9101".parse().expect("addr")), "the default");
         assert!(!format!("{settings:?}").contains("pw"), "the database URL never prints");
+    }
+
+    #[test]
+    fn the_metrics_endpoint_can_be_moved_or_turned_off() {
+        let settings = |value: &str| {
+            let env = Env::from_pairs([("INVENTORY_METRICS_ADDR", value)]);
+            ServiceSettings::from_env(&env, "INVENTORY", "127.0.0.1:1", "127.0.0.1:2", "sqlite://x")
+        };
+        assert_eq!(settings("0.0.0.0:9464").expect("valid").metrics_addr, Some("0.0.0.0:9464".parse().expect("addr")));
+        assert_eq!(settings("OFF").expect("valid").metrics_addr, None);
+        assert!(settings("nine").is_err(), "a bad address is refused, not ignored");
     }
 
     #[test]

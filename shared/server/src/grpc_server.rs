@@ -2,11 +2,15 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+
+use crate::ServiceSettings;
+use crate::metrics::{Metrics, RpcMetricsLayer};
 
 /// Settings shared by every service's gRPC server.
 #[derive(Clone, Debug)]
@@ -26,27 +30,69 @@ impl Default for ServerOptions {
     }
 }
 
-/// A service's gRPC server: its routes plus `grpc.health.v1` and server reflection.
+/// Where a service listens: gRPC, and the Prometheus endpoint unless it is turned off.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The gRPC server's.
+    pub grpc: TcpListener,
+    /// The metrics endpoint's.
+    pub metrics: Option<TcpListener>,
+}
+
+impl Listeners {
+    /// Binds the addresses `settings` name.
+    pub async fn bind(settings: &ServiceSettings) -> std::io::Result<Self> {
+        let grpc = TcpListener::bind(settings.listen_addr).await?;
+        let metrics = match settings.metrics_addr {
+            Some(address) => Some(TcpListener::bind(address).await?),
+            None => None,
+        };
+        Ok(Self { grpc, metrics })
+    }
+
+    /// Logs that `service` serves, with its addresses; tests that start a binary wait for this line.
+    pub fn log_serving(&self, service: &str) {
+        let address = |listener: &TcpListener| listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let metrics = self.metrics.as_ref().map(address).unwrap_or_else(|| "off".to_owned());
+        tracing::info!(address = %address(&self.grpc), metrics_address = %metrics, "{service} serving");
+    }
+}
+
+/// A service's gRPC server: its routes plus `grpc.health.v1` and server reflection, its calls
+/// measured, and its metrics endpoint beside it.
 #[derive(Debug)]
 pub struct GrpcServer {
     options: ServerOptions,
     routes: Routes,
     service_names: Vec<&'static str>,
+    metrics: Metrics,
 }
 
 impl GrpcServer {
-    /// A server for `routes`, whose services are named in `service_names` for health reporting.
-    pub fn new(options: ServerOptions, routes: Routes, service_names: Vec<&'static str>) -> Self {
-        Self { options, routes, service_names }
+    /// A server for `routes`, whose services are named in `service_names` for health reporting
+    /// and metrics.
+    pub fn new(options: ServerOptions, routes: Routes, service_names: Vec<&'static str>, metrics: Metrics) -> Self {
+        Self { options, routes, service_names, metrics }
     }
 
-    /// Serves on `listener` until `shutdown` resolves; then reports NOT_SERVING, waits the drain
-    /// delay, stops accepting, and lets calls in flight finish.
+    /// Serves on `listeners` until `shutdown` resolves; then reports NOT_SERVING, waits the drain
+    /// delay, stops accepting, and lets calls in flight finish. The metrics endpoint answers until
+    /// the last call is done.
     pub async fn serve(
         self,
-        listener: TcpListener,
+        listeners: Listeners,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), tonic::transport::Error> {
+        let (stop_metrics, metrics_stopped) = oneshot::channel::<()>();
+        let metrics_endpoint = listeners.metrics.map(|listener| {
+            tokio::spawn(self.metrics.clone().serve(listener, async move {
+                let _ = metrics_stopped.await;
+            }))
+        });
+        let mut measured = self.service_names.clone();
+        measured.extend(["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"]);
+        let rpc_metrics = RpcMetricsLayer::new(&self.metrics, measured);
+
         let (health, health_service) = tonic_health::server::health_reporter();
         let mut routes = self.routes.add_service(health_service);
         if self.options.reflection {
@@ -61,13 +107,19 @@ impl GrpcServer {
             set_status(&health, &service_names, ServingStatus::NotServing).await;
             tokio::time::sleep(drain_delay).await;
         };
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        Server::builder()
+        let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
+        let served = Server::builder()
             .timeout(self.options.request_timeout)
             .trace_fn(crate::telemetry::server_span)
+            .layer(rpc_metrics)
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, stopping)
-            .await
+            .await;
+        let _ = stop_metrics.send(());
+        if let Some(endpoint) = metrics_endpoint {
+            let _ = endpoint.await;
+        }
+        served
     }
 }
 

@@ -5,12 +5,14 @@ pub mod calls;
 pub mod config;
 pub mod fault;
 mod grpc_server;
+pub mod metrics;
 pub mod request;
 mod shutdown;
 pub mod telemetry;
 
 pub use config::{ServiceSettings, reference_data};
-pub use grpc_server::{GrpcServer, ServerOptions};
+pub use grpc_server::{GrpcServer, Listeners, ServerOptions};
+pub use metrics::Metrics;
 
 /// Why a service could not start or stopped serving.
 #[derive(Debug, thiserror::Error)]
@@ -21,5 +23,8 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// An address could not be bound.
+    #[error("cannot listen: {0}")]
+    Listen(#[from] std::io::Error),
 }
 pub use shutdown::shutdown_signal;

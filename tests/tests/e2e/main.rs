@@ -10,6 +10,7 @@ mod inventory_items;
 mod inventory_stock;
 mod inventory_support;
 mod manufacturer_parts;
+mod metrics;
 mod reservations;
 mod saga;
 mod support;

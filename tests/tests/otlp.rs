@@ -1,6 +1,8 @@
-//! One trace across the suite: the spans of a managed CreateSku reach an OTLP receiver, the
-//! Catalog's and the Inventory's in one trace with the right parent, continuing the trace the
-//! outside client started. (Its own test binary: tracing is installed once per process.)
+//! What the suite exports over OTLP, received by an in-process collector. One trace across the
+//! suite: the spans of a managed CreateSku, the Catalog's and the Inventory's, in one trace with
+//! the right parents, continuing the trace the outside client started, with each service's
+//! database statements under its RPC; the same for a CreateReservation. And a service's metrics,
+//! pushed when it stops. (Its own test binary: tracing is installed once per process.)
 
 use std::time::Duration;
 
@@ -8,6 +10,10 @@ use fulfillment_proto::catalog::v1 as pb;
 use fulfillment_proto::common::v1::Address;
 use fulfillment_proto::reservation::v1 as res;
 use fulfillment_server::telemetry::{self, LogFormat};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -16,6 +22,20 @@ use tokio::sync::mpsc;
 
 /// An in-process OTLP collector: it hands every exported batch to the test.
 struct Receiver(mpsc::UnboundedSender<ExportTraceServiceRequest>);
+
+/// Its metrics side.
+struct MetricsReceiver(mpsc::UnboundedSender<ExportMetricsServiceRequest>);
+
+#[tonic::async_trait]
+impl MetricsService for MetricsReceiver {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        let _ = self.0.send(request.into_inner());
+        Ok(tonic::Response::new(ExportMetricsServiceResponse { partial_success: None }))
+    }
+}
 
 #[tonic::async_trait]
 impl TraceService for Receiver {
@@ -36,13 +56,15 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn create_sku_and_create_reservation_are_each_one_trace_across_two_services() {
+async fn create_sku_and_create_reservation_are_each_one_trace_and_metrics_are_pushed() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let collector = listener.local_addr().expect("address");
     let (batches_tx, mut batches) = mpsc::unbounded_channel();
+    let (metrics_tx, mut metric_batches) = mpsc::unbounded_channel();
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(TraceServiceServer::new(Receiver(batches_tx)))
+            .add_service(MetricsServiceServer::new(MetricsReceiver(metrics_tx)))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     let tracing = telemetry::init("suite-test", LogFormat::Text, Some(&format!("http://{collector}")));
@@ -76,7 +98,9 @@ async fn create_sku_and_create_reservation_are_each_one_trace_across_two_service
 
     // A reservation, through the Reservation service and the Inventory.
     let (inventory, _inventory_client) = spawn_stocked_inventory(Backend::Sqlite, 0).await;
-    let (reservation, mut reservations) = spawn_reservation(Backend::Sqlite, inventory.address, &[]).await;
+    let collector_url = format!("http://{collector}");
+    let (reservation, mut reservations) =
+        spawn_reservation(Backend::Sqlite, inventory.address, &[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)]).await;
     let reserve = res::Reservation {
         id: "traced-reservation".into(),
         items: vec![res::ReservationItem { inventory_item_id: "a".into(), quantity: 1, allow_oversell: Some(true) }],
@@ -114,4 +138,32 @@ async fn create_sku_and_create_reservation_are_each_one_trace_across_two_service
     let place_hold = named("/fulfillment.inventory.v1.InventoryService/PlaceHold").expect("the Inventory's span");
     assert_eq!(place_hold.trace_id, create_reservation.trace_id, "one trace spans both services");
     assert_eq!(place_hold.parent_span_id, create_reservation.span_id);
+
+    // Database calls are spans of the same trace, under the RPC that made them, in both services.
+    let statements_under = |parent: &Span| {
+        spans
+            .iter()
+            .filter(|span| span.name.starts_with("sea_orm.") && span.parent_span_id == parent.span_id)
+            .inspect(|span| assert_eq!(span.trace_id, parent.trace_id))
+            .count()
+    };
+    assert!(statements_under(&place_hold) > 0, "the Inventory's statements are in the trace");
+    assert!(statements_under(&create_reservation) > 0, "the Reservation service's statements are in the trace");
+    assert!(statements_under(&create_item) > 0);
+
+    // The Reservation service pushed its metrics when it stopped, named as its own.
+    let mut pushed = Vec::new();
+    while let Ok(Some(batch)) = tokio::time::timeout(Duration::from_secs(2), metric_batches.recv()).await {
+        for resource in batch.resource_metrics {
+            let service = resource.resource.iter().flat_map(|r| &r.attributes).find(|a| a.key == "service.name");
+            let service = format!("{:?}", service.and_then(|a| a.value.as_ref()));
+            for scope in resource.scope_metrics {
+                pushed.extend(scope.metrics.into_iter().map(|metric| (service.clone(), metric.name)));
+            }
+        }
+    }
+    let pushed_by_reservation =
+        |name: &str| pushed.iter().any(|(service, metric)| service.contains("\"reservation\"") && metric == name);
+    assert!(pushed_by_reservation("reservation.reservations"), "{pushed:?}");
+    assert!(pushed_by_reservation("rpc.server.requests"), "{pushed:?}");
 }

@@ -1,0 +1,64 @@
+//! The Catalog's own figures, beside the per-call ones every server records. Retried calls to the
+//! Inventory, saga steps among them, are `rpc.client.retries`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fulfillment_server::Metrics;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::Counter;
+
+/// How a saga ended, as counted by `catalog.saga.outcomes`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SagaOutcome {
+    /// The item is as the SKU says and the saga is closed.
+    Completed,
+    /// The SKU was put back as it was before, and the item with it.
+    Compensated,
+    /// The outcome is unknown or the compensation was refused: the saga stays open for recovery.
+    Unresolved,
+}
+
+/// The Catalog's instruments.
+#[derive(Clone, Debug)]
+pub struct CatalogMetrics {
+    sagas: Counter<u64>,
+    open: Arc<AtomicU64>,
+}
+
+impl CatalogMetrics {
+    /// Creates the instruments in `metrics`.
+    pub fn new(metrics: &Metrics) -> Self {
+        let meter = metrics.meter();
+        let open = Arc::new(AtomicU64::new(0));
+        let observed = open.clone();
+        // Kept alive by the meter provider; read at each scrape or push.
+        meter
+            .u64_observable_gauge("catalog.sagas.open")
+            .with_description("Sagas not yet closed, as last counted by saga recovery")
+            .with_callback(move |observer| observer.observe(observed.load(Ordering::Relaxed), &[]))
+            .build();
+        Self {
+            sagas: meter
+                .u64_counter("catalog.saga.outcomes")
+                .with_description("Saga attempts by how they ended")
+                .build(),
+            open,
+        }
+    }
+
+    /// Counts a saga attempt's end.
+    pub fn saga(&self, outcome: SagaOutcome) {
+        let outcome = match outcome {
+            SagaOutcome::Completed => "completed",
+            SagaOutcome::Compensated => "compensated",
+            SagaOutcome::Unresolved => "unresolved",
+        };
+        self.sagas.add(1, &[KeyValue::new("outcome", outcome)]);
+    }
+
+    /// Sets how many sagas are open now.
+    pub fn set_open(&self, count: u64) {
+        self.open.store(count, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,73 @@
+//! The Inventory's own figures, beside the per-call ones every server records.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fulfillment_server::Metrics;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::Counter;
+
+/// What happened to a hold, as counted by `inventory.holds`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HoldOutcome {
+    /// A new hold took stock (repeats of a placed hold are not counted again).
+    Placed,
+    /// A new hold was refused: not enough stock to fill every line.
+    Refused,
+    /// Its units were given back on request.
+    Released,
+    /// The Inventory's own safety net gave its units back after its expiry and grace.
+    Expired,
+    /// Its units shipped.
+    Committed,
+}
+
+impl HoldOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            HoldOutcome::Placed => "placed",
+            HoldOutcome::Refused => "refused",
+            HoldOutcome::Released => "released",
+            HoldOutcome::Expired => "expired",
+            HoldOutcome::Committed => "committed",
+        }
+    }
+}
+
+/// The Inventory's instruments.
+#[derive(Clone, Debug)]
+pub struct InventoryMetrics {
+    holds: Counter<u64>,
+    low_levels: Arc<AtomicU64>,
+}
+
+impl InventoryMetrics {
+    /// Creates the instruments in `metrics`.
+    pub fn new(metrics: &Metrics) -> Self {
+        let meter = metrics.meter();
+        let low_levels = Arc::new(AtomicU64::new(0));
+        let observed = low_levels.clone();
+        // Kept alive by the meter provider; read at each scrape or push.
+        meter
+            .u64_observable_gauge("inventory.stock.low_levels")
+            .with_description(
+                "Stock levels (item and warehouse) with fewer units available than the low-stock threshold",
+            )
+            .with_callback(move |observer| observer.observe(observed.load(Ordering::Relaxed), &[]))
+            .build();
+        Self {
+            holds: meter.u64_counter("inventory.holds").with_description("Holds by what happened to them").build(),
+            low_levels,
+        }
+    }
+
+    /// Counts one hold outcome.
+    pub fn hold(&self, outcome: HoldOutcome) {
+        self.holds.add(1, &[KeyValue::new("outcome", outcome.as_str())]);
+    }
+
+    /// Sets how many stock levels are low now.
+    pub fn set_low_levels(&self, count: u64) {
+        self.low_levels.store(count, Ordering::Relaxed);
+    }
+}
