@@ -70,7 +70,7 @@ pub struct RunningService {
     pub metrics_address: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServeError>>>,
-    _database: TestDatabase,
+    _database: Option<TestDatabase>,
     /// Services this one calls, kept running as long as it does.
     pub peers: Vec<RunningService>,
 }
@@ -110,30 +110,47 @@ impl Drop for RunningService {
     }
 }
 
-/// Starts a service with `run` on a fresh database of `backend`; `configure` receives the
-/// environment to build the service's configuration from.
-async fn start<Run, Fut>(backend: Backend, prefix: &str, run: Run) -> RunningService
+/// Where a started service keeps its data.
+#[derive(Clone, Copy, Debug)]
+pub enum Store<'a> {
+    /// A database of its own on this backend, dropped with the service.
+    Fresh(Backend),
+    /// The database at this URL, which other replicas may share.
+    Shared(&'a str),
+}
+
+/// Starts a service with `run` on `store`; `run` receives the environment to build the service's
+/// configuration from.
+async fn start<Run, Fut>(store: Store<'_>, prefix: &str, run: Run) -> RunningService
 where
     Run: FnOnce(Env, Listeners, oneshot::Receiver<()>) -> Fut,
     Fut: Future<Output = Result<(), ServeError>> + Send + 'static,
 {
-    let database = TestDatabase::create(backend).await.expect("a test database");
+    match store {
+        Store::Shared(url) => start_on(url, prefix, run).await,
+        Store::Fresh(backend) => {
+            let database = TestDatabase::create(backend).await.expect("a test database");
+            let mut service = start_on(database.url(), prefix, run).await;
+            service._database = Some(database);
+            service
+        }
+    }
+}
+
+/// Starts a service with `run` on the database at `database_url`, which other replicas may share.
+async fn start_on<Run, Fut>(database_url: &str, prefix: &str, run: Run) -> RunningService
+where
+    Run: FnOnce(Env, Listeners, oneshot::Receiver<()>) -> Fut,
+    Fut: Future<Output = Result<(), ServeError>> + Send + 'static,
+{
     let listeners = bind_local().await;
     let address = listeners.grpc.local_addr().expect("bound address");
     let metrics_address = listeners.metrics.as_ref().and_then(|l| l.local_addr().ok()).expect("bound address");
     let url_variable = format!("{prefix}_DATABASE_URL");
-    let env =
-        Env::from_pairs([(url_variable.as_str(), database.url()), (&format!("{prefix}_DB_MAX_CONNECTIONS"), "8")]);
+    let env = Env::from_pairs([(url_variable.as_str(), database_url), (&format!("{prefix}_DB_MAX_CONNECTIONS"), "8")]);
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(run(env, listeners, stopped));
-    RunningService {
-        address,
-        metrics_address,
-        stop: Some(stop),
-        task: Some(task),
-        _database: database,
-        peers: Vec::new(),
-    }
+    RunningService { address, metrics_address, stop: Some(stop), task: Some(task), _database: None, peers: Vec::new() }
 }
 
 /// A gRPC and a metrics listener on free local ports.
@@ -171,10 +188,18 @@ pub async fn spawn_catalog_with(
     inventory: SocketAddr,
     settings: &[(&str, &str)],
 ) -> (RunningService, CatalogServiceClient<Channel>) {
-    let mut settings: Vec<(String, String)> =
-        settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    spawn_catalog_in(Store::Fresh(backend), inventory, settings).await
+}
+
+/// Starts a Catalog on `store`, keeping managed SKUs' items in the Inventory at `inventory`.
+pub async fn spawn_catalog_in(
+    store: Store<'_>,
+    inventory: SocketAddr,
+    settings: &[(&str, &str)],
+) -> (RunningService, CatalogServiceClient<Channel>) {
+    let mut settings = owned(settings);
     settings.push(("CATALOG_INVENTORY_URL".to_owned(), format!("http://{inventory}")));
-    let service = start(backend, "CATALOG", |env, listeners, stopped| async move {
+    let service = start(store, "CATALOG", |env, listeners, stopped| async move {
         let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let config = catalog::CatalogConfig::from_env(&env).expect("valid test configuration");
         catalog::run(config, listeners, async move { drop(stopped.await) }).await
@@ -194,8 +219,16 @@ pub async fn spawn_inventory_with(
     backend: Backend,
     settings: &[(&str, &str)],
 ) -> (RunningService, InventoryServiceClient<Channel>) {
-    let settings: Vec<(String, String)> = settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-    let service = start(backend, "INVENTORY", |env, listeners, stopped| async move {
+    spawn_inventory_in(Store::Fresh(backend), settings).await
+}
+
+/// Starts an Inventory service on `store` with extra settings.
+pub async fn spawn_inventory_in(
+    store: Store<'_>,
+    settings: &[(&str, &str)],
+) -> (RunningService, InventoryServiceClient<Channel>) {
+    let settings = owned(settings);
+    let service = start(store, "INVENTORY", |env, listeners, stopped| async move {
         let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let config = inventory::InventoryConfig::from_env(&env).expect("valid test configuration");
         inventory::run(config, listeners, async move { drop(stopped.await) }).await
@@ -203,6 +236,10 @@ pub async fn spawn_inventory_with(
     .await;
     let client = InventoryServiceClient::new(service.channel().await);
     (service, client)
+}
+
+fn owned(settings: &[(&str, &str)]) -> Vec<(String, String)> {
+    settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
 
 /// Starts the Inventory on `backend` with one warehouse `w` shipping everywhere and `units` of an
@@ -244,10 +281,18 @@ pub async fn spawn_reservation(
     inventory: SocketAddr,
     settings: &[(&str, &str)],
 ) -> (RunningService, ReservationServiceClient<Channel>) {
-    let mut settings: Vec<(String, String)> =
-        settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    spawn_reservation_in(Store::Fresh(backend), inventory, settings).await
+}
+
+/// Starts a Reservation service on `store`, calling the Inventory at `inventory`.
+pub async fn spawn_reservation_in(
+    store: Store<'_>,
+    inventory: SocketAddr,
+    settings: &[(&str, &str)],
+) -> (RunningService, ReservationServiceClient<Channel>) {
+    let mut settings = owned(settings);
     settings.push(("RESERVATION_INVENTORY_URL".to_owned(), format!("http://{inventory}")));
-    let service = start(backend, "RESERVATION", |env, listeners, stopped| async move {
+    let service = start(store, "RESERVATION", |env, listeners, stopped| async move {
         let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let config = reservation::ReservationConfig::from_env(&env).expect("valid test configuration");
         reservation::run(config, listeners, async move { drop(stopped.await) }).await
@@ -302,4 +347,46 @@ pub async fn run_inventory_at(database_url: &str, address: SocketAddr) -> JoinHa
     let env = Env::from_pairs([("INVENTORY_DATABASE_URL", database_url), ("INVENTORY_DB_MAX_CONNECTIONS", "8")]);
     let config = inventory::InventoryConfig::from_env(&env).expect("valid test configuration");
     tokio::spawn(inventory::run(config, listeners, std::future::pending()))
+}
+
+/// A TCP proxy to `upstream` that holds every chunk back by `delay` while `slow` is set: an
+/// Inventory that answers after the Catalog's deadline.
+pub async fn slow_proxy(
+    upstream: std::net::SocketAddr,
+    slow: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let Ok(outbound) = tokio::net::TcpStream::connect(upstream).await else { continue };
+            let (in_read, in_write) = inbound.into_split();
+            let (out_read, out_write) = outbound.into_split();
+            for (mut from, mut to) in [
+                (
+                    Box::new(in_read) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+                    Box::new(out_write) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
+                ),
+                (Box::new(out_read), Box::new(in_write)),
+            ] {
+                let slow = slow.clone();
+                tokio::spawn(async move {
+                    let mut buffer = vec![0u8; 16 * 1024];
+                    while let Ok(read) = from.read(&mut buffer).await {
+                        if read == 0 {
+                            break;
+                        }
+                        if slow.load(std::sync::atomic::Ordering::Relaxed) {
+                            tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+                        }
+                        if to.write_all(&buffer[..read]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    address
 }

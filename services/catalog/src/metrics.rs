@@ -8,14 +8,16 @@ use fulfillment_server::Metrics;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Counter;
 
-/// How a saga ended, as counted by `catalog.saga.outcomes`.
+/// What became of a saga, as counted by `catalog.saga.outcomes`. Every saga ends once, completed or
+/// compensated, by its driver or by recovery; a driver that could not learn the outcome also counts
+/// it unresolved before recovery ends it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SagaOutcome {
     /// The item is as the SKU says and the saga is closed.
     Completed,
     /// The SKU was put back as it was before, and the item with it.
     Compensated,
-    /// The outcome is unknown or the compensation was refused: the saga stays open for recovery.
+    /// The Inventory's answer never came: the saga is left to recovery.
     Unresolved,
 }
 

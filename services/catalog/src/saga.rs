@@ -246,8 +246,8 @@ impl Catalog {
                 Ok(true)
             }
             Outcome::Refused(status) => {
+                // Not counted: it is tried again every lease, and `catalog_sagas_open` shows it.
                 tracing::error!(sku = %saga.sku_id, %status, "the Inventory refuses to compensate a saga");
-                self.metrics.saga(SagaOutcome::Unresolved);
                 Ok(false)
             }
             Outcome::NotSent(_) | Outcome::Unknown(_) => Ok(false),

@@ -244,21 +244,25 @@ impl Reservations {
         let id = reservation.id.clone();
         let token = reservation.claim.as_ref().map(|c| c.token.clone());
         tracing::warn!(reservation = %id, "the hold of a fulfillment under way was released by the Inventory; the order is dropped");
-        self.db
+        let removed = self
+            .db
             .write(|txn| {
                 let (id, token) = (id.clone(), token.clone());
                 Box::pin(async move {
                     row::Entity::delete_many().filter(row::Column::ReservationId.eq(id.clone())).exec(txn).await?;
-                    crate::entity::reservation::Entity::delete_many()
+                    let deleted = crate::entity::reservation::Entity::delete_many()
                         .filter(crate::entity::reservation::Column::Id.eq(id))
                         .filter(crate::entity::reservation::Column::State.eq(State::Committing.as_str()))
                         .filter(crate::entity::reservation::Column::ClaimToken.eq(token))
                         .exec(txn)
                         .await?;
-                    Ok::<_, ReservationError>(())
+                    Ok::<_, ReservationError>(deleted.rows_affected > 0)
                 })
             })
             .await?;
+        if removed {
+            self.metrics.expired(reservation.expire_time);
+        }
         Err(ReservationError::Closed { id, state })
     }
 

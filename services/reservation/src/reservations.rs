@@ -265,18 +265,18 @@ impl Reservations {
             }
             // An earlier reservation with this id left a closed hold behind: the id is spent.
             Outcome::Done(_) => ReservationError::Exists(reservation.id.clone()),
-            Outcome::Refused(status) => {
-                if is_insufficient_inventory(&status) {
-                    self.metrics.refused();
-                }
-                ReservationError::Inventory(status)
-            }
+            Outcome::Refused(status) => ReservationError::Inventory(status),
             // Nothing reached the Inventory, and no earlier attempt did: nothing is held, nothing kept.
             Outcome::NotSent(status) if first_attempt => ReservationError::InventoryUnavailable(status),
             Outcome::NotSent(status) => return Err(ReservationError::InventoryUnavailable(status)),
             Outcome::Unknown(status) => return Err(ReservationError::InventoryUnavailable(status)),
         };
-        self.remove(&reservation, State::Pending).await?;
+        // Counted by whoever removes it, once.
+        if self.remove(&reservation, State::Pending).await?
+            && matches!(&refusal, ReservationError::Inventory(status) if is_insufficient_inventory(status))
+        {
+            self.metrics.refused();
+        }
         Err(refusal)
     }
 
@@ -292,7 +292,12 @@ impl Reservations {
     pub(crate) async fn finish_expiry(&self, reservation: Reservation) -> Result<(), ReservationError> {
         let state = reservation.state;
         match self.release_hold(&reservation.id).await? {
-            Ok(()) => self.remove(&reservation, state).await,
+            Ok(()) => {
+                if self.remove(&reservation, state).await? {
+                    self.metrics.expired(reservation.expire_time);
+                }
+                Ok(())
+            }
             Err(status) => Err(ReservationError::Inventory(status)),
         }
     }
@@ -346,8 +351,9 @@ impl Reservations {
         Ok(reservation)
     }
 
-    /// Deletes a reservation if it is still in `from` under this worker's claim.
-    pub(crate) async fn remove(&self, claimed: &Reservation, from: State) -> Result<(), ReservationError> {
+    /// Deletes a reservation if it is still in `from` under this worker's claim; tells whether it
+    /// did.
+    pub(crate) async fn remove(&self, claimed: &Reservation, from: State) -> Result<bool, ReservationError> {
         let token = claimed.claim.as_ref().map(|c| c.token.clone());
         let deleted = self
             .db
@@ -364,10 +370,7 @@ impl Reservations {
                 })
             })
             .await?;
-        if from == State::Expiring && deleted > 0 {
-            self.metrics.expired(claimed.expire_time);
-        }
-        Ok(())
+        Ok(deleted > 0)
     }
 
     /// Claims up to `limit` reservations matching `condition` that no other replica is working on,

@@ -1,4 +1,5 @@
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -9,8 +10,8 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
-use crate::ServiceSettings;
 use crate::metrics::{Metrics, RpcMetricsLayer};
+use crate::{ServeError, ServiceSettings};
 
 /// Settings shared by every service's gRPC server.
 #[derive(Clone, Debug)]
@@ -30,6 +31,9 @@ impl Default for ServerOptions {
     }
 }
 
+/// How long the metrics endpoint may take to finish its scrapes at shutdown.
+const METRICS_SHUTDOWN: Duration = Duration::from_secs(5);
+
 /// Where a service listens: gRPC, and the Prometheus endpoint unless it is turned off.
 #[derive(Debug)]
 pub struct Listeners {
@@ -41,10 +45,13 @@ pub struct Listeners {
 
 impl Listeners {
     /// Binds the addresses `settings` name.
-    pub async fn bind(settings: &ServiceSettings) -> std::io::Result<Self> {
-        let grpc = TcpListener::bind(settings.listen_addr).await?;
+    pub async fn bind(settings: &ServiceSettings) -> Result<Self, ServeError> {
+        let bind = |address: SocketAddr| async move {
+            TcpListener::bind(address).await.map_err(|source| ServeError::Listen { address, source })
+        };
+        let grpc = bind(settings.listen_addr).await?;
         let metrics = match settings.metrics_addr {
-            Some(address) => Some(TcpListener::bind(address).await?),
+            Some(address) => Some(bind(address).await?),
             None => None,
         };
         Ok(Self { grpc, metrics })
@@ -90,7 +97,11 @@ impl GrpcServer {
             }))
         });
         let mut measured = self.service_names.clone();
-        measured.extend(["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"]);
+        measured.extend([
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1alpha.ServerReflection",
+        ]);
         let rpc_metrics = RpcMetricsLayer::new(&self.metrics, measured);
 
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -116,8 +127,11 @@ impl GrpcServer {
             .serve_with_incoming_shutdown(incoming, stopping)
             .await;
         let _ = stop_metrics.send(());
-        if let Some(endpoint) = metrics_endpoint {
-            let _ = endpoint.await;
+        if let Some(mut endpoint) = metrics_endpoint {
+            // A scraper that never finishes its request must not hold the shutdown up.
+            if tokio::time::timeout(METRICS_SHUTDOWN, &mut endpoint).await.is_err() {
+                endpoint.abort();
+            }
         }
         served
     }
@@ -146,5 +160,22 @@ fn add_reflection(routes: Routes) -> Routes {
             tracing::error!(%error, "reflection disabled: descriptor set rejected");
             routes
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Env;
+
+    #[tokio::test]
+    async fn a_taken_port_names_its_address() {
+        let taken = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = taken.local_addr().expect("address").to_string();
+        let env = Env::from_pairs([("INVENTORY_METRICS_ADDR", address.as_str())]);
+        let settings =
+            ServiceSettings::from_env(&env, "INVENTORY", "127.0.0.1:0", "127.0.0.1:0", "sqlite://x").expect("valid");
+        let error = Listeners::bind(&settings).await.expect_err("the metrics port is taken");
+        assert!(error.to_string().contains(&address), "{error}");
     }
 }

@@ -210,6 +210,8 @@ impl Drop for Call {
     fn drop(&mut self) {
         let service = KeyValue::new("rpc.service", self.service);
         self.instruments.active.add(-1, std::slice::from_ref(&service));
+        // Dropped unanswered: the client hung up, or the deadline passed and tonic answered
+        // CANCELLED for the handler.
         let code = self.code.unwrap_or(Code::Cancelled);
         // Made-up method names stay out of the labels.
         let method = if code == Code::Unimplemented { "unknown".to_owned() } else { std::mem::take(&mut self.method) };

@@ -14,16 +14,16 @@ use crate::inventory_support::*;
 use crate::support::{create, managed_sku, register_part};
 
 /// A scraped endpoint.
-struct Figures(Scrape);
+pub struct Figures(Scrape);
 
 impl Figures {
-    async fn of(service: &RunningService) -> Self {
+    pub async fn of(service: &RunningService) -> Self {
         let text = service.scrape().await;
         Self(Scrape::parse(text.lines().map(|line| Ok(line.to_owned()))).expect("the Prometheus text format"))
     }
 
     /// The value of the series `name` with these labels (others may be present), if it exists.
-    fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
         let sample = self.0.samples.iter().find(|sample| {
             sample.metric == name && labels.iter().all(|(key, value)| sample.labels.get(key) == Some(*value))
         })?;
@@ -36,11 +36,11 @@ impl Figures {
     }
 
     /// The value of a counter that must exist.
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.get(name, labels).unwrap_or_else(|| panic!("no series {name}{labels:?}"))
     }
 
-    fn calls(&self, method: &str, code: Code) -> f64 {
+    pub fn calls(&self, method: &str, code: Code) -> f64 {
         let code = (code as i32).to_string();
         self.get("rpc_server_requests_total", &[("rpc_method", method), ("rpc_grpc_status_code", &code)]).unwrap_or(0.0)
     }
@@ -57,7 +57,7 @@ fn reservation(id: &str, quantity: i64, expires_in_seconds: i64) -> pb::Reservat
 }
 
 /// Scrapes `service` until `ready` holds for what it shows, for figures a background task updates.
-async fn eventually(service: &RunningService, ready: impl Fn(&Figures) -> bool) -> Figures {
+pub async fn eventually(service: &RunningService, ready: impl Fn(&Figures) -> bool) -> Figures {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let figures = Figures::of(service).await;
@@ -116,6 +116,28 @@ on_every_backend! {
         assert_eq!(figures.calls("PlaceHold", Code::FailedPrecondition), 1.0);
         assert_eq!(figures.calls("ReleaseHold", Code::Ok), 2.0);
         assert_eq!(figures.calls("CommitHold", Code::Ok), 1.0);
+
+        // Restocked above the threshold, the level is no longer low.
+        receive(&mut inventory, "a", "w", 5).await;
+        let restocked = |f: &Figures| f.get("inventory_stock_low_levels", &[]) == Some(0.0);
+        assert!(restocked(&eventually(&inventory_service, restocked).await), "the gauge follows the levels");
+    }
+
+    async fn a_call_cut_off_by_its_deadline_is_counted_and_not_left_in_flight(backend: Backend) {
+        let (inventory_service, mut inventory) = spawn_inventory_with(backend, &[]).await;
+        warehouse(&mut inventory, "w", &[], 0).await;
+        item(&mut inventory, "a").await;
+        let slow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let proxy = suite_tests::slow_proxy(inventory_service.address, slow).await;
+        let (reservation_service, mut reservations) = spawn_reservation(backend, proxy, &[]).await;
+        let mut request = tonic::Request::new(pb::CreateReservationRequest { reservation: Some(reservation("late", 1, 300)) });
+        request.set_timeout(Duration::from_millis(300));
+        reservations.create_reservation(request).await.expect_err("past the deadline");
+        let counted = |f: &Figures| f.calls("CreateReservation", Code::Cancelled) == 1.0;
+        let figures = eventually(&reservation_service, counted).await;
+        assert_eq!(figures.calls("CreateReservation", Code::Cancelled), 1.0, "ended without an answer");
+        let service = [("rpc_service", "fulfillment.reservation.v1.ReservationService")];
+        assert_eq!(figures.value("rpc_server_active_requests", &service), 0.0, "nothing left in flight");
     }
 
     async fn saga_figures_count_completed_and_compensated_sagas(backend: Backend) {

@@ -8,6 +8,7 @@ use suite_tests::{Backend, RunningService, on_every_backend, spawn_catalog_with,
 use tonic::Code;
 use tonic::transport::Channel;
 
+use crate::metrics::{Figures, eventually};
 use crate::support::*;
 
 type Inventory = InventoryServiceClient<Channel>;
@@ -160,61 +161,25 @@ on_every_backend! {
     }
 }
 
-/// A TCP proxy to `upstream` that holds every chunk back by `delay` while `slow` is set: an
-/// Inventory that answers after the Catalog's deadline.
-async fn slow_proxy(
-    upstream: std::net::SocketAddr,
-    slow: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> std::net::SocketAddr {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let address = listener.local_addr().expect("address");
-    tokio::spawn(async move {
-        while let Ok((inbound, _)) = listener.accept().await {
-            let Ok(outbound) = tokio::net::TcpStream::connect(upstream).await else { continue };
-            let (in_read, in_write) = inbound.into_split();
-            let (out_read, out_write) = outbound.into_split();
-            for (mut from, mut to) in [
-                (
-                    Box::new(in_read) as Box<dyn tokio::io::AsyncRead + Send + Unpin>,
-                    Box::new(out_write) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>,
-                ),
-                (Box::new(out_read), Box::new(in_write)),
-            ] {
-                let slow = slow.clone();
-                tokio::spawn(async move {
-                    let mut buffer = vec![0u8; 16 * 1024];
-                    while let Ok(read) = from.read(&mut buffer).await {
-                        if read == 0 {
-                            break;
-                        }
-                        if slow.load(std::sync::atomic::Ordering::Relaxed) {
-                            tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-                        }
-                        if to.write_all(&buffer[..read]).await.is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-        }
-    });
-    address
-}
-
 on_every_backend! {
     async fn an_inventory_slower_than_the_deadline_is_unavailable_then_settled(backend: Backend) {
         let (inventory_service, mut inventory) = spawn_inventory(backend).await;
         let slow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let proxy = slow_proxy(inventory_service.address, slow.clone()).await;
+        let proxy = suite_tests::slow_proxy(inventory_service.address, slow.clone()).await;
         let settings = [("CATALOG_INVENTORY_TIMEOUT_MS", "200"), ("CATALOG_SAGA_LEASE_MS", "300"), ("CATALOG_SAGA_RECOVERY_MS", "100")];
-        let (_c, mut catalog) = spawn_catalog_with(backend, proxy, &settings).await;
+        let (catalog_service, mut catalog) = spawn_catalog_with(backend, proxy, &settings).await;
         register_part(&mut catalog, "20013", "DEMOPARTNUMBER2").await;
         assert_consistent(&mut catalog).await;
 
         slow.store(true, std::sync::atomic::Ordering::Relaxed);
         let status = create(&mut catalog, managed_sku("late")).await.expect_err("past the deadline");
         assert_eq!(status.code(), Code::Unavailable);
+        // The metrics say so: the call was retried, the saga left to recovery and still open.
+        let figures = Figures::of(&catalog_service).await;
+        assert_eq!(figures.value("rpc_client_retries_total", &[("rpc_method", "CreateInventoryItem")]), 2.0, "3 attempts");
+        assert_eq!(figures.value("catalog_saga_outcomes_total", &[("outcome", "unresolved")]), 1.0);
+        let open = |f: &Figures| f.get("catalog_sagas_open", &[]) == Some(1.0);
+        assert!(open(&eventually(&catalog_service, open).await), "recovery counts the open saga");
         slow.store(false, std::sync::atomic::Ordering::Relaxed);
 
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
@@ -230,5 +195,11 @@ on_every_backend! {
         let sku = get(&mut catalog, "late").await.is_ok();
         let item = item(&mut inventory, "late").await.is_ok();
         assert_eq!(sku, item, "sku {sku}, item {item}");
+        // Ended once, by recovery, and no saga is left open.
+        let closed = |f: &Figures| f.get("catalog_sagas_open", &[]) == Some(0.0);
+        let figures = eventually(&catalog_service, closed).await;
+        assert_eq!(figures.value("catalog_sagas_open", &[]), 0.0);
+        let ended = ["completed", "compensated"].map(|o| figures.get("catalog_saga_outcomes_total", &[("outcome", o)]).unwrap_or(0.0));
+        assert_eq!(ended.iter().sum::<f64>(), 1.0, "{ended:?}");
     }
 }
