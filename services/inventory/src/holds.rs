@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use fulfillment_errors::FieldViolation;
+use fulfillment_storage::Database;
 use fulfillment_storage::paging::now;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
@@ -185,62 +186,15 @@ impl HoldRequest {
 
 impl Inventory {
     /// Places a hold: every line or none. Repeating a request with the same id and lines answers
-    /// the hold as it is now; the same id with other lines is ALREADY_EXISTS.
+    /// the hold as it is now; the same id with other lines is ALREADY_EXISTS. Concurrent holds
+    /// share transactions (see `hold_batches`).
     pub async fn place_hold(&self, request: HoldRequest) -> Result<Hold, InventoryError> {
         let lines = request.validate(self)?;
-        let expire_time = request.expire_time.unwrap_or_default();
-        let placed = retry_lost_insert(|| {
-            self.db.write(|txn| {
-                let (request, lines) = (request.clone(), lines.clone());
-                Box::pin(async move {
-                    if let Some(existing) = hold::Entity::find_by_id(request.hold_id.clone()).one(txn).await? {
-                        let existing = load_hold(txn, existing).await?;
-                        if same_lines(&existing.lines, &lines) && existing.ship_to_country == request.ship_to_country {
-                            return Ok((existing, false));
-                        }
-                        return Err(InventoryError::HoldExists(request.hold_id));
-                    }
-                    if expire_time <= now() {
-                        return Err(InventoryError::invalid(FieldViolation::invalid(
-                            "expireTime",
-                            "The expiry time has already passed.",
-                        )));
-                    }
-                    let allocations =
-                        allocate_and_reserve(txn, &request.hold_id, &lines, &request.ship_to_country).await?;
-                    let time = now();
-                    let row = hold::Model {
-                        id: request.hold_id.clone(),
-                        state: HoldState::Held.as_str().to_owned(),
-                        ship_to_country: request.ship_to_country.clone(),
-                        lines: serde_json::to_string(&lines).map_err(|e| DbErr::Json(e.to_string()))?,
-                        expire_time,
-                        created_time: time,
-                        updated_time: time,
-                    };
-                    hold::Entity::insert(row.clone().into_active_model()).exec_without_returning(txn).await?;
-                    if !allocations.is_empty() {
-                        hold_allocation::Entity::insert_many(
-                            allocations.iter().cloned().map(IntoActiveModel::into_active_model),
-                        )
-                        .exec_without_returning(txn)
-                        .await?;
-                    }
-                    let hold = Hold {
-                        id: row.id,
-                        state: HoldState::Held,
-                        ship_to_country: row.ship_to_country,
-                        lines,
-                        allocations,
-                        expire_time,
-                        created_time: time,
-                        updated_time: time,
-                    };
-                    Ok((hold, true))
-                })
-            })
-        })
-        .await;
+        let placed = match self.batches.place(request.clone(), lines.clone()).await {
+            Some(placed) => placed,
+            // The batching lane is gone (shutting down): one transaction of its own.
+            None => place_alone(&self.db, &request, &lines).await,
+        };
         match &placed {
             Ok((_, true)) => self.metrics.hold(HoldOutcome::Placed),
             Err(InventoryError::InsufficientInventory(_)) => self.metrics.hold(HoldOutcome::Refused),
@@ -325,6 +279,89 @@ impl Inventory {
         }
         Ok(closed)
     }
+}
+
+/// Places a hold inside `txn`, or finds the same one again; says whether it is new. Every refusal
+/// comes before the first write, so a batch can go on after one.
+pub(crate) async fn place_in(
+    txn: &impl ConnectionTrait,
+    request: &HoldRequest,
+    lines: &[HoldLine],
+) -> Result<(Hold, bool), InventoryError> {
+    let expire_time = request.expire_time.unwrap_or_default();
+    if let Some(existing) = hold::Entity::find_by_id(request.hold_id.clone()).one(txn).await? {
+        let existing = load_hold(txn, existing).await?;
+        if same_lines(&existing.lines, lines) && existing.ship_to_country == request.ship_to_country {
+            return Ok((existing, false));
+        }
+        return Err(InventoryError::HoldExists(request.hold_id.clone()));
+    }
+    if expire_time <= now() {
+        return Err(InventoryError::invalid(FieldViolation::invalid(
+            "expireTime",
+            "The expiry time has already passed.",
+        )));
+    }
+    let allocations = allocate_and_reserve(txn, &request.hold_id, lines, &request.ship_to_country).await?;
+    let time = now();
+    let row = hold::Model {
+        id: request.hold_id.clone(),
+        state: HoldState::Held.as_str().to_owned(),
+        ship_to_country: request.ship_to_country.clone(),
+        lines: serde_json::to_string(lines).map_err(|e| DbErr::Json(e.to_string()))?,
+        expire_time,
+        created_time: time,
+        updated_time: time,
+    };
+    hold::Entity::insert(row.clone().into_active_model()).exec_without_returning(txn).await?;
+    if !allocations.is_empty() {
+        hold_allocation::Entity::insert_many(allocations.iter().cloned().map(IntoActiveModel::into_active_model))
+            .exec_without_returning(txn)
+            .await?;
+    }
+    let hold = Hold {
+        id: row.id,
+        state: HoldState::Held,
+        ship_to_country: row.ship_to_country,
+        lines: lines.to_vec(),
+        allocations,
+        expire_time,
+        created_time: time,
+        updated_time: time,
+    };
+    Ok((hold, true))
+}
+
+/// Places a hold in a transaction of its own, retried if it lost a race to insert the same id;
+/// says whether it is new.
+pub(crate) async fn place_alone(
+    db: &Database,
+    request: &HoldRequest,
+    lines: &[HoldLine],
+) -> Result<(Hold, bool), InventoryError> {
+    retry_lost_insert(|| {
+        db.write(|txn| {
+            let (request, lines) = (request.clone(), lines.to_vec());
+            Box::pin(async move { place_in(txn, &request, &lines).await })
+        })
+    })
+    .await
+}
+
+/// Locks, in one global order, every stock level of `items`: a batch takes all its locks before
+/// any other, so batches running side by side (here or on another replica) never deadlock.
+pub(crate) async fn lock_levels(txn: &impl ConnectionTrait, items: Vec<String>) -> Result<(), DbErr> {
+    stock_level::Entity::find()
+        .select_only()
+        .column(stock_level::Column::InventoryItemId)
+        .filter(stock_level::Column::InventoryItemId.is_in(items))
+        .order_by_asc(stock_level::Column::InventoryItemId)
+        .order_by_asc(stock_level::Column::WarehouseId)
+        .lock_exclusive()
+        .into_tuple::<String>()
+        .all(txn)
+        .await?;
+    Ok(())
 }
 
 /// Allocates the lines from the stock of the warehouses shipping to `country`, locking the rows it

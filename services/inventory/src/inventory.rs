@@ -6,6 +6,7 @@ use std::sync::Arc;
 use fulfillment_reference::ReferenceData;
 use fulfillment_storage::Database;
 
+use crate::hold_batches::HoldBatches;
 use crate::metrics::InventoryMetrics;
 
 /// Who is calling: the Catalog may change the items its SKUs own, nobody else may.
@@ -25,12 +26,15 @@ pub struct Inventory {
     pub(crate) db: Database,
     pub(crate) reference: Arc<ReferenceData>,
     pub(crate) metrics: InventoryMetrics,
+    pub(crate) batches: HoldBatches,
 }
 
 impl Inventory {
-    /// An Inventory over a migrated database, counting what it does in `metrics`.
+    /// An Inventory over a migrated database, counting what it does in `metrics`. Starts the
+    /// lanes that place holds, so it must be called inside a tokio runtime.
     pub fn new(db: Database, reference: ReferenceData, metrics: InventoryMetrics) -> Self {
-        Self { db, reference: Arc::new(reference), metrics }
+        let batches = HoldBatches::start(db.clone(), metrics.batch_sizes());
+        Self { db, reference: Arc::new(reference), metrics, batches }
     }
 
     /// The database, for consistency checks.

@@ -9,6 +9,7 @@ pub mod config;
 mod entity;
 mod error;
 mod grpc;
+mod hold_batches;
 pub mod holds;
 mod inventory;
 pub mod items;

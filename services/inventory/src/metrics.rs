@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use fulfillment_server::Metrics;
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::Counter;
+use opentelemetry::metrics::{Counter, Histogram};
 
 /// What happened to a hold, as counted by `inventory.holds`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +38,7 @@ impl HoldOutcome {
 #[derive(Clone, Debug)]
 pub struct InventoryMetrics {
     holds: Counter<u64>,
+    batch_sizes: Histogram<u64>,
     low_levels: Arc<AtomicU64>,
 }
 
@@ -57,6 +58,11 @@ impl InventoryMetrics {
             .build();
         Self {
             holds: meter.u64_counter("inventory.holds").with_description("Holds by what happened to them").build(),
+            batch_sizes: meter
+                .u64_histogram("inventory.hold.batch_size")
+                .with_description("Holds placed together in one transaction")
+                .with_boundaries(vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0])
+                .build(),
             low_levels,
         }
     }
@@ -64,6 +70,11 @@ impl InventoryMetrics {
     /// Counts one hold outcome.
     pub fn hold(&self, outcome: HoldOutcome) {
         self.holds.add(1, &[KeyValue::new("outcome", outcome.as_str())]);
+    }
+
+    /// The histogram of hold batch sizes.
+    pub(crate) fn batch_sizes(&self) -> Histogram<u64> {
+        self.batch_sizes.clone()
     }
 
     /// Sets how many stock levels are low now.

@@ -186,6 +186,49 @@ on_every_backend! {
         assert_eq!(held, reserved, "reserved equals the sum of open hold lines");
     }
 
+    async fn holds_placed_together_in_one_transaction_are_each_decided_exactly(backend: Backend) {
+        let (inventory, mut client) = spawn_inventory(backend).await;
+        warehouse(&mut client, "w", &[], 0).await;
+        stocked(&mut client, &[("hot", "w", 30), ("cold", "w", 20)]).await;
+        // Single-item and two-item holds on the same rows, all at once: they share transactions.
+        let lines_of = |n: usize| match n % 3 {
+            0 => vec![line("hot", 1)],
+            1 => vec![line("hot", 2), line("cold", 1)],
+            _ => vec![line("cold", 2)],
+        };
+        let racers = (0..150).map(|n| {
+            let mut client = client.clone();
+            async move { (n, place(&mut client, hold_request(&format!("batch-{n}"), lines_of(n), "US")).await) }
+        });
+        let results = futures::future::join_all(racers).await;
+        let mut held: BTreeMap<String, i64> = BTreeMap::new();
+        for (n, result) in &results {
+            match result {
+                Ok(hold) => {
+                    assert_eq!(hold.id, format!("batch-{n}"), "each caller gets its own hold");
+                    for allocation in &hold.allocations {
+                        assert_eq!(allocation.oversold_quantity, 0);
+                        *held.entry(allocation.inventory_item_id.clone()).or_default() += allocation.quantity;
+                    }
+                }
+                Err(status) => assert_eq!(reason(status), "insufficient_inventory", "{status:?}"),
+            }
+        }
+        for (item, stock) in [("hot", 30), ("cold", 20)] {
+            let (on_hand, reserved, _, _) = level(&mut client, item).await;
+            assert_eq!(on_hand, stock);
+            assert_eq!(reserved, held.get(item).copied().unwrap_or(0), "{item}: reserved is the sum of the holds");
+            assert!(reserved <= on_hand, "{item}: never oversold");
+        }
+        // Each refusal was right when it was decided: one more unit of what it asked was not there.
+        assert!(results.iter().any(|(_, r)| r.is_err()), "the stock ran out, so some were refused");
+        assert!(results.iter().filter(|(_, r)| r.is_ok()).count() >= 20, "and the stock went to others");
+        // And they were batched: fewer transactions than holds.
+        let figures = crate::metrics::Figures::of(&inventory).await;
+        let batches = figures.value("inventory_hold_batch_size", &[]);
+        assert!(batches < 150.0, "{batches} transactions for 150 holds");
+    }
+
     async fn a_lapsed_hold_is_released_by_the_inventory_itself(backend: Backend) {
         let settings = [("INVENTORY_EXPIRY_SWEEP_MS", "50"), ("INVENTORY_HOLD_GRACE_MS", "0")];
         let (_inventory, mut client) = spawn_inventory_with(backend, &settings).await;
