@@ -139,11 +139,23 @@ async fn create_sku_and_create_reservation_are_each_one_trace_and_metrics_are_pu
     assert_eq!(place_hold.trace_id, create_reservation.trace_id, "one trace spans both services");
     assert_eq!(place_hold.parent_span_id, create_reservation.span_id);
 
-    // Database calls are spans of the same trace, under the RPC that made them, in both services.
+    // Database calls are spans of the same trace, under the RPC that made them (the Inventory's
+    // hold statements under a batch span of the call), in both services.
     let statements_under = |parent: &Span| {
+        let mut family = vec![parent.span_id.clone()];
+        let mut grew = true;
+        while grew {
+            let children: Vec<Vec<u8>> = spans
+                .iter()
+                .filter(|span| family.contains(&span.parent_span_id) && !family.contains(&span.span_id))
+                .map(|span| span.span_id.clone())
+                .collect();
+            grew = !children.is_empty();
+            family.extend(children);
+        }
         spans
             .iter()
-            .filter(|span| span.name.starts_with("sea_orm.") && span.parent_span_id == parent.span_id)
+            .filter(|span| span.name.starts_with("sea_orm.") && family.contains(&span.parent_span_id))
             .inspect(|span| assert_eq!(span.trace_id, parent.trace_id))
             .count()
     };

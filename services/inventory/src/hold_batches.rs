@@ -5,37 +5,47 @@
 //! gets its own answer. The lane of a hold is chosen by its first item, so holds on a hot item
 //! always meet in the same lane.
 //!
-//! A batch locks every stock level it will touch first, in one global order, so lanes (and other
-//! replicas) never deadlock. If a batch fails as a whole (the database, a lost race to insert the
-//! same hold id), each of its holds is placed again in a transaction of its own.
+//! A batch takes every lock it needs before it places anything, in the order a single hold takes
+//! them, so lanes, replicas and deletes never wait on each other in a circle. If a batch fails as a
+//! whole (the database, a lost race to insert the same hold id), each of its callers places its
+//! hold again in a transaction of its own. The batch's statements are traced under the first
+//! caller's span, linked to the others'.
 
 use std::collections::BTreeSet;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
 use fulfillment_storage::Database;
 use opentelemetry::metrics::Histogram;
+use opentelemetry::trace::TraceContextExt;
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::InventoryError;
-use crate::holds::{Hold, HoldLine, HoldRequest, lock_levels, place_alone, place_in};
+use crate::holds::{Hold, HoldLine, HoldRequest, lock_for_holds, place_in};
 
 /// How many lanes place holds side by side.
 const LANES: usize = 4;
 /// The most holds one transaction places.
 const MAX_BATCH: usize = 64;
+/// Holds waiting in one lane; beyond that a hold is placed on its own rather than queued.
+const QUEUE: usize = 1024;
 
 type Placed = Result<(Hold, bool), InventoryError>;
 
 struct Job {
     request: HoldRequest,
     lines: Vec<HoldLine>,
-    reply: oneshot::Sender<Placed>,
+    /// The caller's span: the batch's statements belong to its trace.
+    span: tracing::Span,
+    /// `None` asks the caller to place the hold on its own.
+    reply: oneshot::Sender<Option<Placed>>,
 }
 
 /// The lanes that place holds in batches.
 #[derive(Clone, Debug)]
 pub(crate) struct HoldBatches {
-    lanes: Vec<mpsc::UnboundedSender<Job>>,
+    lanes: Vec<mpsc::Sender<Job>>,
 }
 
 impl HoldBatches {
@@ -44,7 +54,7 @@ impl HoldBatches {
     pub(crate) fn start(db: Database, sizes: Histogram<u64>) -> Self {
         let lanes = (0..LANES)
             .map(|_| {
-                let (sender, receiver) = mpsc::unbounded_channel();
+                let (sender, receiver) = mpsc::channel(QUEUE);
                 tokio::spawn(run_lane(db.clone(), receiver, sizes.clone()));
                 sender
             })
@@ -52,32 +62,45 @@ impl HoldBatches {
         Self { lanes }
     }
 
-    /// Places a hold in the next batch of its lane; `None` if the lane has stopped.
+    /// Places a hold in the next batch of its lane; `None` when the caller should place it on its
+    /// own: the lane is full or gone, or the batch failed as a whole.
     pub(crate) async fn place(&self, request: HoldRequest, lines: Vec<HoldLine>) -> Option<Placed> {
         let first_item = lines.iter().map(|line| line.inventory_item_id.as_str()).min().unwrap_or_default();
         let lane = BuildHasherDefault::<DefaultHasher>::default().hash_one(first_item) as usize % self.lanes.len();
         let (reply, answer) = oneshot::channel();
-        self.lanes[lane].send(Job { request, lines, reply }).ok()?;
-        answer.await.ok()
+        let job = Job { request, lines, span: tracing::Span::current(), reply };
+        self.lanes[lane].try_send(job).ok()?;
+        answer.await.ok().flatten()
     }
 }
 
-async fn run_lane(db: Database, mut jobs: mpsc::UnboundedReceiver<Job>, sizes: Histogram<u64>) {
+async fn run_lane(db: Database, mut jobs: mpsc::Receiver<Job>, sizes: Histogram<u64>) {
     while let Some(first) = jobs.recv().await {
-        // Whatever queued up while the last batch committed goes into this one.
-        let mut batch = vec![first];
+        // Whatever queued up while the last batch committed goes into this one; callers that have
+        // gone (cancelled, past their deadline) are left out, as their own transaction would be.
+        let mut batch: Vec<Job> = std::iter::once(first).filter(|job| !job.reply.is_closed()).collect();
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
+                Ok(job) if job.reply.is_closed() => {}
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
         }
+        if batch.is_empty() {
+            continue;
+        }
         sizes.record(batch.len() as u64, &[]);
-        run_batch(&db, batch).await;
+        // A task of its own: a panic loses this batch's answers (its callers then place their
+        // holds on their own), never the lane.
+        let _ = tokio::spawn(run_batch(db.clone(), batch)).await;
     }
 }
 
-async fn run_batch(db: &Database, batch: Vec<Job>) {
+async fn run_batch(db: Database, batch: Vec<Job>) {
+    let span = tracing::info_span!(parent: &batch[0].span, "hold batch", holds = batch.len());
+    for job in &batch[1..] {
+        span.add_link(job.span.context().span().span_context().clone());
+    }
     let inputs: Vec<(HoldRequest, Vec<HoldLine>)> =
         batch.iter().map(|job| (job.request.clone(), job.lines.clone())).collect();
     let items: BTreeSet<String> =
@@ -86,11 +109,11 @@ async fn run_batch(db: &Database, batch: Vec<Job>) {
         .write(|txn| {
             let (inputs, items) = (inputs.clone(), items.clone());
             Box::pin(async move {
-                lock_levels(txn, items.into_iter().collect()).await?;
+                lock_for_holds(txn, items.into_iter().collect()).await?;
                 let mut answers = Vec::with_capacity(inputs.len());
                 for (request, lines) in &inputs {
                     match place_in(txn, request, lines).await {
-                        // The transaction itself failed: the whole batch goes again, one by one.
+                        // The transaction itself failed: every hold goes again on its own.
                         Err(error @ InventoryError::Database(_)) => return Err(error),
                         answer => answers.push(answer),
                     }
@@ -98,18 +121,18 @@ async fn run_batch(db: &Database, batch: Vec<Job>) {
                 Ok(answers)
             })
         })
+        .instrument(span)
         .await;
     match placed {
         Ok(answers) => {
             for (job, answer) in batch.into_iter().zip(answers) {
-                let _ = job.reply.send(answer);
+                let _ = job.reply.send(Some(answer));
             }
         }
         Err(error) => {
-            tracing::debug!(%error, holds = batch.len(), "a batch of holds failed; placing them one by one");
+            tracing::debug!(%error, holds = batch.len(), "a batch of holds failed; each is placed on its own");
             for job in batch {
-                let answer = place_alone(db, &job.request, &job.lines).await;
-                let _ = job.reply.send(answer);
+                let _ = job.reply.send(None);
             }
         }
     }

@@ -192,7 +192,7 @@ impl Inventory {
         let lines = request.validate(self)?;
         let placed = match self.batches.place(request.clone(), lines.clone()).await {
             Some(placed) => placed,
-            // The batching lane is gone (shutting down): one transaction of its own.
+            // The lane was full or gone, or the batch failed as a whole: a transaction of its own.
             None => place_alone(&self.db, &request, &lines).await,
         };
         match &placed {
@@ -348,9 +348,28 @@ pub(crate) async fn place_alone(
     .await
 }
 
-/// Locks, in one global order, every stock level of `items`: a batch takes all its locks before
-/// any other, so batches running side by side (here or on another replica) never deadlock.
-pub(crate) async fn lock_levels(txn: &impl ConnectionTrait, items: Vec<String>) -> Result<(), DbErr> {
+/// Takes every lock a batch of holds on `items` needs before it places any, in the order a single
+/// hold takes them (its items and every warehouse shared, then the items' stock levels), each set
+/// in the database's order: batches side by side, here or on another replica, and item or
+/// warehouse deletes never wait on each other in a circle.
+pub(crate) async fn lock_for_holds(txn: &impl ConnectionTrait, items: Vec<String>) -> Result<(), DbErr> {
+    inventory_item::Entity::find()
+        .select_only()
+        .column(inventory_item::Column::Id)
+        .filter(inventory_item::Column::Id.is_in(items.clone()))
+        .order_by_asc(inventory_item::Column::Id)
+        .lock_shared()
+        .into_tuple::<String>()
+        .all(txn)
+        .await?;
+    warehouse::Entity::find()
+        .select_only()
+        .column(warehouse::Column::Id)
+        .order_by_asc(warehouse::Column::Id)
+        .lock_shared()
+        .into_tuple::<String>()
+        .all(txn)
+        .await?;
     stock_level::Entity::find()
         .select_only()
         .column(stock_level::Column::InventoryItemId)
@@ -465,15 +484,25 @@ async fn close_hold(txn: &impl ConnectionTrait, id: &str, state: HoldState) -> R
     }
     let mut hold = load_hold(txn, row.clone()).await?;
     let time = now();
-    let mut held: Vec<&hold_allocation::Model> = hold.allocations.iter().filter(|a| a.quantity > 0).collect();
-    held.sort_by(|a, b| (&a.inventory_item_id, &a.warehouse_id).cmp(&(&b.inventory_item_id, &b.warehouse_id)));
+    let held: Vec<&hold_allocation::Model> = hold.allocations.iter().filter(|a| a.quantity > 0).collect();
+    // Locked in one query in the database's own order, the order every hold and batch locks in.
+    let items: BTreeSet<String> = held.iter().map(|a| a.inventory_item_id.clone()).collect();
+    let warehouses: BTreeSet<String> = held.iter().map(|a| a.warehouse_id.clone()).collect();
+    let mut levels: BTreeMap<(String, String), stock_level::Model> = stock_level::Entity::find()
+        .filter(stock_level::Column::InventoryItemId.is_in(items))
+        .filter(stock_level::Column::WarehouseId.is_in(warehouses))
+        .order_by_asc(stock_level::Column::InventoryItemId)
+        .order_by_asc(stock_level::Column::WarehouseId)
+        .lock_exclusive()
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|level| ((level.inventory_item_id.clone(), level.warehouse_id.clone()), level))
+        .collect();
     for allocation in held {
+        let key = (allocation.inventory_item_id.clone(), allocation.warehouse_id.clone());
         let mut level =
-            stock_level::Entity::find_by_id((allocation.inventory_item_id.clone(), allocation.warehouse_id.clone()))
-                .lock_exclusive()
-                .one(txn)
-                .await?
-                .ok_or_else(|| DbErr::RecordNotFound(format!("stock level of hold {id}")))?;
+            levels.remove(&key).ok_or_else(|| DbErr::RecordNotFound(format!("stock level of hold {id}")))?;
         level.reserved -= allocation.quantity;
         level.updated_time = time;
         if state == HoldState::Committed {

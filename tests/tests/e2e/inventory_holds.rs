@@ -190,43 +190,59 @@ on_every_backend! {
         let (inventory, mut client) = spawn_inventory(backend).await;
         warehouse(&mut client, "w", &[], 0).await;
         stocked(&mut client, &[("hot", "w", 30), ("cold", "w", 20)]).await;
-        // Single-item and two-item holds on the same rows, all at once: they share transactions.
-        let lines_of = |n: usize| match n % 3 {
-            0 => vec![line("hot", 1)],
+        // Single-item and two-item holds on the same rows, all at once, so they share transactions;
+        // among them the same hold asked twice (one answer for both), and holds of an item that
+        // does not exist.
+        let lines_of = |n: usize| match n % 5 {
+            0 | 3 => vec![line("hot", 1)],
             1 => vec![line("hot", 2), line("cold", 1)],
-            _ => vec![line("cold", 2)],
+            2 => vec![line("cold", 2)],
+            _ => vec![line("ghost", 1), line("hot", 1)],
         };
+        let id_of = |n: usize| if n % 5 == 3 { format!("batch-{}", n - 3) } else { format!("batch-{n}") };
         let racers = (0..150).map(|n| {
             let mut client = client.clone();
-            async move { (n, place(&mut client, hold_request(&format!("batch-{n}"), lines_of(n), "US")).await) }
+            async move { (n, place(&mut client, hold_request(&id_of(n), lines_of(n), "US")).await) }
         });
         let results = futures::future::join_all(racers).await;
         let mut held: BTreeMap<String, i64> = BTreeMap::new();
+        let mut counted = std::collections::BTreeSet::new();
         for (n, result) in &results {
-            match result {
-                Ok(hold) => {
-                    assert_eq!(hold.id, format!("batch-{n}"), "each caller gets its own hold");
-                    for allocation in &hold.allocations {
-                        assert_eq!(allocation.oversold_quantity, 0);
-                        *held.entry(allocation.inventory_item_id.clone()).or_default() += allocation.quantity;
+            match (n % 5, result) {
+                (4, Err(status)) => assert_eq!(status.code(), Code::NotFound, "{status:?}"),
+                (_, Ok(hold)) => {
+                    assert_eq!(hold.id, id_of(*n), "each caller gets its own hold");
+                    assert_eq!(hold.lines.iter().map(|l| l.quantity).sum::<i64>(), lines_of(*n).iter().map(|l| l.quantity).sum::<i64>());
+                    if counted.insert(hold.id.clone()) {
+                        for allocation in &hold.allocations {
+                            assert_eq!(allocation.oversold_quantity, 0);
+                            *held.entry(allocation.inventory_item_id.clone()).or_default() += allocation.quantity;
+                        }
                     }
                 }
-                Err(status) => assert_eq!(reason(status), "insufficient_inventory", "{status:?}"),
+                (_, Err(status)) => assert_eq!(reason(status), "insufficient_inventory", "{status:?}"),
             }
         }
+        let mut available = BTreeMap::new();
         for (item, stock) in [("hot", 30), ("cold", 20)] {
-            let (on_hand, reserved, _, _) = level(&mut client, item).await;
+            let (on_hand, reserved, left, _) = level(&mut client, item).await;
             assert_eq!(on_hand, stock);
             assert_eq!(reserved, held.get(item).copied().unwrap_or(0), "{item}: reserved is the sum of the holds");
             assert!(reserved <= on_hand, "{item}: never oversold");
+            available.insert(item, left);
         }
-        // Each refusal was right when it was decided: one more unit of what it asked was not there.
-        assert!(results.iter().any(|(_, r)| r.is_err()), "the stock ran out, so some were refused");
-        assert!(results.iter().filter(|(_, r)| r.is_ok()).count() >= 20, "and the stock went to others");
-        // And they were batched: fewer transactions than holds.
+        // Stock only fell during the race, so each refusal asked for more of some item than is
+        // left even now.
+        for (n, result) in &results {
+            if let Err(status) = result && reason(status) == "insufficient_inventory" {
+                let short = lines_of(*n).iter().any(|l| l.quantity > available[l.inventory_item_id.as_str()]);
+                assert!(short, "hold {n} was refused while its stock was there: {available:?}");
+            }
+        }
+        // And they were batched: on average at least two holds per transaction.
         let figures = crate::metrics::Figures::of(&inventory).await;
         let batches = figures.value("inventory_hold_batch_size", &[]);
-        assert!(batches < 150.0, "{batches} transactions for 150 holds");
+        assert!(batches * 2.0 <= 150.0, "{batches} transactions for 150 holds");
     }
 
     async fn a_lapsed_hold_is_released_by_the_inventory_itself(backend: Backend) {

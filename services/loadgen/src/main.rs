@@ -1,0 +1,255 @@
+//! The load generator. `loadgen run` drives a running suite with one workload; `loadgen report`
+//! starts the suite itself on SQLite and on PostgreSQL, runs every workload and the baselines in
+//! one go, and writes the figures to BENCHMARKS.md.
+
+mod baselines;
+mod stats;
+mod suite;
+mod workloads;
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::baselines::ReservationSql;
+use crate::stats::Run;
+use crate::suite::{Databases, Process};
+use crate::workloads::{Suite, Workload, run_workload};
+
+#[derive(Parser)]
+#[command(name = "loadgen", about = "Drives the suite through its gRPC clients and prints what it measured.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs one workload against a running suite.
+    Run {
+        #[arg(long, value_enum)]
+        workload: Workload,
+        #[command(flatten)]
+        load: Load,
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        catalog: String,
+        #[arg(long, default_value = "http://127.0.0.1:50052")]
+        inventory: String,
+        #[arg(long, default_value = "http://127.0.0.1:50053")]
+        reservation: String,
+    },
+    /// Starts the suite on each database, runs every workload and baseline, and writes a report.
+    Report {
+        #[command(flatten)]
+        load: Load,
+        /// A PostgreSQL server to create the databases on; without it only SQLite runs.
+        #[arg(long, env = "TEST_DATABASE_URL")]
+        postgres: Option<String>,
+        /// Where the report goes.
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        out: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Clone, Copy)]
+struct Load {
+    /// Calls in flight at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Seconds each workload runs.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+impl Load {
+    fn duration(self) -> Duration {
+        Duration::from_secs(self.seconds)
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    match Cli::parse().command {
+        Command::Run { workload, load, catalog, inventory, reservation } => {
+            let suite = Suite::connect(&catalog, &inventory, &reservation).await?;
+            suite.prepare().await?;
+            let run = run_workload(&suite, workload, load.concurrency, load.duration(), &unique("run")).await;
+            println!("{}", header());
+            println!("{}", row(workload.describe(), &run, None));
+        }
+        Command::Report { load, postgres, out } => {
+            let mut report = machine(load);
+            let mut backends = vec![("SQLite", None)];
+            match postgres {
+                Some(url) => backends.push(("PostgreSQL", Some(url))),
+                None => eprintln!("no --postgres (or TEST_DATABASE_URL): PostgreSQL is left out"),
+            }
+            for (name, admin) in backends {
+                eprintln!("== {name}");
+                report.push_str(&measure(name, admin.as_deref(), load).await?);
+            }
+            report.push_str(NOTES);
+            std::fs::write(&out, &report)?;
+            eprintln!("wrote {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+/// The suite on one database: every workload, the baselines, and each service's peak memory.
+async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, Box<dyn std::error::Error>> {
+    let run = unique("bench");
+    let databases = match admin {
+        Some(admin) => Databases::postgres(admin, &run).await?,
+        None => Databases::sqlite(&PathBuf::from("target/bench"), &run)?,
+    };
+    let [catalog_db, inventory_db, reservation_db] = databases.urls.clone();
+    let binaries = suite::binaries()?;
+    let env =
+        |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>();
+    let inventory =
+        Process::start(&binaries.join("inventory"), "INVENTORY", &env(&[("INVENTORY_DATABASE_URL", &inventory_db)]))
+            .await?;
+    let reservation = Process::start(
+        &binaries.join("reservation"),
+        "RESERVATION",
+        &env(&[("RESERVATION_DATABASE_URL", &reservation_db), ("RESERVATION_INVENTORY_URL", &inventory.url)]),
+    )
+    .await?;
+    let catalog = Process::start(
+        &binaries.join("catalog"),
+        "CATALOG",
+        &env(&[("CATALOG_DATABASE_URL", &catalog_db), ("CATALOG_INVENTORY_URL", &inventory.url)]),
+    )
+    .await?;
+    let suite = Suite::connect(&catalog.url, &inventory.url, &reservation.url).await?;
+    suite.prepare().await?;
+
+    let (concurrency, duration) = (load.concurrency, load.duration());
+    let mut runs = Vec::new();
+    for workload in Workload::ALL {
+        eprintln!("   {}", workload.describe());
+        runs.push((
+            workload,
+            run_workload(&suite, workload, concurrency, duration, &format!("{run}-{workload:?}")).await,
+        ));
+    }
+    eprintln!("   baselines");
+    let sql = ReservationSql::connect(&inventory_db, &reservation_db).await?;
+    let sql_spread = sql.run(false, concurrency, duration, &format!("{run}-sql-spread")).await;
+    let sql_hot = sql.run(true, concurrency, duration, &format!("{run}-sql-hot")).await;
+    let echo = baselines::run_echo(baselines::start_echo().await?, concurrency, duration).await;
+    let memory: Vec<(&str, Option<f64>)> = vec![
+        ("catalog", catalog.peak_memory_mib()),
+        ("inventory", inventory.peak_memory_mib()),
+        ("reservation", reservation.peak_memory_mib()),
+    ];
+    for process in [catalog, reservation, inventory] {
+        process.stop().await;
+    }
+    databases.drop_all().await;
+
+    let mut text = format!("\n## {name}\n\n{}\n", header());
+    for (workload, measured) in &runs {
+        let baseline = match workload {
+            Workload::Spread => ("SQL, spread", &sql_spread),
+            Workload::Hot => ("SQL, same row", &sql_hot),
+            Workload::Sku | Workload::Fulfill | Workload::Levels => ("bare tonic", &echo),
+        };
+        text.push_str(&row(workload.describe(), measured, Some(baseline)));
+        text.push('\n');
+    }
+    text.push_str(&row("baseline: a reservation's SQL, spread items, one transaction each", &sql_spread, None));
+    text.push('\n');
+    text.push_str(&row("baseline: a reservation's SQL, all on one row, one transaction each", &sql_hot, None));
+    text.push('\n');
+    text.push_str(&row("baseline: bare tonic health check", &echo, None));
+    text.push_str("\n\nPeak memory (VmHWM): ");
+    let memory: Vec<String> = memory
+        .iter()
+        .map(|(service, mib)| format!("{service} {}", mib.map_or("n/a".to_owned(), |m| format!("{m:.1} MiB"))))
+        .collect();
+    text.push_str(&memory.join(", "));
+    text.push('\n');
+    eprint!("{text}");
+    Ok(text)
+}
+
+fn header() -> String {
+    "| workload | ops/s | p50 ms | p90 ms | p99 ms | max ms | errors | ratio to baseline |\n| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |".to_owned()
+}
+
+fn row(name: &str, run: &Run, baseline: Option<(&str, &Run)>) -> String {
+    let ratio = match baseline {
+        Some((label, base)) if base.throughput() > 0.0 => {
+            format!("{:.2} × {label}", run.throughput() / base.throughput())
+        }
+        Some((label, _)) => format!("n/a ({label} made no progress)"),
+        None => "(baseline)".to_owned(),
+    };
+    format!(
+        "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {ratio} |",
+        run.throughput(),
+        run.percentile(0.50),
+        run.percentile(0.90),
+        run.percentile(0.99),
+        run.percentile(1.0),
+        run.errors_text(),
+    )
+}
+
+/// The report's head: the date and the machine.
+fn machine(load: Load) -> String {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("unknown")
+        .trim()
+        .to_owned();
+    let meminfo = read("/proc/meminfo");
+    let memory = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|k| k.parse::<f64>().ok())
+        .map_or("unknown".to_owned(), |k| format!("{:.1} GiB", k / 1024.0 / 1024.0));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mut text = String::from("# Benchmarks\n\n");
+    let _ = writeln!(text, "Written by `loadgen report` on {} (UTC).\n", chrono::Utc::now().format("%Y-%m-%d %H:%M"));
+    let _ = writeln!(
+        text,
+        "- Machine: {cores} cores ({cpu}), {memory}, Linux {}",
+        read("/proc/sys/kernel/osrelease").trim()
+    );
+    let _ = writeln!(
+        text,
+        "- Load: {} calls in flight, {} s per workload, release build, every service a process of its own, the load generator on the same machine",
+        load.concurrency, load.seconds
+    );
+    text
+}
+
+const NOTES: &str = "
+## Reading the figures
+
+- ops/s counts successful operations; a (d) operation is a reservation and its fulfillment order.
+- The SQL baselines send the statements of a reservation's three transactions (the pending
+  reservation, the hold, the reservation made active) straight to the same databases, one
+  transaction each, with the same concurrency: what the suite would do with no gRPC, no service
+  code and no batching. (a) is compared with them on spread items, (b) on one row: there the
+  baseline is the one-transaction-per-hold limit that the Inventory's hold batching goes past.
+- The bare tonic baseline is a tonic server with only `grpc.health.v1` on the same machine, in the
+  load generator's own process: the cost of a gRPC call and nothing else. (c), (d) and (e) are
+  compared with it.
+- SQLite runs with one writer at a time per service (WAL, synchronous=NORMAL); PostgreSQL with its
+  defaults (fsync on, synchronous_commit on).
+";
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
