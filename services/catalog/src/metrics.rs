@@ -1,10 +1,8 @@
 //! The Catalog's own figures, beside the per-call ones every server records. Retried calls to the
 //! Inventory, saga steps among them, are `rpc.client.retries`.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use fulfillment_server::Metrics;
+use fulfillment_server::metrics::Level;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Counter;
 
@@ -25,21 +23,14 @@ pub enum SagaOutcome {
 #[derive(Clone, Debug)]
 pub struct CatalogMetrics {
     sagas: Counter<u64>,
-    open: Arc<AtomicU64>,
+    open: Level,
 }
 
 impl CatalogMetrics {
     /// Creates the instruments in `metrics`.
     pub fn new(metrics: &Metrics) -> Self {
         let meter = metrics.meter();
-        let open = Arc::new(AtomicU64::new(0));
-        let observed = open.clone();
-        // Kept alive by the meter provider; read at each scrape or push.
-        meter
-            .u64_observable_gauge("catalog.sagas.open")
-            .with_description("Sagas not yet closed, as last counted by saga recovery")
-            .with_callback(move |observer| observer.observe(observed.load(Ordering::Relaxed), &[]))
-            .build();
+        let open = metrics.level("catalog.sagas.open", "Sagas not yet closed, as last counted by saga recovery");
         Self {
             sagas: meter
                 .u64_counter("catalog.saga.outcomes")
@@ -61,6 +52,6 @@ impl CatalogMetrics {
 
     /// Sets how many sagas are open now.
     pub fn set_open(&self, count: u64) {
-        self.open.store(count, Ordering::Relaxed);
+        self.open.set(count);
     }
 }

@@ -8,6 +8,8 @@ use fulfillment_server::{ServiceSettings, reference_data};
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50052";
 /// Where its Prometheus endpoint listens unless `INVENTORY_METRICS_ADDR` says otherwise.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9102";
+/// The most holds one transaction places unless `INVENTORY_HOLD_BATCH_MAX` says otherwise.
+pub const DEFAULT_HOLD_BATCH_MAX: usize = 64;
 /// The embedded default database.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/inventory.db";
 
@@ -25,6 +27,8 @@ pub struct InventoryConfig {
     pub hold_grace: Duration,
     /// `INVENTORY_LOW_STOCK_THRESHOLD`: a stock level with fewer units available counts as low.
     pub low_stock_threshold: i64,
+    /// `INVENTORY_HOLD_BATCH_MAX`: the most holds placed in one transaction (1: one each).
+    pub hold_batch_max: usize,
 }
 
 impl InventoryConfig {
@@ -42,6 +46,16 @@ impl InventoryConfig {
             expiry_sweep_interval: env.millis_or("INVENTORY_EXPIRY_SWEEP_MS", Duration::from_secs(5))?,
             hold_grace: env.millis_or("INVENTORY_HOLD_GRACE_MS", Duration::from_secs(60))?,
             low_stock_threshold: env.parse_or("INVENTORY_LOW_STOCK_THRESHOLD", 10)?,
+            hold_batch_max: match env.parse_or("INVENTORY_HOLD_BATCH_MAX", DEFAULT_HOLD_BATCH_MAX)? {
+                0 => {
+                    return Err(ConfigError {
+                        variable: "INVENTORY_HOLD_BATCH_MAX".to_owned(),
+                        value: "0".to_owned(),
+                        reason: "at least one hold goes in a transaction".to_owned(),
+                    });
+                }
+                max => max,
+            },
         })
     }
 }

@@ -26,8 +26,6 @@ use crate::holds::{Hold, HoldLine, HoldRequest, lock_for_holds, place_in};
 
 /// How many lanes place holds side by side.
 const LANES: usize = 4;
-/// The most holds one transaction places.
-const MAX_BATCH: usize = 64;
 /// Holds waiting in one lane; beyond that a hold is placed on its own rather than queued.
 const QUEUE: usize = 1024;
 
@@ -49,13 +47,13 @@ pub(crate) struct HoldBatches {
 }
 
 impl HoldBatches {
-    /// Starts the lanes over `db`; they stop when the last clone of this is dropped. Each batch's
-    /// size is recorded in `sizes`.
-    pub(crate) fn start(db: Database, sizes: Histogram<u64>) -> Self {
+    /// Starts the lanes over `db`, each placing up to `max_batch` holds per transaction; they stop
+    /// when the last clone of this is dropped. Each batch's size is recorded in `sizes`.
+    pub(crate) fn start(db: Database, sizes: Histogram<u64>, max_batch: usize) -> Self {
         let lanes = (0..LANES)
             .map(|_| {
                 let (sender, receiver) = mpsc::channel(QUEUE);
-                tokio::spawn(run_lane(db.clone(), receiver, sizes.clone()));
+                tokio::spawn(run_lane(db.clone(), receiver, sizes.clone(), max_batch.max(1)));
                 sender
             })
             .collect();
@@ -74,12 +72,12 @@ impl HoldBatches {
     }
 }
 
-async fn run_lane(db: Database, mut jobs: mpsc::Receiver<Job>, sizes: Histogram<u64>) {
+async fn run_lane(db: Database, mut jobs: mpsc::Receiver<Job>, sizes: Histogram<u64>, max_batch: usize) {
     while let Some(first) = jobs.recv().await {
         // Whatever queued up while the last batch committed goes into this one; callers that have
         // gone (cancelled, past their deadline) are left out, as their own transaction would be.
         let mut batch: Vec<Job> = std::iter::once(first).filter(|job| !job.reply.is_closed()).collect();
-        while batch.len() < MAX_BATCH {
+        while batch.len() < max_batch {
             match jobs.try_recv() {
                 Ok(job) if job.reply.is_closed() => {}
                 Ok(job) => batch.push(job),

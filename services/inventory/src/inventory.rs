@@ -33,8 +33,14 @@ impl Inventory {
     /// An Inventory over a migrated database, counting what it does in `metrics`. Starts the
     /// lanes that place holds, so it must be called inside a tokio runtime.
     pub fn new(db: Database, reference: ReferenceData, metrics: InventoryMetrics) -> Self {
-        let batches = HoldBatches::start(db.clone(), metrics.batch_sizes());
+        let batches = HoldBatches::start(db.clone(), metrics.batch_sizes(), crate::config::DEFAULT_HOLD_BATCH_MAX);
         Self { db, reference: Arc::new(reference), metrics, batches }
+    }
+
+    /// The same Inventory placing at most `max` holds per transaction (1: each its own).
+    pub fn with_hold_batch_max(mut self, max: usize) -> Self {
+        self.batches = HoldBatches::start(self.db.clone(), self.metrics.batch_sizes(), max);
+        self
     }
 
     /// The database, for consistency checks.

@@ -49,7 +49,8 @@ pub async fn run(
     let db = Database::connect(config.service.database_url.expose(), config.service.pool).await?;
     fulfillment_storage::migrate::<Migrator>(&db).await?;
     let metrics = Metrics::new("inventory", config.service.otlp_endpoint.as_deref());
-    let inventory = Inventory::new(db.clone(), config.reference, InventoryMetrics::new(&metrics));
+    let inventory = Inventory::new(db.clone(), config.reference, InventoryMetrics::new(&metrics))
+        .with_hold_batch_max(config.hold_batch_max);
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let sweep = Sweep {

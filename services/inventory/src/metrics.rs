@@ -1,9 +1,7 @@
 //! The Inventory's own figures, beside the per-call ones every server records.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use fulfillment_server::Metrics;
+use fulfillment_server::metrics::Level;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram};
 
@@ -39,23 +37,17 @@ impl HoldOutcome {
 pub struct InventoryMetrics {
     holds: Counter<u64>,
     batch_sizes: Histogram<u64>,
-    low_levels: Arc<AtomicU64>,
+    low_levels: Level,
 }
 
 impl InventoryMetrics {
     /// Creates the instruments in `metrics`.
     pub fn new(metrics: &Metrics) -> Self {
         let meter = metrics.meter();
-        let low_levels = Arc::new(AtomicU64::new(0));
-        let observed = low_levels.clone();
-        // Kept alive by the meter provider; read at each scrape or push.
-        meter
-            .u64_observable_gauge("inventory.stock.low_levels")
-            .with_description(
-                "Stock levels (item and warehouse) with fewer units available than the low-stock threshold",
-            )
-            .with_callback(move |observer| observer.observe(observed.load(Ordering::Relaxed), &[]))
-            .build();
+        let low_levels = metrics.level(
+            "inventory.stock.low_levels",
+            "Stock levels (item and warehouse) with fewer units available than the low-stock threshold",
+        );
         Self {
             holds: meter.u64_counter("inventory.holds").with_description("Holds by what happened to them").build(),
             batch_sizes: meter
@@ -79,6 +71,6 @@ impl InventoryMetrics {
 
     /// Sets how many stock levels are low now.
     pub fn set_low_levels(&self, count: u64) {
-        self.low_levels.store(count, Ordering::Relaxed);
+        self.low_levels.set(count);
     }
 }

@@ -45,37 +45,48 @@ impl ReservationSql {
         .await
     }
 
+    /// Runs only the hold's transaction, on the hot item, `concurrency` at a time.
+    pub async fn run_holds(&self, concurrency: usize, duration: Duration, run: &str) -> Run {
+        let (this, run) = (self.clone(), run.to_owned());
+        drive(concurrency, duration, move |worker, n| {
+            let this = this.clone();
+            let id = format!("{run}-{worker}-{n}");
+            async move { this.hold(&id, "hot").await.map_err(|_| Code::Internal) }
+        })
+        .await
+    }
+
     async fn reserve(&self, id: &str, item: &str) -> Result<(), DbErr> {
         let now = Utc::now();
         let expire = now + chrono::Duration::hours(1);
         // 1. The Reservation service records the reservation as pending, claimed.
         let backend = self.reservation.backend();
-        let (id1, now1) = (id.to_owned(), now);
-        self.reservation
-            .write(move |txn| {
-                let id = id1.clone();
-                Box::pin(async move {
-                    txn.query_one_raw(stmt(
-                        backend,
-                        "SELECT id FROM reservation WHERE id = ?",
-                        FOR_UPDATE,
-                        vec![id.clone().into()],
-                    ))
-                    .await?;
-                    txn.execute_raw(stmt(
-                        backend,
-                        "INSERT INTO reservation (id, state, items, ship_to, ship_to_country, expires_in_seconds, \
-                         expire_time, allocations, claimed_until, claim_token, live_mode, created_time, updated_time) \
-                         VALUES (?, 'pending', '[]', '{}', 'US', 3600, ?, '[]', ?, 'claim', FALSE, ?, ?)",
-                        "",
-                        vec![id.into(), expire.into(), expire.into(), now1.into(), now1.into()],
-                    ))
-                    .await?;
-                    Ok::<_, DbErr>(())
-                })
-            })
-            .await?;
-        // 2. The Inventory places the hold: locks, reads, the level, the hold and its allocation.
+        let insert = stmt(
+            backend,
+            "INSERT INTO reservation (id, state, items, ship_to, ship_to_country, expires_in_seconds, expire_time, \
+             allocations, claimed_until, claim_token, live_mode, created_time, updated_time) \
+             VALUES (?, 'pending', '[]', '{}', 'US', 3600, ?, '[]', ?, 'claim', FALSE, ?, ?)",
+            "",
+            vec![id.into(), expire.into(), expire.into(), now.into(), now.into()],
+        );
+        self.change_reservation(id, insert).await?;
+        // 2. The Inventory places the hold.
+        self.hold(id, item).await?;
+        // 3. The Reservation service records it active with its allocations.
+        let activate = stmt(
+            self.reservation.backend(),
+            "UPDATE reservation SET state = 'active', allocations = '[]', claimed_until = NULL, claim_token = NULL, \
+             updated_time = ? WHERE id = ?",
+            "",
+            vec![Utc::now().into(), id.into()],
+        );
+        self.change_reservation(id, activate).await
+    }
+
+    /// The hold's transaction: locks, reads, the level, the hold and its allocation.
+    async fn hold(&self, id: &str, item: &str) -> Result<(), DbErr> {
+        let now = Utc::now();
+        let expire = now + chrono::Duration::hours(1);
         let backend = self.inventory.backend();
         let (id2, item2) = (id.to_owned(), item.to_owned());
         self.inventory
@@ -133,29 +144,19 @@ impl ReservationSql {
                     Ok::<_, DbErr>(())
                 })
             })
-            .await?;
-        // 3. The Reservation service records it active with its allocations.
+            .await
+    }
+
+    /// A transaction on the reservation `id` as the service makes one: the row locked, then changed.
+    async fn change_reservation(&self, id: &str, change: Statement) -> Result<(), DbErr> {
         let backend = self.reservation.backend();
-        let id3 = id.to_owned();
+        let find = stmt(backend, "SELECT id FROM reservation WHERE id = ?", FOR_UPDATE, vec![id.into()]);
         self.reservation
             .write(move |txn| {
-                let id = id3.clone();
+                let (find, change) = (find.clone(), change.clone());
                 Box::pin(async move {
-                    txn.query_one_raw(stmt(
-                        backend,
-                        "SELECT id FROM reservation WHERE id = ?",
-                        FOR_UPDATE,
-                        vec![id.clone().into()],
-                    ))
-                    .await?;
-                    txn.execute_raw(stmt(
-                        backend,
-                        "UPDATE reservation SET state = 'active', allocations = '[]', claimed_until = NULL, \
-                         claim_token = NULL, updated_time = ? WHERE id = ?",
-                        "",
-                        vec![Utc::now().into(), id.into()],
-                    ))
-                    .await?;
+                    txn.query_one_raw(find).await?;
+                    txn.execute_raw(change).await?;
                     Ok::<_, DbErr>(())
                 })
             })

@@ -136,10 +136,23 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
             run_workload(&suite, workload, concurrency, duration, &format!("{run}-{workload:?}")).await,
         ));
     }
+    // The same hot holds through an Inventory that gives each hold its own transaction.
+    eprintln!("   (f) again, one transaction per hold");
+    let unbatched = Process::start(
+        &binaries.join("inventory"),
+        "INVENTORY",
+        &env(&[("INVENTORY_DATABASE_URL", &inventory_db), ("INVENTORY_HOLD_BATCH_MAX", "1")]),
+    )
+    .await?;
+    let one_by_one = Suite::connect(&catalog.url, &unbatched.url, &reservation.url).await?;
+    let hot_unbatched =
+        run_workload(&one_by_one, Workload::HotHold, concurrency, duration, &format!("{run}-unbatched")).await;
+    unbatched.stop().await;
     eprintln!("   baselines");
     let sql = ReservationSql::connect(&inventory_db, &reservation_db).await?;
     let sql_spread = sql.run(false, concurrency, duration, &format!("{run}-sql-spread")).await;
     let sql_hot = sql.run(true, concurrency, duration, &format!("{run}-sql-hot")).await;
+    let sql_holds = sql.run_holds(concurrency, duration, &format!("{run}-sql-holds")).await;
     let echo = baselines::run_echo(baselines::start_echo().await?, concurrency, duration).await;
     let memory: Vec<(&str, Option<f64>)> = vec![
         ("catalog", catalog.peak_memory_mib()),
@@ -156,14 +169,20 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
         let baseline = match workload {
             Workload::Spread => ("SQL, spread", &sql_spread),
             Workload::Hot => ("SQL, same row", &sql_hot),
+            Workload::HotHold => ("SQL hold, same row", &sql_holds),
             Workload::Sku | Workload::Fulfill | Workload::Levels => ("bare tonic", &echo),
         };
         text.push_str(&row(workload.describe(), measured, Some(baseline)));
         text.push('\n');
     }
+    let unbatched_name = "(f) with `INVENTORY_HOLD_BATCH_MAX=1`: one transaction per hold";
+    text.push_str(&row(unbatched_name, &hot_unbatched, Some(("SQL hold, same row", &sql_holds))));
+    text.push('\n');
     text.push_str(&row("baseline: a reservation's SQL, spread items, one transaction each", &sql_spread, None));
     text.push('\n');
     text.push_str(&row("baseline: a reservation's SQL, all on one row, one transaction each", &sql_hot, None));
+    text.push('\n');
+    text.push_str(&row("baseline: the hold's SQL alone, all on one row, one transaction each", &sql_holds, None));
     text.push('\n');
     text.push_str(&row("baseline: bare tonic health check", &echo, None));
     text.push_str("\n\nPeak memory (VmHWM): ");
@@ -172,6 +191,15 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
         .map(|(service, mib)| format!("{service} {}", mib.map_or("n/a".to_owned(), |m| format!("{m:.1} MiB"))))
         .collect();
     text.push_str(&memory.join(", "));
+    if let Some((_, batched)) = runs.iter().find(|(w, _)| *w == Workload::HotHold)
+        && hot_unbatched.throughput() > 0.0
+    {
+        let gain = batched.throughput() / hot_unbatched.throughput();
+        let _ = write!(
+            text,
+            "\n\nHot-item batching: (f) places {gain:.2} × the holds per second it places with one transaction per hold."
+        );
+    }
     text.push('\n');
     eprint!("{text}");
     Ok(text)
@@ -242,7 +270,11 @@ const NOTES: &str = "
   reservation, the hold, the reservation made active) straight to the same databases, one
   transaction each, with the same concurrency: what the suite would do with no gRPC, no service
   code and no batching. (a) is compared with them on spread items, (b) on one row: there the
-  baseline is the one-transaction-per-hold limit that the Inventory's hold batching goes past.
+  baseline is one transaction per reservation on the same row.
+- (f) places holds at the Inventory directly, all on one item, so the hold's transaction is the
+  whole cost. It runs twice: with hold batching (the default) and with `INVENTORY_HOLD_BATCH_MAX=1`
+  (the same Inventory, one transaction per hold), and both are compared with the hold's SQL alone
+  on one row, one transaction each.
 - The bare tonic baseline is a tonic server with only `grpc.health.v1` on the same machine, in the
   load generator's own process: the cost of a gRPC call and nothing else. (c), (d) and (e) are
   compared with it.

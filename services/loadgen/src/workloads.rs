@@ -35,12 +35,14 @@ pub enum Workload {
     Fulfill,
     /// (e) Inventory levels of 100 items per call.
     Levels,
+    /// (f) Holds on the same item, placed at the Inventory directly.
+    HotHold,
 }
 
 impl Workload {
     /// All of them, in the report's order.
-    pub const ALL: [Workload; 5] =
-        [Workload::Spread, Workload::Hot, Workload::Sku, Workload::Fulfill, Workload::Levels];
+    pub const ALL: [Workload; 6] =
+        [Workload::Spread, Workload::Hot, Workload::Sku, Workload::Fulfill, Workload::Levels, Workload::HotHold];
 
     /// What one operation is.
     pub fn describe(self) -> &'static str {
@@ -50,6 +52,7 @@ impl Workload {
             Workload::Sku => "(c) CreateSku, managed: SKU and inventory item through the saga",
             Workload::Fulfill => "(d) CreateReservation then CreateFulfillmentOrder",
             Workload::Levels => "(e) GetInventoryLevels for 100 items",
+            Workload::HotHold => "(f) PlaceHold at the Inventory, 1 unit of the same item",
         }
     }
 }
@@ -151,6 +154,20 @@ impl Suite {
                 let ids = (0..100).map(|i| spread_item((first + i) % SPREAD_ITEMS)).collect();
                 let request = inv::GetInventoryLevelsRequest { inventory_item_ids: ids, ..Default::default() };
                 self.inventory.get_inventory_levels(request).await.map(drop).map_err(code)
+            }
+            Workload::HotHold => {
+                let expire = std::time::SystemTime::now() + Duration::from_secs(3600);
+                let request = inv::PlaceHoldRequest {
+                    hold_id: key.to_owned(),
+                    lines: vec![inv::HoldRequestLine {
+                        inventory_item_id: "hot".into(),
+                        quantity: 1,
+                        allow_oversell: None,
+                    }],
+                    ship_to_country: "US".into(),
+                    expire_time: Some(expire.into()),
+                };
+                self.inventory.place_hold(request).await.map(drop).map_err(code)
             }
         }
     }

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -92,6 +93,20 @@ impl Metrics {
         let _ = tokio::task::spawn_blocking(move || self.provider.shutdown()).await;
     }
 
+    /// A gauge whose value the service sets now and then (a count it takes in the background),
+    /// read at each scrape or push.
+    pub fn level(&self, name: &'static str, description: &'static str) -> Level {
+        let level = Level(Arc::new(AtomicU64::new(0)));
+        let observed = level.clone();
+        // The meter provider keeps the callback alive.
+        self.meter
+            .u64_observable_gauge(name)
+            .with_description(description)
+            .with_callback(move |observer| observer.observe(observed.0.load(Ordering::Relaxed), &[]))
+            .build();
+        level
+    }
+
     /// A histogram of durations in seconds with buckets from half a millisecond to 30 s.
     pub fn latency_histogram(&self, name: &'static str, description: &'static str) -> Histogram<f64> {
         self.meter
@@ -100,6 +115,17 @@ impl Metrics {
             .with_description(description)
             .with_boundaries(LATENCY_BUCKETS.to_vec())
             .build()
+    }
+}
+
+/// A gauge set by the service; see [`Metrics::level`].
+#[derive(Clone, Debug)]
+pub struct Level(Arc<AtomicU64>);
+
+impl Level {
+    /// Sets the value the next scrape or push reads.
+    pub fn set(&self, value: u64) {
+        self.0.store(value, Ordering::Relaxed);
     }
 }
 
