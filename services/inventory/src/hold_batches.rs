@@ -11,7 +11,6 @@
 //! hold again in a transaction of its own. The batch's statements are traced under the first
 //! caller's span, linked to the others'.
 
-use std::collections::BTreeSet;
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
 use fulfillment_storage::Database;
@@ -21,15 +20,12 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::InventoryError;
-use crate::holds::{Hold, HoldLine, HoldRequest, lock_for_holds, place_in};
+use crate::holds::{HoldLine, HoldRequest, Placed, place_holds};
 
 /// How many lanes place holds side by side.
 const LANES: usize = 4;
 /// Holds waiting in one lane; beyond that a hold is placed on its own rather than queued.
 const QUEUE: usize = 1024;
-
-type Placed = Result<(Hold, bool), InventoryError>;
 
 struct Job {
     request: HoldRequest,
@@ -101,23 +97,10 @@ async fn run_batch(db: Database, batch: Vec<Job>) {
     }
     let inputs: Vec<(HoldRequest, Vec<HoldLine>)> =
         batch.iter().map(|job| (job.request.clone(), job.lines.clone())).collect();
-    let items: BTreeSet<String> =
-        inputs.iter().flat_map(|(_, lines)| lines.iter().map(|line| line.inventory_item_id.clone())).collect();
     let placed = db
         .write(|txn| {
-            let (inputs, items) = (inputs.clone(), items.clone());
-            Box::pin(async move {
-                lock_for_holds(txn, items.into_iter().collect()).await?;
-                let mut answers = Vec::with_capacity(inputs.len());
-                for (request, lines) in &inputs {
-                    match place_in(txn, request, lines).await {
-                        // The transaction itself failed: every hold goes again on its own.
-                        Err(error @ InventoryError::Database(_)) => return Err(error),
-                        answer => answers.push(answer),
-                    }
-                }
-                Ok(answers)
-            })
+            let inputs = inputs.clone();
+            Box::pin(async move { place_holds(txn, &inputs).await })
         })
         .instrument(span)
         .await;
@@ -127,6 +110,7 @@ async fn run_batch(db: Database, batch: Vec<Job>) {
                 let _ = job.reply.send(Some(answer));
             }
         }
+        // The transaction itself failed: every hold goes again on its own.
         Err(error) => {
             tracing::debug!(%error, holds = batch.len(), "a batch of holds failed; each is placed on its own");
             for job in batch {

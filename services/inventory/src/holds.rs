@@ -281,193 +281,207 @@ impl Inventory {
     }
 }
 
-/// Places a hold inside `txn`, or finds the same one again; says whether it is new. Every refusal
-/// comes before the first write, so a batch can go on after one.
-pub(crate) async fn place_in(
+/// What one hold decided in a transaction: the hold and whether it is new, or why not.
+pub(crate) type Placed = Result<(Hold, bool), InventoryError>;
+
+/// Places `requests` in order inside `txn`, each decided on its own against the stock the ones
+/// before it left, and answers each. A repeated request (here or in an earlier transaction) finds
+/// its hold again. All reads and locks come first and all writes last, a few statements whatever
+/// the number of holds; the outer error is the transaction's own failure.
+pub(crate) async fn place_holds(
     txn: &impl ConnectionTrait,
-    request: &HoldRequest,
-    lines: &[HoldLine],
-) -> Result<(Hold, bool), InventoryError> {
-    let expire_time = request.expire_time.unwrap_or_default();
-    if let Some(existing) = hold::Entity::find_by_id(request.hold_id.clone()).one(txn).await? {
-        let existing = load_hold(txn, existing).await?;
-        if same_lines(&existing.lines, lines) && existing.ship_to_country == request.ship_to_country {
-            return Ok((existing, false));
-        }
-        return Err(InventoryError::HoldExists(request.hold_id.clone()));
+    requests: &[(HoldRequest, Vec<HoldLine>)],
+) -> Result<Vec<Placed>, InventoryError> {
+    let ids: Vec<String> = requests.iter().map(|(request, _)| request.hold_id.clone()).collect();
+    let mut known: BTreeMap<String, Hold> = BTreeMap::new();
+    for row in hold::Entity::find().filter(hold::Column::Id.is_in(ids)).all(txn).await? {
+        known.insert(row.id.clone(), load_hold(txn, row).await?);
     }
-    if expire_time <= now() {
-        return Err(InventoryError::invalid(FieldViolation::invalid(
-            "expireTime",
-            "The expiry time has already passed.",
-        )));
-    }
-    let allocations = allocate_and_reserve(txn, &request.hold_id, lines, &request.ship_to_country).await?;
+    let items: BTreeSet<String> =
+        requests.iter().flat_map(|(_, lines)| lines.iter().map(|line| line.inventory_item_id.clone())).collect();
+    let mut stock = LockedStock::lock(txn, items).await?;
+
     let time = now();
-    let row = hold::Model {
-        id: request.hold_id.clone(),
-        state: HoldState::Held.as_str().to_owned(),
-        ship_to_country: request.ship_to_country.clone(),
-        lines: serde_json::to_string(lines).map_err(|e| DbErr::Json(e.to_string()))?,
-        expire_time,
-        created_time: time,
-        updated_time: time,
-    };
-    hold::Entity::insert(row.clone().into_active_model()).exec_without_returning(txn).await?;
-    if !allocations.is_empty() {
-        hold_allocation::Entity::insert_many(allocations.iter().cloned().map(IntoActiveModel::into_active_model))
+    let (mut rows, mut allocation_rows, mut answers) = (Vec::new(), Vec::new(), Vec::with_capacity(requests.len()));
+    for (request, lines) in requests {
+        if let Some(existing) = known.get(&request.hold_id) {
+            let same = same_lines(&existing.lines, lines) && existing.ship_to_country == request.ship_to_country;
+            answers.push(if same {
+                Ok((existing.clone(), false))
+            } else {
+                Err(InventoryError::HoldExists(request.hold_id.clone()))
+            });
+            continue;
+        }
+        let expire_time = request.expire_time.unwrap_or_default();
+        if expire_time <= time {
+            let error = FieldViolation::invalid("expireTime", "The expiry time has already passed.");
+            answers.push(Err(InventoryError::invalid(error)));
+            continue;
+        }
+        let allocations = match stock.reserve(&request.hold_id, lines, &request.ship_to_country, time) {
+            Ok(allocations) => allocations,
+            Err(error) => {
+                answers.push(Err(error));
+                continue;
+            }
+        };
+        rows.push(hold::Model {
+            id: request.hold_id.clone(),
+            state: HoldState::Held.as_str().to_owned(),
+            ship_to_country: request.ship_to_country.clone(),
+            lines: serde_json::to_string(lines).map_err(|e| DbErr::Json(e.to_string()))?,
+            expire_time,
+            created_time: time,
+            updated_time: time,
+        });
+        allocation_rows.extend(allocations.iter().cloned());
+        let hold = Hold {
+            id: request.hold_id.clone(),
+            state: HoldState::Held,
+            ship_to_country: request.ship_to_country.clone(),
+            lines: lines.clone(),
+            allocations,
+            expire_time,
+            created_time: time,
+            updated_time: time,
+        };
+        known.insert(hold.id.clone(), hold.clone());
+        answers.push(Ok((hold, true)));
+    }
+
+    stock.save(txn).await?;
+    if !rows.is_empty() {
+        hold::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
             .exec_without_returning(txn)
             .await?;
     }
-    let hold = Hold {
-        id: row.id,
-        state: HoldState::Held,
-        ship_to_country: row.ship_to_country,
-        lines: lines.to_vec(),
-        allocations,
-        expire_time,
-        created_time: time,
-        updated_time: time,
-    };
-    Ok((hold, true))
+    if !allocation_rows.is_empty() {
+        hold_allocation::Entity::insert_many(allocation_rows.into_iter().map(IntoActiveModel::into_active_model))
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(answers)
 }
 
 /// Places a hold in a transaction of its own, retried if it lost a race to insert the same id;
 /// says whether it is new.
-pub(crate) async fn place_alone(
-    db: &Database,
-    request: &HoldRequest,
-    lines: &[HoldLine],
-) -> Result<(Hold, bool), InventoryError> {
+pub(crate) async fn place_alone(db: &Database, request: &HoldRequest, lines: &[HoldLine]) -> Placed {
     retry_lost_insert(|| {
         db.write(|txn| {
-            let (request, lines) = (request.clone(), lines.to_vec());
-            Box::pin(async move { place_in(txn, &request, &lines).await })
+            let requests = [(request.clone(), lines.to_vec())];
+            Box::pin(async move {
+                let mut answers = place_holds(txn, &requests).await?;
+                answers.pop().unwrap_or_else(|| Err(DbErr::Custom("no answer for the hold".to_owned()).into()))
+            })
         })
     })
     .await
 }
 
-/// Takes every lock a batch of holds on `items` needs before it places any, in the order a single
-/// hold takes them (its items and every warehouse shared, then the items' stock levels), each set
-/// in the database's order: batches side by side, here or on another replica, and item or
-/// warehouse deletes never wait on each other in a circle.
-pub(crate) async fn lock_for_holds(txn: &impl ConnectionTrait, items: Vec<String>) -> Result<(), DbErr> {
-    inventory_item::Entity::find()
-        .select_only()
-        .column(inventory_item::Column::Id)
-        .filter(inventory_item::Column::Id.is_in(items.clone()))
-        .order_by_asc(inventory_item::Column::Id)
-        .lock_shared()
-        .into_tuple::<String>()
-        .all(txn)
-        .await?;
-    warehouse::Entity::find()
-        .select_only()
-        .column(warehouse::Column::Id)
-        .order_by_asc(warehouse::Column::Id)
-        .lock_shared()
-        .into_tuple::<String>()
-        .all(txn)
-        .await?;
-    stock_level::Entity::find()
-        .select_only()
-        .column(stock_level::Column::InventoryItemId)
-        .filter(stock_level::Column::InventoryItemId.is_in(items))
-        .order_by_asc(stock_level::Column::InventoryItemId)
-        .order_by_asc(stock_level::Column::WarehouseId)
-        .lock_exclusive()
-        .into_tuple::<String>()
-        .all(txn)
-        .await?;
-    Ok(())
+/// The items, warehouses and stock levels holds are decided on, locked until the transaction ends:
+/// the items and every warehouse shared (a concurrent delete cannot strand a hold), the items' levels
+/// exclusively; each set in the database's own order, the order every hold, batch and delete takes,
+/// so that none waits on another in a circle.
+struct LockedStock {
+    items: BTreeMap<String, inventory_item::Model>,
+    warehouses: Vec<warehouse::Model>,
+    levels: BTreeMap<(String, String), stock_level::Model>,
+    changed: BTreeSet<(String, String)>,
 }
 
-/// Allocates the lines from the stock of the warehouses shipping to `country`, locking the rows it
-/// reads, and adds the allocated units to their `reserved`.
-async fn allocate_and_reserve(
-    txn: &impl ConnectionTrait,
-    hold_id: &str,
-    lines: &[HoldLine],
-    country: &str,
-) -> Result<Vec<hold_allocation::Model>, InventoryError> {
-    let ids: Vec<String> = lines.iter().map(|l| l.inventory_item_id.clone()).collect();
-    // Shared locks keep the items and warehouses from being deleted until the hold commits; a
-    // delete that came first makes them vanish here instead.
-    let items: BTreeMap<String, inventory_item::Model> = inventory_item::Entity::find()
-        .filter(inventory_item::Column::Id.is_in(ids.clone()))
-        .order_by_asc(inventory_item::Column::Id)
-        .lock_shared()
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|item| (item.id.clone(), item))
-        .collect();
-    if let Some(missing) = ids.iter().find(|id| !items.contains_key(*id)) {
-        return Err(InventoryError::ItemNotFound(missing.clone()));
+impl LockedStock {
+    async fn lock(txn: &impl ConnectionTrait, items: BTreeSet<String>) -> Result<Self, DbErr> {
+        let ids: Vec<String> = items.into_iter().collect();
+        let items = inventory_item::Entity::find()
+            .filter(inventory_item::Column::Id.is_in(ids.clone()))
+            .order_by_asc(inventory_item::Column::Id)
+            .lock_shared()
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(|item| (item.id.clone(), item))
+            .collect();
+        let warehouses = warehouse::Entity::find().order_by_asc(warehouse::Column::Id).lock_shared().all(txn).await?;
+        let levels = stock_level::Entity::find()
+            .filter(stock_level::Column::InventoryItemId.is_in(ids))
+            .order_by_asc(stock_level::Column::InventoryItemId)
+            .order_by_asc(stock_level::Column::WarehouseId)
+            .lock_exclusive()
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(|level| ((level.inventory_item_id.clone(), level.warehouse_id.clone()), level))
+            .collect();
+        Ok(Self { items, warehouses, levels, changed: BTreeSet::new() })
     }
-    let eligible: BTreeMap<String, i32> = warehouse::Entity::find()
-        .order_by_asc(warehouse::Column::Id)
-        .lock_shared()
-        .all(txn)
-        .await?
-        .into_iter()
-        .filter(|w| ships_to(w, country))
-        .map(|w| (w.id, w.priority))
-        .collect();
-    // Locked in one order (item, warehouse) so that concurrent holds never deadlock.
-    let mut levels: BTreeMap<(String, String), stock_level::Model> = stock_level::Entity::find()
-        .filter(stock_level::Column::InventoryItemId.is_in(ids))
-        .filter(stock_level::Column::WarehouseId.is_in(eligible.keys().cloned().collect::<Vec<_>>()))
-        .order_by_asc(stock_level::Column::InventoryItemId)
-        .order_by_asc(stock_level::Column::WarehouseId)
-        .lock_exclusive()
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|level| ((level.inventory_item_id.clone(), level.warehouse_id.clone()), level))
-        .collect();
 
-    let mut candidates: BTreeMap<&String, Candidate> = eligible
-        .iter()
-        .map(|(id, priority)| {
-            (id, Candidate { warehouse: id.clone(), priority: *priority, available: BTreeMap::new() })
-        })
-        .collect();
-    for ((item, warehouse), level) in &levels {
-        if let Some(candidate) = candidates.get_mut(warehouse) {
-            candidate.available.insert(item.clone(), level.on_hand - level.reserved);
+    /// Allocates `lines` from the warehouses shipping to `country` and adds the allocated units to
+    /// their `reserved`; changes nothing when the hold is refused.
+    fn reserve(
+        &mut self,
+        hold_id: &str,
+        lines: &[HoldLine],
+        country: &str,
+        time: DateTime<Utc>,
+    ) -> Result<Vec<hold_allocation::Model>, InventoryError> {
+        if let Some(missing) = lines.iter().find(|line| !self.items.contains_key(&line.inventory_item_id)) {
+            return Err(InventoryError::ItemNotFound(missing.inventory_item_id.clone()));
         }
+        let candidates: Vec<Candidate> = self
+            .warehouses
+            .iter()
+            .filter(|w| ships_to(w, country))
+            .map(|w| Candidate {
+                warehouse: w.id.clone(),
+                priority: w.priority,
+                available: lines
+                    .iter()
+                    .filter_map(|line| {
+                        let level = self.levels.get(&(line.inventory_item_id.clone(), w.id.clone()))?;
+                        Some((line.inventory_item_id.clone(), level.on_hand - level.reserved))
+                    })
+                    .collect(),
+            })
+            .collect();
+        let needs: Vec<Need> = lines
+            .iter()
+            .map(|line| Need {
+                item: line.inventory_item_id.clone(),
+                quantity: line.quantity,
+                oversell: line.allow_oversell.unwrap_or(self.items[&line.inventory_item_id].allow_oversell),
+            })
+            .collect();
+        let allocations = allocate(&needs, &candidates).map_err(InventoryError::InsufficientInventory)?;
+        for allocation in allocations.iter().filter(|a| a.quantity > 0) {
+            let key = (allocation.item.clone(), allocation.warehouse.clone());
+            let level =
+                self.levels.get_mut(&key).ok_or_else(|| DbErr::RecordNotFound(format!("stock level {key:?}")))?;
+            level.reserved += allocation.quantity;
+            level.updated_time = time;
+            self.changed.insert(key);
+        }
+        Ok(allocations
+            .into_iter()
+            .map(|a| hold_allocation::Model {
+                hold_id: hold_id.to_owned(),
+                inventory_item_id: a.item,
+                warehouse_id: a.warehouse,
+                quantity: a.quantity,
+                oversold_quantity: a.oversold,
+            })
+            .collect())
     }
-    let needs: Vec<Need> = lines
-        .iter()
-        .map(|line| Need {
-            item: line.inventory_item_id.clone(),
-            quantity: line.quantity,
-            oversell: line.allow_oversell.unwrap_or(items[&line.inventory_item_id].allow_oversell),
-        })
-        .collect();
-    let candidates: Vec<Candidate> = candidates.into_values().collect();
-    let allocations = allocate(&needs, &candidates).map_err(InventoryError::InsufficientInventory)?;
 
-    let time = now();
-    for allocation in allocations.iter().filter(|a| a.quantity > 0) {
-        let key = (allocation.item.clone(), allocation.warehouse.clone());
-        let level = levels.get_mut(&key).ok_or_else(|| DbErr::RecordNotFound(format!("stock level {key:?}")))?;
-        level.reserved += allocation.quantity;
-        level.updated_time = time;
-        save_level(txn, level).await?;
+    /// Writes the levels that changed.
+    async fn save(self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+        for key in &self.changed {
+            if let Some(level) = self.levels.get(key) {
+                save_level(txn, level).await?;
+            }
+        }
+        Ok(())
     }
-    Ok(allocations
-        .into_iter()
-        .map(|a| hold_allocation::Model {
-            hold_id: hold_id.to_owned(),
-            inventory_item_id: a.item,
-            warehouse_id: a.warehouse,
-            quantity: a.quantity,
-            oversold_quantity: a.oversold,
-        })
-        .collect())
 }
 
 /// Moves a held hold to `state`, giving its units back (released, expired) or shipping them
