@@ -10,6 +10,9 @@ pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50052";
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9102";
 /// The most holds one transaction places unless `INVENTORY_HOLD_BATCH_MAX` says otherwise.
 pub const DEFAULT_HOLD_BATCH_MAX: usize = 64;
+/// The largest `INVENTORY_HOLD_BATCH_MAX`: the statements of a batch stay within the databases'
+/// limits on bound values.
+pub const MAX_HOLD_BATCH: usize = 256;
 /// The embedded default database.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/inventory.db";
 
@@ -47,15 +50,34 @@ impl InventoryConfig {
             hold_grace: env.millis_or("INVENTORY_HOLD_GRACE_MS", Duration::from_secs(60))?,
             low_stock_threshold: env.parse_or("INVENTORY_LOW_STOCK_THRESHOLD", 10)?,
             hold_batch_max: match env.parse_or("INVENTORY_HOLD_BATCH_MAX", DEFAULT_HOLD_BATCH_MAX)? {
-                0 => {
+                max @ 1..=MAX_HOLD_BATCH => max,
+                other => {
                     return Err(ConfigError {
                         variable: "INVENTORY_HOLD_BATCH_MAX".to_owned(),
-                        value: "0".to_owned(),
-                        reason: "at least one hold goes in a transaction".to_owned(),
+                        value: other.to_string(),
+                        reason: format!("from 1 to {MAX_HOLD_BATCH} holds go in a transaction"),
                     });
                 }
-                max => max,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hold_batch_size_is_bounded() {
+        let batch = |value: &str| InventoryConfig::from_env(&Env::from_pairs([("INVENTORY_HOLD_BATCH_MAX", value)]));
+        assert_eq!(
+            InventoryConfig::from_env(&Env::default()).expect("defaults").hold_batch_max,
+            DEFAULT_HOLD_BATCH_MAX
+        );
+        assert_eq!(batch("1").expect("one each").hold_batch_max, 1);
+        assert_eq!(batch("256").expect("the most").hold_batch_max, MAX_HOLD_BATCH);
+        for refused in ["0", "257", "many"] {
+            assert!(batch(refused).is_err(), "{refused}");
+        }
     }
 }

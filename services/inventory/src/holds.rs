@@ -281,6 +281,9 @@ impl Inventory {
     }
 }
 
+/// Rows per insert statement.
+const INSERT_CHUNK: usize = 1000;
+
 /// What one hold decided in a transaction: the hold and whether it is new, or why not.
 pub(crate) type Placed = Result<(Hold, bool), InventoryError>;
 
@@ -297,11 +300,19 @@ pub(crate) async fn place_holds(
     for row in hold::Entity::find().filter(hold::Column::Id.is_in(ids)).all(txn).await? {
         known.insert(row.id.clone(), load_hold(txn, row).await?);
     }
-    let items: BTreeSet<String> =
-        requests.iter().flat_map(|(_, lines)| lines.iter().map(|line| line.inventory_item_id.clone())).collect();
-    let mut stock = LockedStock::lock(txn, items).await?;
-
     let time = now();
+    // Only holds still to be decided lock anything: a repeat or a late request answers at once.
+    let undecided = requests.iter().filter(|(request, _)| {
+        !known.contains_key(&request.hold_id) && request.expire_time.is_some_and(|expiry| expiry > time)
+    });
+    let mut items = BTreeSet::new();
+    let mut countries = BTreeSet::new();
+    for (request, lines) in undecided {
+        items.extend(lines.iter().map(|line| line.inventory_item_id.clone()));
+        countries.insert(request.ship_to_country.clone());
+    }
+    let mut stock = LockedStock::lock(txn, items, &countries).await?;
+
     let (mut rows, mut allocation_rows, mut answers) = (Vec::new(), Vec::new(), Vec::with_capacity(requests.len()));
     for (request, lines) in requests {
         if let Some(existing) = known.get(&request.hold_id) {
@@ -319,8 +330,9 @@ pub(crate) async fn place_holds(
             answers.push(Err(InventoryError::invalid(error)));
             continue;
         }
-        let allocations = match stock.reserve(&request.hold_id, lines, &request.ship_to_country, time) {
+        let mut allocations = match stock.reserve(&request.hold_id, lines, &request.ship_to_country, time) {
             Ok(allocations) => allocations,
+            Err(error @ InventoryError::Database(_)) => return Err(error),
             Err(error) => {
                 answers.push(Err(error));
                 continue;
@@ -335,6 +347,9 @@ pub(crate) async fn place_holds(
             created_time: time,
             updated_time: time,
         });
+        // In the order a stored hold is read back in.
+        allocations
+            .sort_by(|a, b| (&a.inventory_item_id, &a.warehouse_id).cmp(&(&b.inventory_item_id, &b.warehouse_id)));
         allocation_rows.extend(allocations.iter().cloned());
         let hold = Hold {
             id: request.hold_id.clone(),
@@ -351,13 +366,14 @@ pub(crate) async fn place_holds(
     }
 
     stock.save(txn).await?;
-    if !rows.is_empty() {
-        hold::Entity::insert_many(rows.into_iter().map(IntoActiveModel::into_active_model))
+    // In chunks, well within both databases' limits on bound values per statement.
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        hold::Entity::insert_many(chunk.iter().cloned().map(IntoActiveModel::into_active_model))
             .exec_without_returning(txn)
             .await?;
     }
-    if !allocation_rows.is_empty() {
-        hold_allocation::Entity::insert_many(allocation_rows.into_iter().map(IntoActiveModel::into_active_model))
+    for chunk in allocation_rows.chunks(INSERT_CHUNK) {
+        hold_allocation::Entity::insert_many(chunk.iter().cloned().map(IntoActiveModel::into_active_model))
             .exec_without_returning(txn)
             .await?;
     }
@@ -391,7 +407,21 @@ struct LockedStock {
 }
 
 impl LockedStock {
-    async fn lock(txn: &impl ConnectionTrait, items: BTreeSet<String>) -> Result<Self, DbErr> {
+    /// Locks `items`, every warehouse, and the items' levels in the warehouses shipping to any of
+    /// `countries`; nothing when there are no items.
+    async fn lock(
+        txn: &impl ConnectionTrait,
+        items: BTreeSet<String>,
+        countries: &BTreeSet<String>,
+    ) -> Result<Self, DbErr> {
+        if items.is_empty() {
+            return Ok(Self {
+                items: BTreeMap::new(),
+                warehouses: Vec::new(),
+                levels: BTreeMap::new(),
+                changed: BTreeSet::new(),
+            });
+        }
         let ids: Vec<String> = items.into_iter().collect();
         let items = inventory_item::Entity::find()
             .filter(inventory_item::Column::Id.is_in(ids.clone()))
@@ -403,8 +433,11 @@ impl LockedStock {
             .map(|item| (item.id.clone(), item))
             .collect();
         let warehouses = warehouse::Entity::find().order_by_asc(warehouse::Column::Id).lock_shared().all(txn).await?;
+        let eligible: Vec<String> =
+            warehouses.iter().filter(|w| countries.iter().any(|c| ships_to(w, c))).map(|w| w.id.clone()).collect();
         let levels = stock_level::Entity::find()
             .filter(stock_level::Column::InventoryItemId.is_in(ids))
+            .filter(stock_level::Column::WarehouseId.is_in(eligible))
             .order_by_asc(stock_level::Column::InventoryItemId)
             .order_by_asc(stock_level::Column::WarehouseId)
             .lock_exclusive()
@@ -453,10 +486,17 @@ impl LockedStock {
             })
             .collect();
         let allocations = allocate(&needs, &candidates).map_err(InventoryError::InsufficientInventory)?;
+        // Every level is checked before any changes, so a refusal never leaves half a hold behind.
+        if let Some(missing) = allocations
+            .iter()
+            .find(|a| a.quantity > 0 && !self.levels.contains_key(&(a.item.clone(), a.warehouse.clone())))
+        {
+            let key = (missing.item.clone(), missing.warehouse.clone());
+            return Err(DbErr::RecordNotFound(format!("stock level {key:?}")).into());
+        }
         for allocation in allocations.iter().filter(|a| a.quantity > 0) {
             let key = (allocation.item.clone(), allocation.warehouse.clone());
-            let level =
-                self.levels.get_mut(&key).ok_or_else(|| DbErr::RecordNotFound(format!("stock level {key:?}")))?;
+            let Some(level) = self.levels.get_mut(&key) else { continue };
             level.reserved += allocation.quantity;
             level.updated_time = time;
             self.changed.insert(key);
