@@ -11,7 +11,7 @@ use fulfillment_proto::time::timestamp;
 use fulfillment_reference::{ReferenceData, generate_id, is_valid_id};
 use fulfillment_storage::paging::{Cursor, Page, TimeRange, now};
 use fulfillment_storage::{Database, retry_lost_insert};
-use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::sea_query::{LockBehavior, LockType, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, QuerySelect,
@@ -98,11 +98,17 @@ impl Reservations {
             self.db.write(|txn| {
                 let (this, candidate, request) = (self.clone(), candidate.clone(), request.clone());
                 Box::pin(async move {
-                    let Some(existing) = find(txn, &candidate.id).await? else {
-                        row::Entity::insert(candidate.to_row()?.into_active_model())
-                            .exec_without_returning(txn)
-                            .await?;
+                    // A new id, the usual case, is one statement.
+                    let inserted = row::Entity::insert(candidate.to_row()?.into_active_model())
+                        .on_conflict(OnConflict::column(row::Column::Id).do_nothing().to_owned())
+                        .exec_without_returning(txn)
+                        .await?;
+                    if inserted > 0 {
                         return Ok(Decision::Claimed(Box::new(candidate)));
+                    }
+                    // Gone again since the insert saw it: the caller may simply retry.
+                    let Some(existing) = find(txn, &candidate.id).await? else {
+                        return Err(ReservationError::Busy(candidate.id.clone()));
                     };
                     if !existing.same_content(&request, default) {
                         return Err(ReservationError::Exists(existing.id));
@@ -329,19 +335,33 @@ impl Reservations {
         let (reservation, applied) = self
             .db
             .write(|txn| {
-                let (id, change, token) = (claimed.id.clone(), change.clone(), token.clone());
+                let (mut changed, change, token) = (claimed.clone(), change.clone(), token.clone());
                 Box::pin(async move {
-                    let mut reservation =
-                        find(txn, &id).await?.ok_or_else(|| ReservationError::NotFound(id.clone()))?;
-                    let ours =
-                        reservation.state == from && reservation.claim.as_ref().map(|c| &c.token) == token.as_ref();
+                    // One conditional statement: the row is still ours exactly when it is still in
+                    // `from` under our token, and then it is what we claimed.
+                    change(&mut changed);
+                    changed.updated_time = now();
+                    changed.claim = None;
+                    let ours = row::Entity::update_many()
+                        .set(changed.to_row()?.into_active_model().reset_all())
+                        .filter(row::Column::Id.eq(changed.id.clone()))
+                        .filter(row::Column::State.eq(from.as_str()))
+                        .filter(match token {
+                            Some(token) => row::Column::ClaimToken.eq(token),
+                            None => row::Column::ClaimToken.is_null(),
+                        })
+                        .exec(txn)
+                        .await?
+                        .rows_affected
+                        > 0;
                     if ours {
-                        change(&mut reservation);
-                        reservation.updated_time = now();
-                        reservation.claim = None;
-                        reservation.to_row()?.into_active_model().reset_all().update(txn).await?;
+                        return Ok::<_, ReservationError>((changed, true));
                     }
-                    Ok::<_, ReservationError>((reservation, ours))
+                    let stored = row::Entity::find_by_id(changed.id.clone())
+                        .one(txn)
+                        .await?
+                        .ok_or_else(|| ReservationError::NotFound(changed.id.clone()))?;
+                    Ok((Reservation::from_row(stored)?, false))
                 })
             })
             .await?;
