@@ -98,18 +98,23 @@ impl Reservations {
             self.db.write(|txn| {
                 let (this, candidate, request) = (self.clone(), candidate.clone(), request.clone());
                 Box::pin(async move {
-                    // A new id, the usual case, is one statement.
-                    let inserted = row::Entity::insert(candidate.to_row()?.into_active_model())
-                        .on_conflict(OnConflict::column(row::Column::Id).do_nothing().to_owned())
-                        .exec_without_returning(txn)
-                        .await?;
-                    if inserted > 0 {
-                        return Ok(Decision::Claimed(Box::new(candidate)));
+                    // A new id, the usual case, is one statement. A row that the insert met but
+                    // that was deleted before it could be read is met no more on a second try.
+                    let mut existing = None;
+                    for _ in 0..2 {
+                        let inserted = row::Entity::insert(candidate.to_row()?.into_active_model())
+                            .on_conflict(OnConflict::column(row::Column::Id).do_nothing().to_owned())
+                            .exec_without_returning(txn)
+                            .await?;
+                        if inserted > 0 {
+                            return Ok(Decision::Claimed(Box::new(candidate)));
+                        }
+                        existing = find(txn, &candidate.id).await?;
+                        if existing.is_some() {
+                            break;
+                        }
                     }
-                    // Gone again since the insert saw it: the caller may simply retry.
-                    let Some(existing) = find(txn, &candidate.id).await? else {
-                        return Err(ReservationError::Busy(candidate.id.clone()));
-                    };
+                    let Some(existing) = existing else { return Err(ReservationError::Busy(candidate.id.clone())) };
                     if !existing.same_content(&request, default) {
                         return Err(ReservationError::Exists(existing.id));
                     }
@@ -211,7 +216,8 @@ impl Reservations {
         }
     }
 
-    /// Moves a reservation to `state` under a fresh claim.
+    /// Moves a reservation to `state` under a fresh claim. Every write to a reservation row changes
+    /// or clears its claim token: `settle` relies on that to write its claimed copy back whole.
     pub(crate) async fn claim<T>(
         &self,
         txn: &impl ConnectionTrait,
@@ -324,7 +330,8 @@ impl Reservations {
 
     /// Records the end of a change: applies `change` if the reservation is still in `from` under
     /// this worker's claim, and drops the claim. A worker whose claim was taken over changes
-    /// nothing. Answers the reservation as stored.
+    /// nothing. Answers the reservation as stored. While the token is ours nobody else has written
+    /// the row (see `claim`), so our claimed copy is the row.
     pub(crate) async fn settle(
         &self,
         claimed: &Reservation,
