@@ -435,17 +435,7 @@ impl LockedStock {
         let warehouses = warehouse::Entity::find().order_by_asc(warehouse::Column::Id).lock_shared().all(txn).await?;
         let eligible: Vec<String> =
             warehouses.iter().filter(|w| countries.iter().any(|c| ships_to(w, c))).map(|w| w.id.clone()).collect();
-        let levels = stock_level::Entity::find()
-            .filter(stock_level::Column::InventoryItemId.is_in(ids))
-            .filter(stock_level::Column::WarehouseId.is_in(eligible))
-            .order_by_asc(stock_level::Column::InventoryItemId)
-            .order_by_asc(stock_level::Column::WarehouseId)
-            .lock_exclusive()
-            .all(txn)
-            .await?
-            .into_iter()
-            .map(|level| ((level.inventory_item_id.clone(), level.warehouse_id.clone()), level))
-            .collect();
+        let levels = lock_levels(txn, ids, eligible).await?;
         Ok(Self { items, warehouses, levels, changed: BTreeSet::new() })
     }
 
@@ -524,6 +514,26 @@ impl LockedStock {
     }
 }
 
+/// Locks the stock levels of `items` in `warehouses` for the transaction, in one query in the
+/// database's own order: the order every hold, batch and close takes them in.
+async fn lock_levels(
+    txn: &impl ConnectionTrait,
+    items: impl IntoIterator<Item = String>,
+    warehouses: impl IntoIterator<Item = String>,
+) -> Result<BTreeMap<(String, String), stock_level::Model>, DbErr> {
+    Ok(stock_level::Entity::find()
+        .filter(stock_level::Column::InventoryItemId.is_in(items))
+        .filter(stock_level::Column::WarehouseId.is_in(warehouses))
+        .order_by_asc(stock_level::Column::InventoryItemId)
+        .order_by_asc(stock_level::Column::WarehouseId)
+        .lock_exclusive()
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|level| ((level.inventory_item_id.clone(), level.warehouse_id.clone()), level))
+        .collect())
+}
+
 /// Moves a held hold to `state`, giving its units back (released, expired) or shipping them
 /// (committed).
 async fn close_hold(txn: &impl ConnectionTrait, id: &str, state: HoldState) -> Result<Hold, InventoryError> {
@@ -539,20 +549,9 @@ async fn close_hold(txn: &impl ConnectionTrait, id: &str, state: HoldState) -> R
     let mut hold = load_hold(txn, row.clone()).await?;
     let time = now();
     let held: Vec<&hold_allocation::Model> = hold.allocations.iter().filter(|a| a.quantity > 0).collect();
-    // Locked in one query in the database's own order, the order every hold and batch locks in.
     let items: BTreeSet<String> = held.iter().map(|a| a.inventory_item_id.clone()).collect();
     let warehouses: BTreeSet<String> = held.iter().map(|a| a.warehouse_id.clone()).collect();
-    let mut levels: BTreeMap<(String, String), stock_level::Model> = stock_level::Entity::find()
-        .filter(stock_level::Column::InventoryItemId.is_in(items))
-        .filter(stock_level::Column::WarehouseId.is_in(warehouses))
-        .order_by_asc(stock_level::Column::InventoryItemId)
-        .order_by_asc(stock_level::Column::WarehouseId)
-        .lock_exclusive()
-        .all(txn)
-        .await?
-        .into_iter()
-        .map(|level| ((level.inventory_item_id.clone(), level.warehouse_id.clone()), level))
-        .collect();
+    let mut levels = lock_levels(txn, items, warehouses).await?;
     for allocation in held {
         let key = (allocation.inventory_item_id.clone(), allocation.warehouse_id.clone());
         let mut level =
