@@ -1,8 +1,9 @@
-//! Calls from one service to another: a deadline on each, retries while the outcome is unknown (the
-//! suite only retries idempotent calls), and an answer classified for the caller.
+//! Calls from one service to another: a deadline on each, never later than the deadline of the call
+//! being served, retries while the outcome is unknown (the suite only retries idempotent calls), and
+//! an answer classified for the caller.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Counter;
@@ -21,6 +22,37 @@ pub enum Outcome<T> {
     NotSent(Status),
     /// Nobody knows whether it happened: the call timed out, or the connection broke mid-call.
     Unknown(Status),
+}
+
+tokio::task_local! {
+    /// When the call being served must be answered by.
+    static DEADLINE: Instant;
+}
+
+/// Runs `future` (a call's handler) with `deadline` as the bound of every call it makes.
+pub async fn with_deadline<F: Future>(deadline: Instant, future: F) -> F::Output {
+    DEADLINE.scope(deadline, future).await
+}
+
+/// How long is left of the served call's deadline, if a call is being served.
+fn remaining() -> Option<Duration> {
+    DEADLINE.try_with(|deadline| deadline.saturating_duration_since(Instant::now())).ok()
+}
+
+/// The deadline a `grpc-timeout` header gives: an amount and a unit (hours, minutes, seconds,
+/// milli-, micro-, nanoseconds).
+pub fn grpc_timeout(value: &str) -> Option<Duration> {
+    let unit = value.chars().last()?;
+    let amount: u64 = value[..value.len() - unit.len_utf8()].parse().ok()?;
+    Some(match unit {
+        'H' => Duration::from_secs(amount.saturating_mul(3600)),
+        'M' => Duration::from_secs(amount.saturating_mul(60)),
+        'S' => Duration::from_secs(amount),
+        'm' => Duration::from_millis(amount),
+        'u' => Duration::from_micros(amount),
+        'n' => Duration::from_nanos(amount),
+        _ => return None,
+    })
 }
 
 /// How the calls to one peer are made: each attempt with a deadline, retried while the outcome
@@ -58,8 +90,14 @@ impl CallPolicy {
                 self.retries.add(1, &[KeyValue::new("rpc.method", method_name::<Req>())]);
                 tokio::time::sleep(Duration::from_millis(100 << attempt.min(4))).await;
             }
+            let timeout = match remaining() {
+                // The caller has given up: nothing more is sent on its behalf.
+                Some(left) if left.is_zero() => break,
+                Some(left) => self.timeout.min(left),
+                None => self.timeout,
+            };
             let mut request = Request::new(message.clone());
-            request.set_timeout(self.timeout);
+            request.set_timeout(timeout);
             crate::telemetry::inject_context(request.metadata_mut());
             match send(request).await {
                 Ok(value) => return Outcome::Done(value),
@@ -71,7 +109,9 @@ impl CallPolicy {
                 Err(status) => return Outcome::Refused(status),
             }
         }
-        last.unwrap_or_else(|| Outcome::Unknown(Status::unavailable("the call was not attempted")))
+        last.unwrap_or_else(|| {
+            Outcome::NotSent(Status::deadline_exceeded("the deadline passed before the call was sent"))
+        })
     }
 }
 
@@ -130,6 +170,46 @@ mod tests {
             .await;
         assert!(matches!(outcome, Outcome::Unknown(_)));
         assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn a_call_never_outlives_the_deadline_of_the_call_being_served() {
+        let sent = std::sync::Mutex::new(Vec::new());
+        let deadline = Instant::now() + Duration::from_millis(200);
+        let outcome: Outcome<()> = with_deadline(deadline, async {
+            policy(1)
+                .call((), |request| {
+                    let timeout =
+                        request.metadata().get("grpc-timeout").and_then(|v| v.to_str().ok()).and_then(grpc_timeout);
+                    sent.lock().expect("lock").push(timeout);
+                    async { Ok(()) }
+                })
+                .await
+        })
+        .await;
+        assert!(matches!(outcome, Outcome::Done(())));
+        let timeout = sent.lock().expect("lock")[0].expect("a grpc-timeout");
+        assert!(timeout <= Duration::from_millis(200), "{timeout:?}, not the policy's second");
+
+        let passed = Instant::now();
+        let outcome: Outcome<()> = with_deadline(passed, async {
+            policy(3).call((), |_| async { panic!("nothing is sent past the deadline") }).await
+        })
+        .await;
+        assert!(matches!(outcome, Outcome::NotSent(status) if status.code() == Code::DeadlineExceeded));
+    }
+
+    #[test]
+    fn grpc_timeouts_parse_in_every_unit_and_nonsense_does_not() {
+        assert_eq!(grpc_timeout("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(grpc_timeout("3M"), Some(Duration::from_secs(180)));
+        assert_eq!(grpc_timeout("5S"), Some(Duration::from_secs(5)));
+        assert_eq!(grpc_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(grpc_timeout("7u"), Some(Duration::from_micros(7)));
+        assert_eq!(grpc_timeout("9n"), Some(Duration::from_nanos(9)));
+        for nonsense in ["", "S", "5", "5s", "-5S", "5.0S", "99999999999999999999S"] {
+            assert_eq!(grpc_timeout(nonsense), None, "{nonsense}");
+        }
     }
 
     #[tokio::test]

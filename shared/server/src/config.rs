@@ -104,7 +104,7 @@ pub struct ServiceSettings {
     pub database_url: Secret,
     /// `<PREFIX>_DB_MAX_CONNECTIONS` and `DB_ACQUIRE_TIMEOUT_MS`.
     pub pool: PoolConfig,
-    /// `GRPC_REQUEST_TIMEOUT_MS`, `GRPC_DRAIN_DELAY_MS`, `GRPC_REFLECTION`.
+    /// `GRPC_REQUEST_TIMEOUT_MS`, `GRPC_DRAIN_DELAY_MS`, `GRPC_REFLECTION`, `GRPC_MAX_CONCURRENT_CALLS`.
     pub server: ServerOptions,
     /// `<PREFIX>_METRICS_ADDR`: where the Prometheus endpoint listens; `off` turns it off.
     pub metrics_addr: Option<SocketAddr>,
@@ -139,6 +139,9 @@ impl ServiceSettings {
                 request_timeout: env.millis_or("GRPC_REQUEST_TIMEOUT_MS", server_defaults.request_timeout)?,
                 drain_delay: env.millis_or("GRPC_DRAIN_DELAY_MS", server_defaults.drain_delay)?,
                 reflection: env.parse_or("GRPC_REFLECTION", server_defaults.reflection)?,
+                max_concurrent_calls: env
+                    .parse_or("GRPC_MAX_CONCURRENT_CALLS", server_defaults.max_concurrent_calls)?
+                    .max(1),
             },
             metrics_addr,
             otlp_endpoint: env.get("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned),

@@ -10,6 +10,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use crate::admission::AdmissionLayer;
 use crate::metrics::{Metrics, RpcMetricsLayer};
 use crate::{ServeError, ServiceSettings};
 
@@ -23,11 +24,18 @@ pub struct ServerOptions {
     pub drain_delay: Duration,
     /// Whether gRPC server reflection is offered.
     pub reflection: bool,
+    /// The most calls served at once; more are refused with RESOURCE_EXHAUSTED.
+    pub max_concurrent_calls: usize,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        Self { request_timeout: Duration::from_secs(30), drain_delay: Duration::ZERO, reflection: true }
+        Self {
+            request_timeout: Duration::from_secs(30),
+            drain_delay: Duration::ZERO,
+            reflection: true,
+            max_concurrent_calls: 1024,
+        }
     }
 }
 
@@ -123,6 +131,7 @@ impl GrpcServer {
             .timeout(self.options.request_timeout)
             .trace_fn(crate::telemetry::server_span)
             .layer(rpc_metrics)
+            .layer(AdmissionLayer::new(self.options.max_concurrent_calls, self.options.request_timeout))
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, stopping)
             .await;

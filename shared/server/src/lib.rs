@@ -1,6 +1,7 @@
 //! How every service is run: typed configuration from the environment, the gRPC server with
 //! health, reflection and graceful shutdown, and the log subscriber.
 
+pub mod admission;
 pub mod calls;
 pub mod config;
 pub mod fault;

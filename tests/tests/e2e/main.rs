@@ -11,6 +11,7 @@ mod inventory_stock;
 mod inventory_support;
 mod manufacturer_parts;
 mod metrics;
+mod overload;
 mod replicas;
 mod reservations;
 mod saga;

@@ -1,0 +1,58 @@
+//! Overload: past `GRPC_MAX_CONCURRENT_CALLS` a call is refused at once with RESOURCE_EXHAUSTED and
+//! a hint of when to retry, health checks still answer, and the next call after the rush is served.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use fulfillment_proto::common::v1::Address;
+use fulfillment_proto::reservation::v1 as pb;
+use suite_tests::{on_every_backend, slow_proxy, spawn_inventory_with, spawn_reservation};
+use tonic::Code;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_types::StatusExt;
+
+use crate::inventory_support::{item, warehouse};
+use crate::metrics::{Figures, eventually};
+
+on_every_backend! {
+    async fn a_call_past_the_concurrency_limit_is_shed_at_once(backend: Backend) {
+        let (inventory_service, mut inventory) = spawn_inventory_with(backend, &[]).await;
+        warehouse(&mut inventory, "w", &[], 0).await;
+        item(&mut inventory, "a").await;
+        let slow = Arc::new(AtomicBool::new(true));
+        let proxy = slow_proxy(inventory_service.address, slow.clone()).await;
+        let (reservation_service, reservations) =
+            spawn_reservation(backend, proxy, &[("GRPC_MAX_CONCURRENT_CALLS", "1")]).await;
+
+        // One call holds the only slot while the Inventory behind it is slow.
+        let reservation = pb::Reservation {
+            id: "slow".into(),
+            items: vec![pb::ReservationItem { inventory_item_id: "a".into(), quantity: 1, allow_oversell: Some(true) }],
+            ship_to: Some(pb::ShipTo { address: Some(Address { country: "US".into(), ..Default::default() }) }),
+            ..Default::default()
+        };
+        let mut first = reservations.clone();
+        let busy = tokio::spawn(async move {
+            first.create_reservation(pb::CreateReservationRequest { reservation: Some(reservation) }).await
+        });
+        let in_flight = |f: &Figures| f.get("rpc_server_active_requests", &[("rpc_service", "fulfillment.reservation.v1.ReservationService")]) == Some(1.0);
+        eventually(&reservation_service, in_flight).await;
+
+        let mut second = reservations.clone();
+        let status = second.get_reservation(pb::GetReservationRequest { id: "slow".into() }).await.expect_err("shed");
+        assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+        let retry = status.get_details_retry_info().and_then(|info| info.retry_delay).expect("when to retry");
+        assert!(retry > Duration::ZERO);
+        let mut health = HealthClient::new(reservation_service.channel().await);
+        let serving = health.check(HealthCheckRequest { service: String::new() }).await.expect("health is always admitted");
+        assert_eq!(serving.into_inner().status, 1, "SERVING");
+
+        slow.store(false, Ordering::Relaxed);
+        busy.await.expect("the first call's task").expect("the first call is served");
+        second.get_reservation(pb::GetReservationRequest { id: "slow".into() }).await.expect("served once the slot is free");
+        let figures = Figures::of(&reservation_service).await;
+        assert_eq!(figures.calls("GetReservation", Code::ResourceExhausted), 1.0, "shed calls are counted");
+    }
+}
