@@ -53,7 +53,9 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     };
-    let routes = Routes::new(CatalogServiceServer::new(CatalogGrpc::new(catalog)));
+    let server = CatalogServiceServer::new(CatalogGrpc::new(catalog))
+        .max_decoding_message_size(config.service.server.max_message_bytes);
+    let routes = Routes::new(server);
     listeners.log_serving("catalog");
     let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME], metrics.clone())
         .serve(listeners, shutdown)

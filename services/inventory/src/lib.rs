@@ -64,7 +64,9 @@ pub async fn run(
         let _ = stop_tx.send(true);
     };
 
-    let routes = Routes::new(InventoryServiceServer::new(InventoryGrpc::new(inventory)));
+    let server = InventoryServiceServer::new(InventoryGrpc::new(inventory))
+        .max_decoding_message_size(config.service.server.max_message_bytes);
+    let routes = Routes::new(server);
     listeners.log_serving("inventory");
     let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME], metrics.clone())
         .serve(listeners, shutdown)

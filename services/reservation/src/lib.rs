@@ -57,7 +57,9 @@ pub async fn run(
         shutdown.await;
         let _ = stop_tx.send(true);
     };
-    let routes = Routes::new(ReservationServiceServer::new(ReservationGrpc::new(reservations)));
+    let server = ReservationServiceServer::new(ReservationGrpc::new(reservations))
+        .max_decoding_message_size(config.service.server.max_message_bytes);
+    let routes = Routes::new(server);
     listeners.log_serving("reservation");
     let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME], metrics.clone())
         .serve(listeners, shutdown)

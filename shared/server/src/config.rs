@@ -104,7 +104,8 @@ pub struct ServiceSettings {
     pub database_url: Secret,
     /// `<PREFIX>_DB_MAX_CONNECTIONS` and `DB_ACQUIRE_TIMEOUT_MS`.
     pub pool: PoolConfig,
-    /// `GRPC_REQUEST_TIMEOUT_MS`, `GRPC_DRAIN_DELAY_MS`, `GRPC_REFLECTION`, `GRPC_MAX_CONCURRENT_CALLS`.
+    /// `GRPC_REQUEST_TIMEOUT_MS`, `GRPC_DRAIN_DELAY_MS`, `GRPC_REFLECTION`, `GRPC_MAX_CONCURRENT_CALLS`,
+    /// `GRPC_MAX_MESSAGE_BYTES`.
     pub server: ServerOptions,
     /// `<PREFIX>_METRICS_ADDR`: where the Prometheus endpoint listens; `off` turns it off.
     pub metrics_addr: Option<SocketAddr>,
@@ -142,6 +143,7 @@ impl ServiceSettings {
                 max_concurrent_calls: env
                     .parse_or("GRPC_MAX_CONCURRENT_CALLS", server_defaults.max_concurrent_calls)?
                     .max(1),
+                max_message_bytes: env.parse_or("GRPC_MAX_MESSAGE_BYTES", server_defaults.max_message_bytes)?,
             },
             metrics_addr,
             otlp_endpoint: env.get("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned),

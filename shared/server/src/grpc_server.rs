@@ -26,6 +26,8 @@ pub struct ServerOptions {
     pub reflection: bool,
     /// The most calls served at once; more are refused with RESOURCE_EXHAUSTED.
     pub max_concurrent_calls: usize,
+    /// The largest request message a service decodes; a larger one is refused unread.
+    pub max_message_bytes: usize,
 }
 
 impl Default for ServerOptions {
@@ -35,6 +37,7 @@ impl Default for ServerOptions {
             drain_delay: Duration::ZERO,
             reflection: true,
             max_concurrent_calls: 1024,
+            max_message_bytes: 4 * 1024 * 1024,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Overload: past `GRPC_MAX_CONCURRENT_CALLS` a call is refused at once with RESOURCE_EXHAUSTED and
-//! a hint of when to retry, health checks still answer, and the next call after the rush is served.
+//! a hint of when to retry, health checks still answer, and the next call after the rush is served;
+//! a request over `GRPC_MAX_MESSAGE_BYTES` is refused unread.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,5 +55,24 @@ on_every_backend! {
         second.get_reservation(pb::GetReservationRequest { id: "slow".into() }).await.expect("served once the slot is free");
         let figures = Figures::of(&reservation_service).await;
         assert_eq!(figures.calls("GetReservation", Code::ResourceExhausted), 1.0, "shed calls are counted");
+    }
+}
+
+on_every_backend! {
+    async fn a_request_over_the_message_limit_is_refused_unread(backend: Backend) {
+        let (_inventory, mut inventory) = spawn_inventory_with(backend, &[("GRPC_MAX_MESSAGE_BYTES", "4096")]).await;
+        let oversized = fulfillment_proto::inventory::v1::Warehouse {
+            id: "big".into(),
+            name: "x".repeat(8192),
+            country: "US".into(),
+            ships_everywhere: true,
+            ..Default::default()
+        };
+        let request = fulfillment_proto::inventory::v1::CreateWarehouseRequest { warehouse: Some(oversized) };
+        let status = inventory.create_warehouse(request).await.expect_err("too large");
+        assert_eq!(status.code(), Code::OutOfRange, "tonic's answer to an oversized message: {status:?}");
+        let lookup = fulfillment_proto::inventory::v1::GetWarehouseRequest { id: "big".into() };
+        assert_eq!(inventory.get_warehouse(lookup).await.expect_err("nothing written").code(), Code::NotFound);
+        warehouse(&mut inventory, "small", &[], 0).await;
     }
 }
