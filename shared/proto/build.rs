@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "fulfillment/catalog/v1/catalog.proto",
     "fulfillment/inventory/v1/inventory.proto",
     "fulfillment/reservation/v1/reservation.proto",
+    "fulfillment/access/v1/access.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

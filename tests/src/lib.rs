@@ -14,7 +14,81 @@ use fulfillment_storage::testing::TestDatabase;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
+
+/// The keys every Inventory the harness starts knows, and the services it starts call with.
+pub mod keys {
+    /// A live key with every scope: what the harness's clients send.
+    pub const LIVE: &str = "fk_live_DNxril3RavGD5MfvJ7NScUykT8C8UBkkpdhiG37L";
+    /// A test key with every scope.
+    pub const TEST: &str = "fk_test_eXSyYV4g6snRoUYA4fXr6nzrvZcmT4a4Ad5y2Fib";
+    /// The Catalog's service key.
+    pub const CATALOG: &str = "fk_svc_pBV62h9MahWLm52mva5fiI6bGfKFI6mAezmOWfSL";
+    /// The Reservation service's service key.
+    pub const RESERVATION: &str = "fk_svc_jl8MU9cdrJRM2jVrVKch3Tz85pkNGcVx2RHLKXSf";
+}
+
+/// Stores the harness's [`keys`] in the Inventory database at `database_url`, which is migrated.
+pub async fn provision_keys(database_url: &str) {
+    use fulfillment_access::{KeyKind, NewKey, Registry, Scope};
+    let db = fulfillment_storage::Database::connect(database_url, fulfillment_storage::PoolConfig::default())
+        .await
+        .expect("the Inventory database");
+    let registry = Registry::open(db.clone()).await.expect("the key table");
+    let every = vec![Scope::Read, Scope::Write, Scope::Admin];
+    let provisioned = [
+        (keys::LIVE, KeyKind::Live, every.clone(), None),
+        (keys::TEST, KeyKind::Test, every, None),
+        (keys::CATALOG, KeyKind::Service, Vec::new(), Some("catalog")),
+        (keys::RESERVATION, KeyKind::Service, Vec::new(), Some("reservation")),
+    ];
+    for (secret, kind, scopes, service) in provisioned {
+        let new = NewKey { name: format!("harness {kind:?}"), kind, scopes, service: service.map(str::to_owned) };
+        registry.import(new, secret).await.expect("the harness key is stored");
+    }
+    db.close().await.expect("closed");
+}
+
+/// A channel whose calls carry an API key.
+pub type KeyedChannel = InterceptedService<Channel, Bearer>;
+
+/// Sends `authorization: Bearer <key>` with every call.
+#[derive(Clone, Debug)]
+pub struct Bearer(MetadataValue<Ascii>);
+
+impl Bearer {
+    /// Sends `key`.
+    pub fn new(key: &str) -> Self {
+        Self(format!("Bearer {key}").parse().expect("a key fits in a header"))
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        // A call that names its own key keeps it.
+        if !request.metadata().contains_key("authorization") {
+            request.metadata_mut().insert("authorization", self.0.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Connects to the service at `url` with the harness's live key.
+pub async fn connect_keyed(url: String) -> Result<KeyedChannel, tonic::transport::Error> {
+    let channel = tonic::transport::Endpoint::try_from(url)?.connect().await?;
+    Ok(InterceptedService::new(channel, Bearer::new(keys::LIVE)))
+}
+
+/// `message` sent as the Catalog sends it: with its service key, in live mode.
+pub fn as_catalog<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let credentials = fulfillment_server::calls::Credentials::new(keys::CATALOG, true).expect("a valid key");
+    credentials.apply(request.metadata_mut());
+    request
+}
 
 /// Generates, for each test body, one test per backend: `sqlite` always runs; `postgres` runs when
 /// `TEST_DATABASE_URL` is set (CI sets it) and says it was skipped otherwise.
@@ -76,7 +150,12 @@ pub struct RunningService {
 }
 
 impl RunningService {
-    /// A channel to the service.
+    /// A channel to the service whose calls carry `key`.
+    pub async fn keyed(&self, key: &str) -> KeyedChannel {
+        InterceptedService::new(self.channel().await, Bearer::new(key))
+    }
+
+    /// A channel to the service, carrying no key.
     pub async fn channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.address))
             .expect("a valid URI")
@@ -147,7 +226,22 @@ where
     let address = listeners.grpc.local_addr().expect("bound address");
     let metrics_address = listeners.metrics.as_ref().and_then(|l| l.local_addr().ok()).expect("bound address");
     let url_variable = format!("{prefix}_DATABASE_URL");
-    let env = Env::from_pairs([(url_variable.as_str(), database_url), (&format!("{prefix}_DB_MAX_CONNECTIONS"), "8")]);
+    let key_variable = format!("{prefix}_SERVICE_KEY");
+    let service_key = match prefix {
+        "CATALOG" => keys::CATALOG,
+        "RESERVATION" => keys::RESERVATION,
+        _ => {
+            provision_keys(database_url).await;
+            ""
+        }
+    };
+    // Tests make calls faster than a client should; the rate limit has tests of its own.
+    let env = Env::from_pairs([
+        (url_variable.as_str(), database_url),
+        (&format!("{prefix}_DB_MAX_CONNECTIONS"), "8"),
+        (&key_variable, service_key),
+        ("API_KEY_RATE_LIMIT", "0"),
+    ]);
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(run(env, listeners, stopped));
     RunningService { address, metrics_address, stop: Some(stop), task: Some(task), _database: None, peers: Vec::new() }
@@ -174,7 +268,7 @@ pub async fn scrape(address: SocketAddr) -> String {
 }
 
 /// Starts the Catalog on `backend`, with an Inventory of its own for managed SKUs' items.
-pub async fn spawn_catalog(backend: Backend) -> (RunningService, CatalogServiceClient<Channel>) {
+pub async fn spawn_catalog(backend: Backend) -> (RunningService, CatalogServiceClient<KeyedChannel>) {
     let (inventory, _client) = spawn_inventory(backend).await;
     let (mut catalog, client) = spawn_catalog_with(backend, inventory.address, &[]).await;
     catalog.peers.push(inventory);
@@ -187,7 +281,7 @@ pub async fn spawn_catalog_with(
     backend: Backend,
     inventory: SocketAddr,
     settings: &[(&str, &str)],
-) -> (RunningService, CatalogServiceClient<Channel>) {
+) -> (RunningService, CatalogServiceClient<KeyedChannel>) {
     spawn_catalog_in(Store::Fresh(backend), inventory, settings).await
 }
 
@@ -196,21 +290,27 @@ pub async fn spawn_catalog_in(
     store: Store<'_>,
     inventory: SocketAddr,
     settings: &[(&str, &str)],
-) -> (RunningService, CatalogServiceClient<Channel>) {
+) -> (RunningService, CatalogServiceClient<KeyedChannel>) {
+    let service = start_catalog(store, &format!("http://{inventory}"), settings).await;
+    let client = CatalogServiceClient::new(service.keyed(keys::LIVE).await);
+    (service, client)
+}
+
+/// Starts a Catalog on `store` calling the Inventory at `inventory_url`, without connecting to it
+/// (for servers a plaintext client cannot reach).
+pub async fn start_catalog(store: Store<'_>, inventory_url: &str, settings: &[(&str, &str)]) -> RunningService {
     let mut settings = owned(settings);
-    settings.push(("CATALOG_INVENTORY_URL".to_owned(), format!("http://{inventory}")));
-    let service = start(store, "CATALOG", |env, listeners, stopped| async move {
+    settings.insert(0, ("CATALOG_INVENTORY_URL".to_owned(), inventory_url.to_owned()));
+    start(store, "CATALOG", |env, listeners, stopped| async move {
         let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let config = catalog::CatalogConfig::from_env(&env).expect("valid test configuration");
         catalog::run(config, listeners, async move { drop(stopped.await) }).await
     })
-    .await;
-    let client = CatalogServiceClient::new(service.channel().await);
-    (service, client)
+    .await
 }
 
 /// Starts the Inventory service on `backend`.
-pub async fn spawn_inventory(backend: Backend) -> (RunningService, InventoryServiceClient<Channel>) {
+pub async fn spawn_inventory(backend: Backend) -> (RunningService, InventoryServiceClient<KeyedChannel>) {
     spawn_inventory_with(backend, &[]).await
 }
 
@@ -218,7 +318,7 @@ pub async fn spawn_inventory(backend: Backend) -> (RunningService, InventoryServ
 pub async fn spawn_inventory_with(
     backend: Backend,
     settings: &[(&str, &str)],
-) -> (RunningService, InventoryServiceClient<Channel>) {
+) -> (RunningService, InventoryServiceClient<KeyedChannel>) {
     spawn_inventory_in(Store::Fresh(backend), settings).await
 }
 
@@ -226,16 +326,22 @@ pub async fn spawn_inventory_with(
 pub async fn spawn_inventory_in(
     store: Store<'_>,
     settings: &[(&str, &str)],
-) -> (RunningService, InventoryServiceClient<Channel>) {
+) -> (RunningService, InventoryServiceClient<KeyedChannel>) {
+    let service = start_inventory(store, settings).await;
+    let client = InventoryServiceClient::new(service.keyed(keys::LIVE).await);
+    (service, client)
+}
+
+/// Starts an Inventory on `store` without connecting to it (for servers a plaintext client cannot
+/// reach).
+pub async fn start_inventory(store: Store<'_>, settings: &[(&str, &str)]) -> RunningService {
     let settings = owned(settings);
-    let service = start(store, "INVENTORY", |env, listeners, stopped| async move {
+    start(store, "INVENTORY", |env, listeners, stopped| async move {
         let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let config = inventory::InventoryConfig::from_env(&env).expect("valid test configuration");
         inventory::run(config, listeners, async move { drop(stopped.await) }).await
     })
-    .await;
-    let client = InventoryServiceClient::new(service.channel().await);
-    (service, client)
+    .await
 }
 
 fn owned(settings: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -247,7 +353,7 @@ fn owned(settings: &[(&str, &str)]) -> Vec<(String, String)> {
 pub async fn spawn_stocked_inventory(
     backend: Backend,
     units: i64,
-) -> (RunningService, InventoryServiceClient<Channel>) {
+) -> (RunningService, InventoryServiceClient<KeyedChannel>) {
     use fulfillment_proto::inventory::v1 as pb;
     let (service, mut client) = spawn_inventory(backend).await;
     let warehouse = pb::Warehouse {
@@ -280,7 +386,7 @@ pub async fn spawn_reservation(
     backend: Backend,
     inventory: SocketAddr,
     settings: &[(&str, &str)],
-) -> (RunningService, ReservationServiceClient<Channel>) {
+) -> (RunningService, ReservationServiceClient<KeyedChannel>) {
     spawn_reservation_in(Store::Fresh(backend), inventory, settings).await
 }
 
@@ -289,7 +395,7 @@ pub async fn spawn_reservation_in(
     store: Store<'_>,
     inventory: SocketAddr,
     settings: &[(&str, &str)],
-) -> (RunningService, ReservationServiceClient<Channel>) {
+) -> (RunningService, ReservationServiceClient<KeyedChannel>) {
     let mut settings = owned(settings);
     settings.push(("RESERVATION_INVENTORY_URL".to_owned(), format!("http://{inventory}")));
     let service = start(store, "RESERVATION", |env, listeners, stopped| async move {
@@ -298,7 +404,7 @@ pub async fn spawn_reservation_in(
         reservation::run(config, listeners, async move { drop(stopped.await) }).await
     })
     .await;
-    let client = ReservationServiceClient::new(service.channel().await);
+    let client = ReservationServiceClient::new(service.keyed(keys::LIVE).await);
     (service, client)
 }
 
@@ -314,8 +420,12 @@ pub async fn start_process(binary: &str, settings: &[(&str, &str)]) -> (tokio::p
     for prefix in ["CATALOG", "INVENTORY", "RESERVATION"] {
         command.env(format!("{prefix}_METRICS_ADDR"), "127.0.0.1:0");
     }
+    command.env("CATALOG_SERVICE_KEY", keys::CATALOG).env("RESERVATION_SERVICE_KEY", keys::RESERVATION);
     for (key, value) in settings {
         command.env(key, value);
+        if *key == "INVENTORY_DATABASE_URL" {
+            provision_keys(value).await;
+        }
     }
     let mut child = command.spawn().expect("the service binary starts");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
@@ -344,6 +454,7 @@ pub async fn run_inventory_at(database_url: &str, address: SocketAddr) -> JoinHa
         }
     };
     let listeners = Listeners { grpc, metrics: None };
+    provision_keys(database_url).await;
     let env = Env::from_pairs([("INVENTORY_DATABASE_URL", database_url), ("INVENTORY_DB_MAX_CONNECTIONS", "8")]);
     let config = inventory::InventoryConfig::from_env(&env).expect("valid test configuration");
     tokio::spawn(inventory::run(config, listeners, std::future::pending()))

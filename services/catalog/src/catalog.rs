@@ -31,6 +31,7 @@ pub struct Catalog {
     pub(crate) items: InventoryItems,
     pub(crate) saga_lease: Duration,
     pub(crate) metrics: CatalogMetrics,
+    live_mode: bool,
 }
 
 impl Catalog {
@@ -43,7 +44,14 @@ impl Catalog {
         saga_lease: Duration,
         metrics: CatalogMetrics,
     ) -> Self {
-        Self { db, reference: Arc::new(reference), items, saga_lease, metrics }
+        Self { db, reference: Arc::new(reference), items, saga_lease, metrics, live_mode: true }
+    }
+
+    /// The same Catalog as the store of test-mode SKUs: what it makes says `live_mode` false.
+    pub fn for_test_mode(mut self) -> Self {
+        self.live_mode = false;
+        self.metrics = self.metrics.in_mode(false);
+        self
     }
 
     /// Creates a SKU, generating its id when none is given. Creating it again with the same
@@ -277,7 +285,7 @@ impl Catalog {
             id,
             attributes,
             physical: validated.physical,
-            live_mode: false,
+            live_mode: self.live_mode,
             created_time: time,
             updated_time: time,
         })

@@ -1,7 +1,9 @@
 use std::time::Duration;
 
+use fulfillment_access::AccessSettings;
 use fulfillment_reference::ReferenceData;
 use fulfillment_server::config::{ConfigError, Env};
+use fulfillment_server::tls::ClientTls;
 use fulfillment_server::{ServiceSettings, reference_data};
 
 /// Where the Catalog listens unless `CATALOG_LISTEN_ADDR` says otherwise.
@@ -25,11 +27,16 @@ pub struct CatalogConfig {
     pub inventory_url: String,
     /// `CATALOG_INVENTORY_TIMEOUT_MS`: the deadline of each call to the Inventory.
     pub inventory_timeout: Duration,
+    /// `CATALOG_INVENTORY_TLS_CA` and `_TLS_DOMAIN` for an `https://` Inventory, with this service's
+    /// own certificate (`CATALOG_TLS_CERT`, `_TLS_KEY`) as its client identity for mutual TLS.
+    pub inventory_tls: ClientTls,
     /// `CATALOG_SAGA_RECOVERY_MS`: how often unfinished sagas are looked for.
     pub saga_recovery_interval: Duration,
     /// `CATALOG_SAGA_LEASE_MS`: how long a saga's driver owns it before recovery may take over; at
     /// least twelve Inventory timeouts plus three seconds, whatever is configured.
     pub saga_lease: Duration,
+    /// `CATALOG_SERVICE_KEY` (required), the key cache and the per-key rate limits.
+    pub access: AccessSettings,
 }
 
 impl CatalogConfig {
@@ -46,8 +53,10 @@ impl CatalogConfig {
             reference: reference_data(env),
             inventory_url: env.string_or("CATALOG_INVENTORY_URL", DEFAULT_INVENTORY_URL),
             inventory_timeout: env.millis_or("CATALOG_INVENTORY_TIMEOUT_MS", Duration::from_secs(5))?,
+            inventory_tls: ClientTls::from_env(env, "CATALOG", "INVENTORY")?,
             saga_recovery_interval: env.millis_or("CATALOG_SAGA_RECOVERY_MS", Duration::from_secs(1))?,
             saga_lease: env.millis_or("CATALOG_SAGA_LEASE_MS", Duration::from_secs(30))?,
+            access: AccessSettings::from_env(env, "CATALOG")?,
         })
         .map(|mut config: Self| {
             // A saga's driver must finish its calls before its claim lapses: a recovery makes up to

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use fulfillment_access::{ByMode, Need, Policy};
 use fulfillment_errors::FieldViolation;
 use fulfillment_proto::catalog::v1 as pb;
 use fulfillment_proto::catalog::v1::catalog_service_server::CatalogService;
@@ -22,13 +23,33 @@ const DOMAIN: &str = "catalog.fulfillment";
 /// The Catalog's gRPC service.
 #[derive(Clone, Debug)]
 pub struct CatalogGrpc {
-    catalog: Catalog,
+    catalogs: ByMode<Catalog>,
 }
 
 impl CatalogGrpc {
-    /// Serves `catalog` over gRPC.
-    pub fn new(catalog: Catalog) -> Self {
-        Self { catalog }
+    /// Serves the live and the test Catalog over gRPC, each call from the one of its key's mode.
+    pub fn new(catalogs: ByMode<Catalog>) -> Self {
+        Self { catalogs }
+    }
+
+    /// What each RPC needs of its caller's key.
+    pub fn policy(policy: Policy) -> Policy {
+        use fulfillment_proto::catalog::v1::catalog_service_server::SERVICE_NAME;
+        policy.service(
+            SERVICE_NAME,
+            &[
+                ("CreateSku", Need::Write),
+                ("UpsertSku", Need::Write),
+                ("UpdateSku", Need::Write),
+                ("GetSku", Need::Read),
+                ("ListSkus", Need::Read),
+                ("DeleteSku", Need::Write),
+                ("RegisterManufacturerPart", Need::Write),
+                ("ListManufacturerParts", Need::Read),
+                ("DeleteManufacturerPart", Need::Write),
+                ("CheckConsistency", Need::Read),
+            ],
+        )
     }
 }
 
@@ -46,9 +67,10 @@ impl CatalogService for CatalogGrpc {
         &self,
         request: Request<pb::CreateSkuRequest>,
     ) -> Result<Response<pb::CreateSkuResponse>, Status> {
+        let catalog = self.catalogs.pick(&request)?;
         let sku = request.into_inner().sku.unwrap_or_default();
         let id = non_empty(sku.id.clone());
-        let created = self.catalog.create_sku(id, attributes(sku)).await.map_err(status)?;
+        let created = catalog.create_sku(id, attributes(sku)).await.map_err(status)?;
         Ok(Response::new(pb::CreateSkuResponse { sku: Some(to_proto(created)) }))
     }
 
@@ -56,9 +78,10 @@ impl CatalogService for CatalogGrpc {
         &self,
         request: Request<pb::UpsertSkuRequest>,
     ) -> Result<Response<pb::UpsertSkuResponse>, Status> {
+        let catalog = self.catalogs.pick(&request)?;
         let sku = request.into_inner().sku.unwrap_or_default();
         let id = non_empty(sku.id.clone()).ok_or_else(|| invalid(vec![FieldViolation::missing("id")]))?;
-        let (sku, created) = self.catalog.upsert_sku(id, attributes(sku)).await.map_err(status)?;
+        let (sku, created) = catalog.upsert_sku(id, attributes(sku)).await.map_err(status)?;
         Ok(Response::new(pb::UpsertSkuResponse { sku: Some(to_proto(sku)), created }))
     }
 
@@ -66,6 +89,7 @@ impl CatalogService for CatalogGrpc {
         &self,
         request: Request<pb::UpdateSkuRequest>,
     ) -> Result<Response<pb::UpdateSkuResponse>, Status> {
+        let catalog = self.catalogs.pick(&request)?;
         let request = request.into_inner();
         let sku = request.sku.unwrap_or_default();
         let id = non_empty(sku.id.clone()).ok_or_else(|| invalid(vec![FieldViolation::missing("id")]))?;
@@ -76,16 +100,18 @@ impl CatalogService for CatalogGrpc {
                 SkuChanges { fields: mask_fields(&mask.paths, SkuField::from_path).map_err(invalid)?, values }
             }
         };
-        let updated = self.catalog.update_sku(&id, changes).await.map_err(status)?;
+        let updated = catalog.update_sku(&id, changes).await.map_err(status)?;
         Ok(Response::new(pb::UpdateSkuResponse { sku: Some(to_proto(updated)) }))
     }
 
     async fn get_sku(&self, request: Request<pb::GetSkuRequest>) -> Result<Response<pb::GetSkuResponse>, Status> {
-        let sku = self.catalog.get_sku(&request.into_inner().id).await.map_err(status)?;
+        let catalog = self.catalogs.pick(&request)?;
+        let sku = catalog.get_sku(&request.into_inner().id).await.map_err(status)?;
         Ok(Response::new(pb::GetSkuResponse { sku: Some(to_proto(sku)) }))
     }
 
     async fn list_skus(&self, request: Request<pb::ListSkusRequest>) -> Result<Response<pb::ListSkusResponse>, Status> {
+        let catalog = self.catalogs.pick(&request)?;
         let request = request.into_inner();
         let mut violations = Vec::new();
         let size = page_size(request.page_size).map_err(|v| violations.push(v)).unwrap_or_default();
@@ -102,7 +128,7 @@ impl CatalogService for CatalogGrpc {
         if !violations.is_empty() {
             return Err(invalid(violations));
         }
-        let page = self.catalog.list_skus(&filter, size, &request.page_token).await.map_err(status)?;
+        let page = catalog.list_skus(&filter, size, &request.page_token).await.map_err(status)?;
         Ok(Response::new(pb::ListSkusResponse {
             skus: page.items.into_iter().map(to_proto).collect(),
             next_page_token: page.next_page_token,
@@ -113,7 +139,8 @@ impl CatalogService for CatalogGrpc {
         &self,
         request: Request<pb::DeleteSkuRequest>,
     ) -> Result<Response<pb::DeleteSkuResponse>, Status> {
-        self.catalog.delete_sku(&request.into_inner().id).await.map_err(status)?;
+        let catalog = self.catalogs.pick(&request)?;
+        catalog.delete_sku(&request.into_inner().id).await.map_err(status)?;
         Ok(Response::new(pb::DeleteSkuResponse {}))
     }
 
@@ -121,12 +148,10 @@ impl CatalogService for CatalogGrpc {
         &self,
         request: Request<pb::RegisterManufacturerPartRequest>,
     ) -> Result<Response<pb::RegisterManufacturerPartResponse>, Status> {
+        let catalog = self.catalogs.pick(&request)?;
         let request = request.into_inner();
-        let part = self
-            .catalog
-            .register_manufacturer_part(&request.manufacturer_id, &request.part_number)
-            .await
-            .map_err(status)?;
+        let part =
+            catalog.register_manufacturer_part(&request.manufacturer_id, &request.part_number).await.map_err(status)?;
         Ok(Response::new(pb::RegisterManufacturerPartResponse { manufacturer_part: Some(part_to_proto(part)) }))
     }
 
@@ -134,12 +159,12 @@ impl CatalogService for CatalogGrpc {
         &self,
         request: Request<pb::ListManufacturerPartsRequest>,
     ) -> Result<Response<pb::ListManufacturerPartsResponse>, Status> {
+        let catalog = self.catalogs.pick(&request)?;
         let request = request.into_inner();
         let size = page_size(request.page_size).map_err(|v| invalid(vec![v]))?;
         let manufacturer_id = non_empty(request.manufacturer_id);
         let part_number = non_empty(request.part_number);
-        let page = self
-            .catalog
+        let page = catalog
             .list_manufacturer_parts(manufacturer_id.as_deref(), part_number.as_deref(), size, &request.page_token)
             .await
             .map_err(status)?;
@@ -153,16 +178,18 @@ impl CatalogService for CatalogGrpc {
         &self,
         request: Request<pb::DeleteManufacturerPartRequest>,
     ) -> Result<Response<pb::DeleteManufacturerPartResponse>, Status> {
+        let catalog = self.catalogs.pick(&request)?;
         let request = request.into_inner();
-        self.catalog.delete_manufacturer_part(&request.manufacturer_id, &request.part_number).await.map_err(status)?;
+        catalog.delete_manufacturer_part(&request.manufacturer_id, &request.part_number).await.map_err(status)?;
         Ok(Response::new(pb::DeleteManufacturerPartResponse {}))
     }
 
     async fn check_consistency(
         &self,
-        _request: Request<pb::CheckConsistencyRequest>,
+        request: Request<pb::CheckConsistencyRequest>,
     ) -> Result<Response<pb::CheckConsistencyResponse>, Status> {
-        let found = self.catalog.check_consistency().await.map_err(status)?;
+        let catalog = self.catalogs.pick(&request)?;
+        let found = catalog.check_consistency().await.map_err(status)?;
         let inconsistencies = found
             .into_iter()
             .map(|finding| {

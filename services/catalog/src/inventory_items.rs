@@ -7,10 +7,9 @@ use std::time::Duration;
 use fulfillment_proto::inventory::v1 as pb;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use fulfillment_server::Metrics;
-use fulfillment_server::calls::{CallPolicy, Outcome};
-use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Request};
+use fulfillment_server::calls::{CallPolicy, Credentials, Outcome};
+use tonic::Code;
+use tonic::transport::Channel;
 
 use crate::sku::Sku;
 
@@ -82,25 +81,23 @@ pub struct InventoryItems {
 }
 
 impl InventoryItems {
-    /// A client of the Inventory at `url` that connects on first use, waiting `timeout` for each
-    /// attempt and counting retries in `metrics`.
-    pub fn new(url: &str, timeout: Duration, metrics: &Metrics) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(url.to_owned())?.connect_timeout(timeout).connect_lazy();
-        Ok(Self { client: InventoryServiceClient::new(channel), calls: CallPolicy::new(timeout, ATTEMPTS, metrics) })
+    /// A client of the Inventory on `channel`, calling with the Catalog's service key in the mode
+    /// `credentials` name, waiting `timeout` for each attempt and counting retries in `metrics`.
+    pub fn new(channel: Channel, timeout: Duration, metrics: &Metrics, credentials: Credentials) -> Self {
+        let calls = CallPolicy::new(timeout, ATTEMPTS, metrics).with_credentials(credentials);
+        Self { client: InventoryServiceClient::new(channel), calls }
     }
 
     /// Reads an item; `Done(None)` when it does not exist.
     pub async fn get(&self, id: &str) -> Outcome<Option<pb::InventoryItem>> {
         let message = pb::GetInventoryItemRequest { id: id.to_owned() };
-        let outcome =
-            self.calls
-                .call(message, |request| {
-                    let mut client = self.client.clone();
-                    async move {
-                        client.get_inventory_item(as_catalog(request)).await.map(|r| r.into_inner().inventory_item)
-                    }
-                })
-                .await;
+        let outcome = self
+            .calls
+            .call(message, |request| {
+                let mut client = self.client.clone();
+                async move { client.get_inventory_item(request).await.map(|r| r.into_inner().inventory_item) }
+            })
+            .await;
         match outcome {
             Outcome::Refused(status) if status.code() == Code::NotFound => Outcome::Done(None),
             other => other,
@@ -124,7 +121,7 @@ impl InventoryItems {
             .calls
             .call(message, |request| {
                 let mut client = self.client.clone();
-                async move { client.create_inventory_item(as_catalog(request)).await.map(drop) }
+                async move { client.create_inventory_item(request).await.map(drop) }
             })
             .await;
         let conflict = match created {
@@ -147,7 +144,7 @@ impl InventoryItems {
         self.calls
             .call(message, |request| {
                 let mut client = self.client.clone();
-                async move { client.update_inventory_item(as_catalog(request)).await.map(drop) }
+                async move { client.update_inventory_item(request).await.map(drop) }
             })
             .await
     }
@@ -158,7 +155,7 @@ impl InventoryItems {
             .calls
             .call(message, |request| {
                 let mut client = self.client.clone();
-                async move { client.delete_inventory_item(as_catalog(request)).await.map(drop) }
+                async move { client.delete_inventory_item(request).await.map(drop) }
             })
             .await;
         match outcome {
@@ -179,7 +176,7 @@ impl InventoryItems {
                 .calls
                 .call(message, |request| {
                     let mut client = self.client.clone();
-                    async move { client.list_inventory_items(as_catalog(request)).await.map(|r| r.into_inner()) }
+                    async move { client.list_inventory_items(request).await.map(|r| r.into_inner()) }
                 })
                 .await;
             let page = match page {
@@ -200,10 +197,4 @@ impl InventoryItems {
 fn is_not_owned(status: &tonic::Status) -> bool {
     use tonic_types::StatusExt;
     status.get_details_error_info().is_some_and(|info| info.reason == "not_owned")
-}
-
-/// Marks a request as the Catalog's.
-fn as_catalog<T>(mut request: Request<T>) -> Request<T> {
-    request.metadata_mut().insert("x-fulfillment-caller", MetadataValue::from_static("catalog"));
-    request
 }

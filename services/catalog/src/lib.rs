@@ -19,7 +19,10 @@ mod validation;
 
 use std::future::Future;
 
+use fulfillment_access::{ByMode, KeyGate, Keys, Policy, RemoteKeys};
 use fulfillment_proto::catalog::v1::catalog_service_server::{CatalogServiceServer, SERVICE_NAME};
+use fulfillment_server::calls::CallPolicy;
+use fulfillment_server::tls;
 use fulfillment_server::{GrpcServer, Listeners, Metrics, ServeError};
 use fulfillment_storage::Database;
 use tokio::sync::watch;
@@ -34,34 +37,59 @@ pub use crate::metrics::CatalogMetrics;
 pub use crate::migration::Migrator;
 pub use crate::saga::Inconsistency;
 
-/// Connects to the database, applies migrations, and serves the Catalog on `listeners` until
-/// `shutdown` resolves.
+/// Connects to the live and the test store, applies migrations, and serves the Catalog on
+/// `listeners` until `shutdown` resolves. Keys are checked by the Inventory's access RPCs.
 pub async fn run(
     config: CatalogConfig,
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let db = Database::connect(config.service.database_url.expose(), config.service.pool).await?;
-    fulfillment_storage::migrate::<Migrator>(&db).await?;
+    let (live_credentials, test_credentials) = (config.access.credentials(true)?, config.access.credentials(false)?);
+    let stores = fulfillment_access::connect_stores::<Migrator>(&config.service).await?;
     let metrics = Metrics::new("catalog", config.service.otlp_endpoint.as_deref());
-    let items = InventoryItems::new(&config.inventory_url, config.inventory_timeout, &metrics)?;
-    let catalog = Catalog::new(db.clone(), config.reference, items, config.saga_lease, CatalogMetrics::new(&metrics));
+    let timeout = config.inventory_timeout;
+    let inventory =
+        tls::endpoint(&config.inventory_url, &config.inventory_tls)?.connect_timeout(timeout).connect_lazy();
+    let catalog_metrics = CatalogMetrics::new(&metrics);
+    let catalog = |db: &Database, credentials| {
+        let items = InventoryItems::new(inventory.clone(), timeout, &metrics, credentials);
+        Catalog::new(db.clone(), config.reference.clone(), items, config.saga_lease, catalog_metrics.clone())
+    };
+    let catalogs = ByMode {
+        live: catalog(&stores.live, live_credentials.clone()),
+        test: catalog(&stores.test, test_credentials).for_test_mode(),
+    };
+    let keys = RemoteKeys::new(
+        inventory.clone(),
+        CallPolicy::new(timeout, 2, &metrics),
+        live_credentials,
+        config.access.cache,
+        config.access.stale,
+    );
+    let gate = KeyGate::new(Keys::Remote(Box::new(keys)), CatalogGrpc::policy(Policy::default()), config.access.rate);
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let recovery = tokio::spawn(catalog.clone().run_saga_recovery(config.saga_recovery_interval, stop_rx));
+    let recoveries = catalogs
+        .both()
+        .map(|catalog| tokio::spawn(catalog.clone().run_saga_recovery(config.saga_recovery_interval, stop_rx.clone())));
     let shutdown = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     };
-    let server = CatalogServiceServer::new(CatalogGrpc::new(catalog))
+    let server = CatalogServiceServer::new(CatalogGrpc::new(catalogs))
         .max_decoding_message_size(config.service.server.max_message_bytes);
     let routes = Routes::new(server);
     listeners.log_serving("catalog");
     let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME], metrics.clone())
+        .with_gate(gate)
         .serve(listeners, shutdown)
         .await;
-    let _ = recovery.await;
+    for recovery in recoveries {
+        let _ = recovery.await;
+    }
     metrics.shutdown().await;
-    db.close().await?;
-    Ok(served?)
+    for db in [stores.live, stores.test] {
+        db.close().await?;
+    }
+    served
 }

@@ -40,6 +40,11 @@ impl CatalogMetrics {
         }
     }
 
+    /// The same instruments, setting the gauges of the live store or of the test store.
+    pub fn in_mode(&self, live_mode: bool) -> Self {
+        Self { open: self.open.in_mode(live_mode), ..self.clone() }
+    }
+
     /// Counts a saga attempt's end.
     pub fn saga(&self, outcome: SagaOutcome) {
         let outcome = match outcome {

@@ -11,9 +11,8 @@ use fulfillment_storage::Backend;
 use fulfillment_storage::testing::{TestDatabase, backends};
 use suite_tests::{run_inventory_at, spawn_inventory, start_process};
 use tonic::Code;
-use tonic::transport::Channel;
 
-type Catalog = CatalogServiceClient<Channel>;
+type Catalog = CatalogServiceClient<suite_tests::KeyedChannel>;
 
 async fn start(
     database_url: &str,
@@ -34,7 +33,7 @@ async fn start(
         settings.push(("CATALOG_FAULT_POINT", point));
     }
     let (child, url) = start_process(env!("CARGO_BIN_EXE_catalog"), &settings).await;
-    let client = CatalogServiceClient::connect(url).await.expect("connect");
+    let client = suite_tests::connect_keyed(url).await.map(CatalogServiceClient::new).expect("connect");
     (child, client)
 }
 

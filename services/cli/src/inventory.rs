@@ -3,11 +3,10 @@
 use clap::{Args, Subcommand};
 use fulfillment_proto::inventory::v1 as pb;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
-use tonic::transport::Channel;
 
 use crate::display;
 
-type Client = InventoryServiceClient<Channel>;
+type Client = InventoryServiceClient<crate::Conn>;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum ItemCommand {

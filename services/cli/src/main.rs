@@ -3,16 +3,22 @@
 
 mod display;
 mod inventory;
+mod keys;
 mod reservation;
 mod sku;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use fulfillment_proto::access::v1::access_service_client::AccessServiceClient;
 use fulfillment_proto::catalog::v1 as pb;
 use fulfillment_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use fulfillment_proto::reservation::v1::reservation_service_client::ReservationServiceClient;
+use fulfillment_server::tls::{self, ClientTls};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 /// The suite's command-line client.
@@ -28,8 +34,36 @@ struct Cli {
     /// The Reservation service's address.
     #[arg(long, env = "FULFILLMENT_RESERVATION_URL", default_value = "http://127.0.0.1:50053", global = true)]
     reservation: String,
+    /// The API key every call carries (`authorization: Bearer <key>`).
+    #[arg(long, env = "FULFILLMENT_API_KEY", global = true, hide_env_values = true)]
+    api_key: Option<String>,
+    /// The CA that signed the services' certificates, for `https://` addresses.
+    #[arg(long, env = "FULFILLMENT_TLS_CA", global = true)]
+    tls_ca: Option<std::path::PathBuf>,
+    /// A client certificate, for services that require mutual TLS (with --tls-key).
+    #[arg(long, env = "FULFILLMENT_TLS_CERT", global = true, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key.
+    #[arg(long, env = "FULFILLMENT_TLS_KEY", global = true, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// A connection whose calls carry the API key.
+pub(crate) type Conn = InterceptedService<Channel, Bearer>;
+
+/// Adds `authorization: Bearer <key>` to every call.
+#[derive(Clone)]
+pub(crate) struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -60,6 +94,9 @@ enum Command {
     Fulfill(reservation::FulfillArgs),
     /// Compare every managed SKU with its inventory item; prints nothing wrong in a healthy suite.
     Check,
+    /// Create, list and revoke API keys (needs an admin key).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,7 +117,23 @@ enum PartCommand {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result = match Connector::new(&cli) {
+        Ok(connector) => dispatch(cli.command, &connector).await,
+        Err(message) => Err(message),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(command: Command, connector: &Connector) -> Result<(), String> {
+    let connect = |url: &str, service: &str| connector.connect(url.to_owned(), service.to_owned());
+    let cli = connector;
+    match command {
         Command::Sku(command) => match connect(&cli.catalog, "catalog").await {
             Ok(channel) => sku::run(&mut CatalogServiceClient::new(channel), *command).await,
             Err(message) => Err(message),
@@ -105,6 +158,10 @@ async fn main() -> ExitCode {
             Ok(channel) => reservation::fulfill(&mut ReservationServiceClient::new(channel), args).await,
             Err(message) => Err(message),
         },
+        Command::Keys(command) => match connect(&cli.inventory, "inventory").await {
+            Ok(channel) => keys::run(&mut AccessServiceClient::new(channel), command).await,
+            Err(message) => Err(message),
+        },
         command => match connect(&cli.inventory, "inventory").await {
             Ok(channel) => {
                 let mut client = InventoryServiceClient::new(channel);
@@ -118,23 +175,54 @@ async fn main() -> ExitCode {
             }
             Err(message) => Err(message),
         },
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("{message}");
-            ExitCode::FAILURE
-        }
     }
 }
 
-async fn connect(url: &str, service: &str) -> Result<Channel, String> {
-    let endpoint =
-        Channel::from_shared(url.to_owned()).map_err(|e| format!("error: '{url}' is not a valid address: {e}"))?;
-    endpoint.connect().await.map_err(|e| format!("error: cannot reach the {service} at {url}: {e}"))
+/// How to reach the services: their addresses, the key, the TLS settings.
+struct Connector {
+    catalog: String,
+    inventory: String,
+    reservation: String,
+    bearer: Bearer,
+    tls: ClientTls,
 }
 
-async fn check(client: &mut CatalogServiceClient<Channel>) -> Result<(), String> {
+impl Connector {
+    fn new(cli: &Cli) -> Result<Self, String> {
+        let bearer = match &cli.api_key {
+            Some(key) => Some(
+                format!("Bearer {}", key.trim())
+                    .parse()
+                    .map_err(|_| "error: the API key is not a valid header value")?,
+            ),
+            None => None,
+        };
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| format!("error: cannot read {}: {e}", path.display()))
+        };
+        let ca = cli.tls_ca.as_deref().map(read).transpose()?;
+        let identity = match (&cli.tls_cert, &cli.tls_key) {
+            (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+            _ => None,
+        };
+        Ok(Self {
+            catalog: cli.catalog.clone(),
+            inventory: cli.inventory.clone(),
+            reservation: cli.reservation.clone(),
+            bearer: Bearer(bearer),
+            tls: ClientTls::new(ca, identity, None),
+        })
+    }
+
+    async fn connect(&self, url: String, service: String) -> Result<Conn, String> {
+        let endpoint = tls::endpoint(&url, &self.tls).map_err(|e| format!("error: {e}"))?;
+        let channel =
+            endpoint.connect().await.map_err(|e| format!("error: cannot reach the {service} at {url}: {e}"))?;
+        Ok(InterceptedService::new(channel, self.bearer.clone()))
+    }
+}
+
+async fn check(client: &mut CatalogServiceClient<Conn>) -> Result<(), String> {
     let found = client.check_consistency(pb::CheckConsistencyRequest {}).await.map_err(display::status)?.into_inner();
     if found.inconsistencies.is_empty() {
         println!("consistent: every managed SKU has its inventory item, and every owned item its SKU");
@@ -147,7 +235,7 @@ async fn check(client: &mut CatalogServiceClient<Channel>) -> Result<(), String>
     Err(format!("{} inconsistencies", found.inconsistencies.len()))
 }
 
-async fn run_part(client: &mut CatalogServiceClient<Channel>, command: PartCommand) -> Result<(), String> {
+async fn run_part(client: &mut CatalogServiceClient<Conn>, command: PartCommand) -> Result<(), String> {
     match command {
         PartCommand::Register { manufacturer_id, part_number } => {
             let request = pb::RegisterManufacturerPartRequest { manufacturer_id, part_number };

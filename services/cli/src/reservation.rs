@@ -4,11 +4,10 @@ use clap::{Args, Subcommand};
 use fulfillment_proto::common::v1::Address;
 use fulfillment_proto::reservation::v1 as pb;
 use fulfillment_proto::reservation::v1::reservation_service_client::ReservationServiceClient;
-use tonic::transport::Channel;
 
 use crate::display;
 
-type Client = ReservationServiceClient<Channel>;
+type Client = ReservationServiceClient<crate::Conn>;
 
 /// Reserve items: every one or none.
 #[derive(Debug, Args)]

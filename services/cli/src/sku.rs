@@ -3,7 +3,6 @@
 use clap::{Args, Subcommand};
 use fulfillment_proto::catalog::v1 as pb;
 use fulfillment_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
-use tonic::transport::Channel;
 
 use crate::display;
 
@@ -134,7 +133,7 @@ impl SkuFields {
     }
 }
 
-pub(crate) async fn run(client: &mut CatalogServiceClient<Channel>, command: SkuCommand) -> Result<(), String> {
+pub(crate) async fn run(client: &mut CatalogServiceClient<crate::Conn>, command: SkuCommand) -> Result<(), String> {
     match command {
         SkuCommand::Create(fields) => {
             let request = pb::CreateSkuRequest { sku: Some(fields.into_sku()) };
@@ -203,7 +202,7 @@ fn set_paths(sku: &pb::Sku) -> Vec<String> {
     paths
 }
 
-async fn list(client: &mut CatalogServiceClient<Channel>, args: ListArgs) -> Result<(), String> {
+async fn list(client: &mut CatalogServiceClient<crate::Conn>, args: ListArgs) -> Result<(), String> {
     let mut token = args.page_token.clone();
     println!("{}", display::SKU_TABLE_HEADER);
     loop {

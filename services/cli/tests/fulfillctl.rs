@@ -6,6 +6,7 @@ use suite_tests::{Backend, spawn_catalog, spawn_inventory, spawn_reservation};
 
 async fn fulfillctl(address: std::net::SocketAddr, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_fulfillctl"))
+        .env("FULFILLMENT_API_KEY", suite_tests::keys::LIVE)
         .arg("--catalog")
         .arg(format!("http://{address}"))
         .args(args)
@@ -123,6 +124,7 @@ async fn an_unreachable_catalog_is_said_plainly() {
 
 async fn inventoryctl(address: std::net::SocketAddr, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_fulfillctl"))
+        .env("FULFILLMENT_API_KEY", suite_tests::keys::LIVE)
         .arg("--inventory")
         .arg(format!("http://{address}"))
         .args(args)
@@ -185,6 +187,7 @@ async fn reserve_show_cancel_and_fulfill_from_the_command_line() {
         let (inventory, reservation) = (inventory.address, reservation.address);
         async move {
             tokio::process::Command::new(env!("CARGO_BIN_EXE_fulfillctl"))
+                .env("FULFILLMENT_API_KEY", suite_tests::keys::LIVE)
                 .arg("--inventory")
                 .arg(format!("http://{inventory}"))
                 .arg("--reservation")
@@ -229,4 +232,43 @@ async fn reserve_show_cancel_and_fulfill_from_the_command_line() {
     let levels = run(words("levels sku_demo")).await;
     let total = stdout(&levels).lines().find(|l| l.contains("(total)")).map(words).expect("a total line");
     assert_eq!(total[2..], ["3", "0", "3"], "two shipped, one released");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_created_listed_and_revoked_from_the_command_line() {
+    let (inventory, _client) = spawn_inventory(Backend::Sqlite).await;
+    let created = inventoryctl(inventory.address, &["keys", "create", "--name", "reporting", "--scope", "read"]).await;
+    assert!(created.status.success(), "{}", stderr(&created));
+    let text = stdout(&created);
+    let secret = text.lines().find_map(|line| line.strip_prefix("secret: ")).expect("the secret is shown").to_owned();
+    assert!(secret.starts_with("fk_live_"), "{text}");
+    let id = text.split_whitespace().next().expect("the key's id").to_owned();
+
+    // The new key reads but does not write.
+    let as_reader = |args: &'static [&'static str]| {
+        let secret = secret.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_fulfillctl"))
+                .env("FULFILLMENT_API_KEY", secret)
+                .arg("--inventory")
+                .arg(format!("http://{}", inventory.address))
+                .args(args)
+                .output()
+                .await
+                .expect("fulfillctl runs")
+        }
+    };
+    assert!(as_reader(&["warehouse", "list"]).await.status.success());
+    let refused =
+        as_reader(&["warehouse", "create", "--id", "w", "--name", "W", "--country", "US", "--ships-everywhere"]).await;
+    assert!(stderr(&refused).contains("PermissionDenied"), "{}", stderr(&refused));
+
+    let listed = inventoryctl(inventory.address, &["keys", "list"]).await;
+    assert!(stdout(&listed).contains("reporting"), "{}", stdout(&listed));
+    assert!(!stdout(&listed).contains(&secret), "a listing never shows a secret");
+
+    let revoked = inventoryctl(inventory.address, &["keys", "revoke", &id]).await;
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    let after = as_reader(&["warehouse", "list"]).await;
+    assert!(stderr(&after).contains("Unauthenticated"), "{}", stderr(&after));
 }

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use fulfillment_access::AccessSettings;
 use fulfillment_reference::ReferenceData;
 use fulfillment_server::config::{ConfigError, Env};
 use fulfillment_server::{ServiceSettings, reference_data};
@@ -32,6 +33,8 @@ pub struct InventoryConfig {
     pub low_stock_threshold: i64,
     /// `INVENTORY_HOLD_BATCH_MAX`: the most holds placed in one transaction (1: one each).
     pub hold_batch_max: usize,
+    /// Per-key rate limits.
+    pub access: AccessSettings,
 }
 
 impl InventoryConfig {
@@ -49,6 +52,7 @@ impl InventoryConfig {
             expiry_sweep_interval: env.millis_or("INVENTORY_EXPIRY_SWEEP_MS", Duration::from_secs(5))?,
             hold_grace: env.millis_or("INVENTORY_HOLD_GRACE_MS", Duration::from_secs(60))?,
             low_stock_threshold: env.parse_or("INVENTORY_LOW_STOCK_THRESHOLD", 10)?,
+            access: AccessSettings::from_env(env, "INVENTORY")?,
             hold_batch_max: match env.parse_or("INVENTORY_HOLD_BATCH_MAX", DEFAULT_HOLD_BATCH_MAX)? {
                 max @ 1..=MAX_HOLD_BATCH => max,
                 other => {

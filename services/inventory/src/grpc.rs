@@ -1,5 +1,6 @@
 //! The gRPC adapter: converts between the contract's messages and the domain, and nothing else.
 
+use fulfillment_access::{ByMode, Need, Policy, principal};
 use fulfillment_errors::{ApiError, FieldViolation};
 use fulfillment_proto::inventory::v1 as pb;
 use fulfillment_proto::inventory::v1::inventory_service_server::InventoryService;
@@ -18,20 +19,43 @@ use crate::warehouses::{Warehouse, WarehouseField, WarehouseFields, ship_to_coun
 /// `ErrorInfo.domain` of the Inventory's errors.
 const DOMAIN: &str = "inventory.fulfillment";
 
-/// The metadata key naming the calling service. Until API keys and service identities land, the
-/// Catalog says who it is here; the ownership guard trusts it.
-pub const CALLER_METADATA: &str = "x-fulfillment-caller";
-
 /// The Inventory's gRPC service.
 #[derive(Clone, Debug)]
 pub struct InventoryGrpc {
-    inventory: Inventory,
+    inventories: ByMode<Inventory>,
 }
 
 impl InventoryGrpc {
-    /// Serves `inventory` over gRPC.
-    pub fn new(inventory: Inventory) -> Self {
-        Self { inventory }
+    /// Serves the live and the test Inventory over gRPC, each call from the one of its key's mode.
+    pub fn new(inventories: ByMode<Inventory>) -> Self {
+        Self { inventories }
+    }
+
+    /// What each RPC needs of its caller's key.
+    pub fn policy(policy: Policy) -> Policy {
+        use fulfillment_proto::inventory::v1::inventory_service_server::SERVICE_NAME;
+        policy.service(
+            SERVICE_NAME,
+            &[
+                ("CreateInventoryItem", Need::Write),
+                ("UpdateInventoryItem", Need::Write),
+                ("GetInventoryItem", Need::Read),
+                ("ListInventoryItems", Need::Read),
+                ("DeleteInventoryItem", Need::Write),
+                ("CreateWarehouse", Need::Write),
+                ("UpdateWarehouse", Need::Write),
+                ("GetWarehouse", Need::Read),
+                ("ListWarehouses", Need::Read),
+                ("DeleteWarehouse", Need::Write),
+                ("AdjustStock", Need::Write),
+                ("ListStockMovements", Need::Read),
+                ("GetInventoryLevels", Need::Read),
+                ("PlaceHold", Need::Write),
+                ("GetHold", Need::Read),
+                ("ReleaseHold", Need::Write),
+                ("CommitHold", Need::Write),
+            ],
+        )
     }
 }
 
@@ -43,9 +67,11 @@ fn invalid(violations: Vec<FieldViolation>) -> Status {
     status(InventoryError::InvalidRequest(violations))
 }
 
+/// The Catalog, known by its service key (never by anything a client can put in metadata), may
+/// change the items its SKUs own.
 fn caller<T>(request: &Request<T>) -> Caller {
-    match request.metadata().get(CALLER_METADATA).and_then(|v| v.to_str().ok()) {
-        Some("catalog") => Caller::Catalog,
+    match principal(request) {
+        Ok(principal) if principal.is_service("catalog") => Caller::Catalog,
         _ => Caller::Client,
     }
 }
@@ -60,10 +86,11 @@ impl InventoryService for InventoryGrpc {
         &self,
         request: Request<pb::CreateInventoryItemRequest>,
     ) -> Result<Response<pb::CreateInventoryItemResponse>, Status> {
+        let inventory = self.inventories.pick(&request)?;
         let caller = caller(&request);
         let item = request.into_inner().inventory_item.unwrap_or_default();
         let (id, owner) = (non_empty(item.id.clone()), non_empty(item.owner_sku_id.clone()));
-        let created = self.inventory.create_item(id, item_fields(item), owner, caller).await.map_err(status)?;
+        let created = inventory.create_item(id, item_fields(item), owner, caller).await.map_err(status)?;
         Ok(Response::new(pb::CreateInventoryItemResponse { inventory_item: Some(item_to_proto(created)) }))
     }
 
@@ -71,6 +98,7 @@ impl InventoryService for InventoryGrpc {
         &self,
         request: Request<pb::UpdateInventoryItemRequest>,
     ) -> Result<Response<pb::UpdateInventoryItemResponse>, Status> {
+        let inventory = self.inventories.pick(&request)?;
         let caller = caller(&request);
         let request = request.into_inner();
         let item = request.inventory_item.unwrap_or_default();
@@ -80,7 +108,7 @@ impl InventoryService for InventoryGrpc {
             None => fields.present_fields(),
             Some(mask) => mask_fields(&mask.paths, ItemField::from_path).map_err(invalid)?,
         };
-        let updated = self.inventory.update_item(&id, fields, mask, caller).await.map_err(status)?;
+        let updated = inventory.update_item(&id, fields, mask, caller).await.map_err(status)?;
         Ok(Response::new(pb::UpdateInventoryItemResponse { inventory_item: Some(item_to_proto(updated)) }))
     }
 
@@ -88,7 +116,8 @@ impl InventoryService for InventoryGrpc {
         &self,
         request: Request<pb::GetInventoryItemRequest>,
     ) -> Result<Response<pb::GetInventoryItemResponse>, Status> {
-        let item = self.inventory.get_item(&request.into_inner().id).await.map_err(status)?;
+        let inventory = self.inventories.pick(&request)?;
+        let item = inventory.get_item(&request.into_inner().id).await.map_err(status)?;
         Ok(Response::new(pb::GetInventoryItemResponse { inventory_item: Some(item_to_proto(item)) }))
     }
 
@@ -96,6 +125,7 @@ impl InventoryService for InventoryGrpc {
         &self,
         request: Request<pb::ListInventoryItemsRequest>,
     ) -> Result<Response<pb::ListInventoryItemsResponse>, Status> {
+        let inventory = self.inventories.pick(&request)?;
         let request = request.into_inner();
         let page_size = size(request.page_size)?;
         let mut violations = Vec::new();
@@ -109,7 +139,7 @@ impl InventoryService for InventoryGrpc {
         if !violations.is_empty() {
             return Err(invalid(violations));
         }
-        let page = self.inventory.list_items(&filter, page_size, &request.page_token).await.map_err(status)?;
+        let page = inventory.list_items(&filter, page_size, &request.page_token).await.map_err(status)?;
         Ok(Response::new(pb::ListInventoryItemsResponse {
             inventory_items: page.items.into_iter().map(item_to_proto).collect(),
             next_page_token: page.next_page_token,
@@ -120,8 +150,9 @@ impl InventoryService for InventoryGrpc {
         &self,
         request: Request<pb::DeleteInventoryItemRequest>,
     ) -> Result<Response<pb::DeleteInventoryItemResponse>, Status> {
+        let inventory = self.inventories.pick(&request)?;
         let caller = caller(&request);
-        self.inventory.delete_item(&request.into_inner().id, caller).await.map_err(status)?;
+        inventory.delete_item(&request.into_inner().id, caller).await.map_err(status)?;
         Ok(Response::new(pb::DeleteInventoryItemResponse {}))
     }
 
@@ -129,9 +160,10 @@ impl InventoryService for InventoryGrpc {
         &self,
         request: Request<pb::CreateWarehouseRequest>,
     ) -> Result<Response<pb::CreateWarehouseResponse>, Status> {
+        let inventory = self.inventories.pick(&request)?;
         let warehouse = request.into_inner().warehouse.unwrap_or_default();
         let id = non_empty(warehouse.id.clone());
-        let created = self.inventory.create_warehouse(id, warehouse_fields(warehouse)).await.map_err(status)?;
+        let created = inventory.create_warehouse(id, warehouse_fields(warehouse)).await.map_err(status)?;
         Ok(Response::new(pb::CreateWarehouseResponse { warehouse: Some(warehouse_to_proto(created)) }))
     }
 
@@ -139,6 +171,7 @@ impl InventoryService for InventoryGrpc {
         &self,
         request: Request<pb::UpdateWarehouseRequest>,
     ) -> Result<Response<pb::UpdateWarehouseResponse>, Status> {
+        let inventory = self.inventories.pick(&request)?;
         let request = request.into_inner();
         let warehouse = request.warehouse.unwrap_or_default();
         let id = warehouse.id.clone();
@@ -147,7 +180,7 @@ impl InventoryService for InventoryGrpc {
             None => fields.present_fields(),
             Some(mask) => mask_fields(&mask.paths, WarehouseField::from_path).map_err(invalid)?,
         };
-        let updated = self.inventory.update_warehouse(&id, fields, mask).await.map_err(status)?;
+        let updated = inventory.update_warehouse(&id, fields, mask).await.map_err(status)?;
         Ok(Response::new(pb::UpdateWarehouseResponse { warehouse: Some(warehouse_to_proto(updated)) }))
     }
 
@@ -155,7 +188,8 @@ impl InventoryService for InventoryGrpc {
         &self,
         request: Request<pb::GetWarehouseRequest>,
     ) -> Result<Response<pb::GetWarehouseResponse>, Status> {
-        let warehouse = self.inventory.get_warehouse(&request.into_inner().id).await.map_err(status)?;
+        let inventory = self.inventories.pick(&request)?;
+        let warehouse = inventory.get_warehouse(&request.into_inner().id).await.map_err(status)?;
         Ok(Response::new(pb::GetWarehouseResponse { warehouse: Some(warehouse_to_proto(warehouse)) }))
     }
 
@@ -163,9 +197,9 @@ impl InventoryService for InventoryGrpc {
         &self,
         request: Request<pb::ListWarehousesRequest>,
     ) -> Result<Response<pb::ListWarehousesResponse>, Status> {
+        let inventory = self.inventories.pick(&request)?;
         let request = request.into_inner();
-        let page =
-            self.inventory.list_warehouses(size(request.page_size)?, &request.page_token).await.map_err(status)?;
+        let page = inventory.list_warehouses(size(request.page_size)?, &request.page_token).await.map_err(status)?;
         Ok(Response::new(pb::ListWarehousesResponse {
             warehouses: page.items.into_iter().map(warehouse_to_proto).collect(),
             next_page_token: page.next_page_token,
@@ -176,7 +210,8 @@ impl InventoryService for InventoryGrpc {
         &self,
         request: Request<pb::DeleteWarehouseRequest>,
     ) -> Result<Response<pb::DeleteWarehouseResponse>, Status> {
-        self.inventory.delete_warehouse(&request.into_inner().id).await.map_err(status)?;
+        let inventory = self.inventories.pick(&request)?;
+        inventory.delete_warehouse(&request.into_inner().id).await.map_err(status)?;
         Ok(Response::new(pb::DeleteWarehouseResponse {}))
     }
 
@@ -184,6 +219,7 @@ impl InventoryService for InventoryGrpc {
         &self,
         request: Request<pb::AdjustStockRequest>,
     ) -> Result<Response<pb::AdjustStockResponse>, Status> {
+        let inventory = self.inventories.pick(&request)?;
         let request = request.into_inner();
         let change = match pb::StockChangeKind::try_from(request.kind) {
             Ok(pb::StockChangeKind::Receive) => StockChange::Receive,
@@ -194,8 +230,7 @@ impl InventoryService for InventoryGrpc {
                 return Err(invalid(vec![FieldViolation::not_valid("kind", &kind, "stock change kind")]));
             }
         };
-        let (level, movement) = self
-            .inventory
+        let (level, movement) = inventory
             .change_stock(StockChangeRequest {
                 inventory_item_id: request.inventory_item_id,
                 warehouse_id: request.warehouse_id,
@@ -216,9 +251,9 @@ impl InventoryService for InventoryGrpc {
         &self,
         request: Request<pb::ListStockMovementsRequest>,
     ) -> Result<Response<pb::ListStockMovementsResponse>, Status> {
+        let inventory = self.inventories.pick(&request)?;
         let request = request.into_inner();
-        let page = self
-            .inventory
+        let page = inventory
             .list_movements(&request.inventory_item_id, size(request.page_size)?, &request.page_token)
             .await
             .map_err(status)?;
@@ -232,10 +267,10 @@ impl InventoryService for InventoryGrpc {
         &self,
         request: Request<pb::GetInventoryLevelsRequest>,
     ) -> Result<Response<pb::GetInventoryLevelsResponse>, Status> {
+        let inventory = self.inventories.pick(&request)?;
         let request = request.into_inner();
         let country = non_empty(request.ship_to_country);
-        let levels = self
-            .inventory
+        let levels = inventory
             .levels(&request.inventory_item_ids, country.as_deref(), request.min_available)
             .await
             .map_err(status)?;
@@ -248,6 +283,7 @@ impl InventoryService for InventoryGrpc {
         &self,
         request: Request<pb::PlaceHoldRequest>,
     ) -> Result<Response<pb::PlaceHoldResponse>, Status> {
+        let inventory = self.inventories.pick(&request)?;
         let request = request.into_inner();
         let expire_time = match request.expire_time {
             None => None,
@@ -256,8 +292,7 @@ impl InventoryService for InventoryGrpc {
                     .ok_or_else(|| invalid(vec![FieldViolation::not_valid("expireTime", &time.to_string(), "time")]))?,
             ),
         };
-        let hold = self
-            .inventory
+        let hold = inventory
             .place_hold(HoldRequest {
                 hold_id: request.hold_id,
                 lines: request
@@ -278,7 +313,8 @@ impl InventoryService for InventoryGrpc {
     }
 
     async fn get_hold(&self, request: Request<pb::GetHoldRequest>) -> Result<Response<pb::GetHoldResponse>, Status> {
-        let hold = self.inventory.get_hold(&request.into_inner().hold_id).await.map_err(status)?;
+        let inventory = self.inventories.pick(&request)?;
+        let hold = inventory.get_hold(&request.into_inner().hold_id).await.map_err(status)?;
         Ok(Response::new(pb::GetHoldResponse { hold: Some(hold_to_proto(hold)) }))
     }
 
@@ -286,7 +322,8 @@ impl InventoryService for InventoryGrpc {
         &self,
         request: Request<pb::ReleaseHoldRequest>,
     ) -> Result<Response<pb::ReleaseHoldResponse>, Status> {
-        let hold = self.inventory.release_hold(&request.into_inner().hold_id).await.map_err(status)?;
+        let inventory = self.inventories.pick(&request)?;
+        let hold = inventory.release_hold(&request.into_inner().hold_id).await.map_err(status)?;
         Ok(Response::new(pb::ReleaseHoldResponse { hold: Some(hold_to_proto(hold)) }))
     }
 
@@ -294,7 +331,8 @@ impl InventoryService for InventoryGrpc {
         &self,
         request: Request<pb::CommitHoldRequest>,
     ) -> Result<Response<pb::CommitHoldResponse>, Status> {
-        let hold = self.inventory.commit_hold(&request.into_inner().hold_id).await.map_err(status)?;
+        let inventory = self.inventories.pick(&request)?;
+        let hold = inventory.commit_hold(&request.into_inner().hold_id).await.map_err(status)?;
         Ok(Response::new(pb::CommitHoldResponse { hold: Some(hold_to_proto(hold)) }))
     }
 }

@@ -27,6 +27,8 @@ pub struct Inventory {
     pub(crate) reference: Arc<ReferenceData>,
     pub(crate) metrics: InventoryMetrics,
     pub(crate) batches: HoldBatches,
+    /// Whether this is the live store (or the test store) of its service.
+    pub(crate) live_mode: bool,
 }
 
 impl Inventory {
@@ -34,7 +36,14 @@ impl Inventory {
     /// lanes that place holds, so it must be called inside a tokio runtime.
     pub fn new(db: Database, reference: ReferenceData, metrics: InventoryMetrics) -> Self {
         let batches = HoldBatches::start(db.clone(), metrics.batch_sizes(), crate::config::DEFAULT_HOLD_BATCH_MAX);
-        Self { db, reference: Arc::new(reference), metrics, batches }
+        Self { db, reference: Arc::new(reference), metrics, batches, live_mode: true }
+    }
+
+    /// The same Inventory as the store of test-mode objects: what it makes says `live_mode` false.
+    pub fn for_test_mode(mut self) -> Self {
+        self.live_mode = false;
+        self.metrics = self.metrics.in_mode(false);
+        self
     }
 
     /// The same Inventory placing at most `max` holds per transaction (1: each its own).

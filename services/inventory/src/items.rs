@@ -171,7 +171,7 @@ impl Inventory {
             country_of_origin: fields.country_of_origin,
             allow_oversell: fields.allow_oversell.unwrap_or(false),
             owner_sku_id,
-            live_mode: false,
+            live_mode: self.live_mode,
             created_time: time,
             updated_time: time,
         };

@@ -21,6 +21,8 @@ pub mod warehouses;
 use std::future::Future;
 use std::time::Duration;
 
+use fulfillment_access::{AccessGrpc, ByMode, KeyGate, Keys, Policy, Registry};
+use fulfillment_proto::access::v1::access_service_server::{AccessServiceServer, SERVICE_NAME as ACCESS_SERVICE_NAME};
 use fulfillment_proto::inventory::v1::inventory_service_server::{InventoryServiceServer, SERVICE_NAME};
 use fulfillment_server::{GrpcServer, Listeners, Metrics, ServeError};
 use fulfillment_storage::Database;
@@ -30,7 +32,7 @@ use tonic::service::Routes;
 
 pub use crate::config::InventoryConfig;
 pub use crate::error::InventoryError;
-pub use crate::grpc::{CALLER_METADATA, InventoryGrpc};
+pub use crate::grpc::InventoryGrpc;
 pub use crate::inventory::{Caller, Inventory};
 pub use crate::metrics::InventoryMetrics;
 pub use crate::migration::Migrator;
@@ -39,18 +41,22 @@ pub(crate) use fulfillment_storage::retry_lost_insert;
 /// How many lapsed holds one sweep transaction releases.
 const EXPIRY_BATCH: u64 = 100;
 
-/// Connects to the database, applies migrations, and serves the Inventory on `listeners` until
-/// `shutdown` resolves, sweeping lapsed holds meanwhile.
+/// Connects to the live and the test store, applies migrations, and serves the Inventory and the
+/// access RPCs on `listeners` until `shutdown` resolves, sweeping lapsed holds meanwhile.
 pub async fn run(
     config: InventoryConfig,
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let db = Database::connect(config.service.database_url.expose(), config.service.pool).await?;
-    fulfillment_storage::migrate::<Migrator>(&db).await?;
+    let stores = fulfillment_access::connect_stores::<Migrator>(&config.service).await?;
+    let registry = Registry::open(stores.live.clone()).await?;
     let metrics = Metrics::new("inventory", config.service.otlp_endpoint.as_deref());
-    let inventory = Inventory::new(db.clone(), config.reference, InventoryMetrics::new(&metrics))
-        .with_hold_batch_max(config.hold_batch_max);
+    let inventory_metrics = InventoryMetrics::new(&metrics);
+    let inventory = |db: &Database| {
+        Inventory::new(db.clone(), config.reference.clone(), inventory_metrics.clone())
+            .with_hold_batch_max(config.hold_batch_max)
+    };
+    let inventories = ByMode { live: inventory(&stores.live), test: inventory(&stores.test).for_test_mode() };
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let sweep = Sweep {
@@ -58,26 +64,47 @@ pub async fn run(
         grace: config.hold_grace,
         low_stock_threshold: config.low_stock_threshold,
     };
-    let sweeper = tokio::spawn(sweep_expired_holds(inventory.clone(), sweep, stop_rx));
+    let sweepers = inventories
+        .both()
+        .map(|inventory| tokio::spawn(sweep_expired_holds(inventory.clone(), sweep, stop_rx.clone())));
     let shutdown = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     };
 
-    let server = InventoryServiceServer::new(InventoryGrpc::new(inventory))
-        .max_decoding_message_size(config.service.server.max_message_bytes);
-    let routes = Routes::new(server);
+    let max_message_bytes = config.service.server.max_message_bytes;
+    let server =
+        InventoryServiceServer::new(InventoryGrpc::new(inventories)).max_decoding_message_size(max_message_bytes);
+    let access =
+        AccessServiceServer::new(AccessGrpc::new(registry.clone())).max_decoding_message_size(max_message_bytes);
+    let routes = Routes::new(server).add_service(access);
+    let policy = AccessGrpc::policy(InventoryGrpc::policy(Policy::default()));
+    let gate = KeyGate::new(Keys::Local(registry), policy, config.access.rate);
     listeners.log_serving("inventory");
-    let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME], metrics.clone())
-        .serve(listeners, shutdown)
-        .await;
-    let _ = sweeper.await;
+    let served =
+        GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME, ACCESS_SERVICE_NAME], metrics.clone())
+            .with_gate(gate)
+            .serve(listeners, shutdown)
+            .await;
+    for sweeper in sweepers {
+        let _ = sweeper.await;
+    }
     metrics.shutdown().await;
-    db.close().await?;
-    Ok(served?)
+    for db in [stores.live, stores.test] {
+        db.close().await?;
+    }
+    served
+}
+
+/// The key registry in the Inventory's live database, for provisioning keys outside the RPCs
+/// (`inventory create-key`, the launcher's first start).
+pub async fn open_registry(config: &InventoryConfig) -> Result<Registry, sea_orm::DbErr> {
+    let db = Database::connect(config.service.database_url.expose(), config.service.pool).await?;
+    Registry::open(db).await
 }
 
 /// The background sweep's settings.
+#[derive(Clone, Copy)]
 struct Sweep {
     interval: Duration,
     grace: Duration,

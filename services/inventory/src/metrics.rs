@@ -59,6 +59,11 @@ impl InventoryMetrics {
         }
     }
 
+    /// The same instruments, setting the gauges of the live store or of the test store.
+    pub fn in_mode(&self, live_mode: bool) -> Self {
+        Self { low_levels: self.low_levels.in_mode(live_mode), ..self.clone() }
+    }
+
     /// Counts one hold outcome.
     pub fn hold(&self, outcome: HoldOutcome) {
         self.holds.add(1, &[KeyValue::new("outcome", outcome.as_str())]);

@@ -3,7 +3,8 @@
 
 use std::future::Future;
 
-use fulfillment_server::config::Env;
+use fulfillment_access::{KeyKind, NewKey, Scope};
+use fulfillment_server::config::{Env, Secret};
 use fulfillment_server::telemetry::{self, LogFormat};
 use fulfillment_server::{Listeners, ServeError, shutdown_signal};
 use tokio::sync::watch;
@@ -20,6 +21,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut catalog_config = catalog::CatalogConfig::from_env(&env)?;
     let inventory_config = inventory::InventoryConfig::from_env(&env)?;
     let mut reservation_config = reservation::ReservationConfig::from_env(&env)?;
+
+    let test_key = provision_keys(&env, &inventory_config, &mut catalog_config, &mut reservation_config).await?;
 
     let catalog_listeners = Listeners::bind(&catalog_config.service).await?;
     let inventory_listeners = Listeners::bind(&inventory_config.service).await?;
@@ -40,6 +43,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             None => "off".to_owned(),
         };
         println!("{name:<12} listening on {}, metrics {metrics}", listeners.grpc.local_addr()?);
+    }
+    if let Some(test_key) = test_key {
+        println!("test API key   {} (read, write, admin; kept in {KEY_FILE})", test_key.secret);
+        println!("               export FULFILLMENT_API_KEY={}", test_key.secret);
     }
     println!("press ctrl-c to stop");
 
@@ -67,6 +74,70 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     telemetry.shutdown().await;
     if failed { Err("a service failed; see the log above".into()) } else { Ok(()) }
+}
+
+/// Where the launcher keeps the test key it made, so that every start can print it again.
+const KEY_FILE: &str = "data/test-api-key";
+
+/// A key to show the newcomer.
+struct ShownKey {
+    secret: String,
+}
+
+/// Gives the Catalog and the Reservation service fresh service keys unless the environment names
+/// theirs (the ones a previous start made are revoked), and makes a test key on the first start.
+/// The test key is kept in [`KEY_FILE`] (readable by its owner only), for a local suite only.
+async fn provision_keys(
+    env: &Env,
+    inventory: &inventory::InventoryConfig,
+    catalog: &mut catalog::CatalogConfig,
+    reservation: &mut reservation::ReservationConfig,
+) -> Result<Option<ShownKey>, Box<dyn std::error::Error>> {
+    let registry = inventory::open_registry(inventory).await?;
+    let live_keys = registry.list(true, false).await?;
+    for (service, access) in [("catalog", &mut catalog.access), ("reservation", &mut reservation.access)] {
+        if access.service_key.is_some() {
+            continue;
+        }
+        let name = format!("launcher: {service}");
+        for old in live_keys.iter().filter(|key| key.name == name) {
+            registry.revoke(&old.id, true).await?;
+        }
+        let new = NewKey { name, kind: KeyKind::Service, scopes: Vec::new(), service: Some(service.to_owned()) };
+        let (_, secret) = registry.create(new).await?;
+        access.service_key = Some(Secret::new(secret));
+    }
+    if env.get("LAUNCHER_TEST_KEY").is_some_and(|v| v.eq_ignore_ascii_case("off")) {
+        return Ok(None);
+    }
+    if let Ok(secret) = std::fs::read_to_string(KEY_FILE) {
+        let secret = secret.trim().to_owned();
+        if registry.authenticate(&secret).await?.is_some() {
+            return Ok(Some(ShownKey { secret }));
+        }
+    }
+    let new = NewKey {
+        name: "launcher: local test key".to_owned(),
+        kind: KeyKind::Test,
+        scopes: vec![Scope::Read, Scope::Write, Scope::Admin],
+        service: None,
+    };
+    let (_, secret) = registry.create(new).await?;
+    write_private(KEY_FILE, &secret)?;
+    Ok(Some(ShownKey { secret }))
+}
+
+/// Writes `contents` to `path`, readable and writable by its owner only.
+fn write_private(path: &str, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = std::path::Path::new(path).parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(format!("{contents}\n").as_bytes())
 }
 
 fn spawn(

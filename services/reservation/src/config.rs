@@ -1,7 +1,11 @@
 use std::time::Duration;
 
+use fulfillment_access::AccessSettings;
 use fulfillment_reference::ReferenceData;
+
+use crate::reservation::Limits;
 use fulfillment_server::config::{ConfigError, Env};
+use fulfillment_server::tls::ClientTls;
 use fulfillment_server::{ServiceSettings, reference_data};
 
 /// Where the Reservation service listens unless `RESERVATION_LISTEN_ADDR` says otherwise.
@@ -24,6 +28,9 @@ pub struct ReservationConfig {
     pub inventory_url: String,
     /// `RESERVATION_INVENTORY_TIMEOUT_MS`: the deadline of each call to the Inventory.
     pub inventory_timeout: Duration,
+    /// `RESERVATION_INVENTORY_TLS_CA` and `_TLS_DOMAIN` for an `https://` Inventory, with this service's
+    /// own certificate (`RESERVATION_TLS_CERT`, `_TLS_KEY`) as its client identity for mutual TLS.
+    pub inventory_tls: ClientTls,
     /// `RESERVATION_DEFAULT_EXPIRES_IN_SECONDS`: the expiry when a request gives none.
     pub default_expires_in: Duration,
     /// `RESERVATION_MAX_EXPIRES_IN_SECONDS`: the longest expiry a request may ask for.
@@ -34,6 +41,11 @@ pub struct ReservationConfig {
     /// `RESERVATION_CLAIM_LEASE_MS`: how long a replica owns a reservation it is changing before
     /// another may take the change over (after a crash).
     pub claim_lease: Duration,
+    /// `RESERVATION_MAX_ITEMS` (default 100) and `RESERVATION_MAX_QUANTITY` (default 10⁹): how
+    /// large one reservation may be.
+    pub limits: Limits,
+    /// `RESERVATION_SERVICE_KEY` (required), the key cache and the per-key rate limits.
+    pub access: AccessSettings,
 }
 
 impl ReservationConfig {
@@ -50,10 +62,16 @@ impl ReservationConfig {
             reference: reference_data(env),
             inventory_url: env.string_or("RESERVATION_INVENTORY_URL", DEFAULT_INVENTORY_URL),
             inventory_timeout: env.millis_or("RESERVATION_INVENTORY_TIMEOUT_MS", Duration::from_secs(5))?,
+            inventory_tls: ClientTls::from_env(env, "RESERVATION", "INVENTORY")?,
             default_expires_in: Duration::from_secs(env.parse_or("RESERVATION_DEFAULT_EXPIRES_IN_SECONDS", 900)?),
             max_expires_in: Duration::from_secs(env.parse_or("RESERVATION_MAX_EXPIRES_IN_SECONDS", 7 * 24 * 3600)?),
             sweep_interval: env.millis_or("RESERVATION_SWEEP_MS", Duration::from_secs(1))?,
             claim_lease: env.millis_or("RESERVATION_CLAIM_LEASE_MS", Duration::from_secs(30))?,
+            limits: Limits {
+                max_items: env.parse_or("RESERVATION_MAX_ITEMS", Limits::default().max_items)?,
+                max_quantity: env.parse_or("RESERVATION_MAX_QUANTITY", Limits::default().max_quantity)?,
+            },
+            access: AccessSettings::from_env(env, "RESERVATION")?,
         })
     }
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::entity::fulfillment_order as row;
 use crate::error::ReservationError;
 use crate::inventory_client::{Outcome, closed_hold_state};
-use crate::reservation::{MAX_ITEMS, MAX_QUANTITY, Reservation, ReservationItem, State};
+use crate::reservation::{Reservation, ReservationItem, State};
 use crate::reservations::{Decision, Reservations, allocations, find, lapsed};
 
 /// A line of a fulfillment order: what ships from where.
@@ -99,15 +99,17 @@ impl Reservations {
         if let Some(upstream) = &upstream_id {
             violations.extend(validate_text("upstreamId", upstream, MAX_SHORT_TEXT).err());
         }
-        if items.len() > MAX_ITEMS {
-            violations.push(FieldViolation::invalid("items", format!("At most {MAX_ITEMS} items may be given.")));
+        let limits = self.limits;
+        if items.len() > limits.max_items {
+            let message = format!("At most {} items may be given.", limits.max_items);
+            violations.push(FieldViolation::invalid("items", message));
         } else {
             for (n, item) in items.iter().enumerate() {
                 if !is_valid_id(&item.inventory_item_id) {
                     let parameter = format!("items[{n}].inventoryItemId");
                     violations.push(FieldViolation::not_valid(parameter, &item.inventory_item_id, "inventory item ID"));
                 }
-                if !(1..=MAX_QUANTITY).contains(&item.quantity) {
+                if !(1..=limits.max_quantity).contains(&item.quantity) {
                     let parameter = format!("items[{n}].quantity");
                     violations.push(FieldViolation::not_valid(parameter, &item.quantity.to_string(), "quantity"));
                 }

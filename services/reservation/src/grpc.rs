@@ -1,5 +1,6 @@
 //! The gRPC adapter: converts between the contract's messages and the domain, and nothing else.
 
+use fulfillment_access::{ByMode, Need, Policy};
 use fulfillment_errors::FieldViolation;
 use fulfillment_proto::common::v1 as common;
 use fulfillment_proto::inventory::v1 as inventory;
@@ -18,13 +19,30 @@ use crate::reservations::Reservations;
 /// The Reservation service's gRPC service.
 #[derive(Clone, Debug)]
 pub struct ReservationGrpc {
-    reservations: Reservations,
+    services: ByMode<Reservations>,
 }
 
 impl ReservationGrpc {
-    /// Serves `reservations` over gRPC.
-    pub fn new(reservations: Reservations) -> Self {
-        Self { reservations }
+    /// Serves the live and the test reservations over gRPC, each call from the ones of its key's mode.
+    pub fn new(services: ByMode<Reservations>) -> Self {
+        Self { services }
+    }
+
+    /// What each RPC needs of its caller's key.
+    pub fn policy(policy: Policy) -> Policy {
+        use fulfillment_proto::reservation::v1::reservation_service_server::SERVICE_NAME;
+        policy.service(
+            SERVICE_NAME,
+            &[
+                ("CreateReservation", Need::Write),
+                ("GetReservation", Need::Read),
+                ("ListReservations", Need::Read),
+                ("CancelReservation", Need::Write),
+                ("CreateFulfillmentOrder", Need::Write),
+                ("GetFulfillmentOrder", Need::Read),
+                ("ListFulfillmentOrders", Need::Read),
+            ],
+        )
     }
 }
 
@@ -42,6 +60,7 @@ impl ReservationService for ReservationGrpc {
         &self,
         request: Request<pb::CreateReservationRequest>,
     ) -> Result<Response<pb::CreateReservationResponse>, Status> {
+        let reservations = self.services.pick(&request)?;
         let reservation = request.into_inner().reservation.unwrap_or_default();
         let address = reservation.ship_to.and_then(|s| s.address).unwrap_or_default();
         let request = NewReservation {
@@ -62,7 +81,7 @@ impl ReservationService for ReservationGrpc {
             }),
             expires_in_seconds: reservation.expires_in_seconds,
         };
-        let created = self.reservations.create(request).await.map_err(status)?;
+        let created = reservations.create(request).await.map_err(status)?;
         Ok(Response::new(pb::CreateReservationResponse { reservation: Some(reservation_to_proto(created)) }))
     }
 
@@ -70,7 +89,8 @@ impl ReservationService for ReservationGrpc {
         &self,
         request: Request<pb::GetReservationRequest>,
     ) -> Result<Response<pb::GetReservationResponse>, Status> {
-        let reservation = self.reservations.get(&request.into_inner().id).await.map_err(status)?;
+        let reservations = self.services.pick(&request)?;
+        let reservation = reservations.get(&request.into_inner().id).await.map_err(status)?;
         Ok(Response::new(pb::GetReservationResponse { reservation: Some(reservation_to_proto(reservation)) }))
     }
 
@@ -78,6 +98,7 @@ impl ReservationService for ReservationGrpc {
         &self,
         request: Request<pb::ListReservationsRequest>,
     ) -> Result<Response<pb::ListReservationsResponse>, Status> {
+        let reservations = self.services.pick(&request)?;
         let request = request.into_inner();
         let size = page_size(request.page_size).map_err(invalid)?;
         // The same mapping as the state each reservation is shown in.
@@ -95,7 +116,7 @@ impl ReservationService for ReservationGrpc {
         if !violations.is_empty() {
             return Err(status(ReservationError::InvalidRequest(violations)));
         }
-        let page = self.reservations.list(states, expired, created, size, &request.page_token).await.map_err(status)?;
+        let page = reservations.list(states, expired, created, size, &request.page_token).await.map_err(status)?;
         Ok(Response::new(pb::ListReservationsResponse {
             reservations: page.items.into_iter().map(reservation_to_proto).collect(),
             next_page_token: page.next_page_token,
@@ -106,7 +127,8 @@ impl ReservationService for ReservationGrpc {
         &self,
         request: Request<pb::CancelReservationRequest>,
     ) -> Result<Response<pb::CancelReservationResponse>, Status> {
-        let reservation = self.reservations.cancel(&request.into_inner().id).await.map_err(status)?;
+        let reservations = self.services.pick(&request)?;
+        let reservation = reservations.cancel(&request.into_inner().id).await.map_err(status)?;
         Ok(Response::new(pb::CancelReservationResponse { reservation: Some(reservation_to_proto(reservation)) }))
     }
 
@@ -114,10 +136,11 @@ impl ReservationService for ReservationGrpc {
         &self,
         request: Request<pb::CreateFulfillmentOrderRequest>,
     ) -> Result<Response<pb::CreateFulfillmentOrderResponse>, Status> {
+        let reservations = self.services.pick(&request)?;
         let request = request.into_inner();
         let upstream = non_empty(request.upstream_id);
         let items = request.items.into_iter().map(item_from_proto).collect();
-        let order = self.reservations.create_order(&request.reservation_id, upstream, items).await.map_err(status)?;
+        let order = reservations.create_order(&request.reservation_id, upstream, items).await.map_err(status)?;
         Ok(Response::new(pb::CreateFulfillmentOrderResponse { fulfillment_order: Some(order_to_proto(order)) }))
     }
 
@@ -125,7 +148,8 @@ impl ReservationService for ReservationGrpc {
         &self,
         request: Request<pb::GetFulfillmentOrderRequest>,
     ) -> Result<Response<pb::GetFulfillmentOrderResponse>, Status> {
-        let order = self.reservations.get_order(&request.into_inner().id).await.map_err(status)?;
+        let reservations = self.services.pick(&request)?;
+        let order = reservations.get_order(&request.into_inner().id).await.map_err(status)?;
         Ok(Response::new(pb::GetFulfillmentOrderResponse { fulfillment_order: Some(order_to_proto(order)) }))
     }
 
@@ -133,14 +157,12 @@ impl ReservationService for ReservationGrpc {
         &self,
         request: Request<pb::ListFulfillmentOrdersRequest>,
     ) -> Result<Response<pb::ListFulfillmentOrdersResponse>, Status> {
+        let reservations = self.services.pick(&request)?;
         let request = request.into_inner();
         let size = page_size(request.page_size).map_err(invalid)?;
         let reservation_id = non_empty(request.reservation_id);
-        let page = self
-            .reservations
-            .list_orders(reservation_id.as_deref(), size, &request.page_token)
-            .await
-            .map_err(status)?;
+        let page =
+            reservations.list_orders(reservation_id.as_deref(), size, &request.page_token).await.map_err(status)?;
         Ok(Response::new(pb::ListFulfillmentOrdersResponse {
             fulfillment_orders: page.items.into_iter().map(order_to_proto).collect(),
             next_page_token: page.next_page_token,

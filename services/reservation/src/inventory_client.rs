@@ -6,9 +6,9 @@ use std::time::Duration;
 use fulfillment_proto::inventory::v1 as pb;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use fulfillment_server::Metrics;
-use fulfillment_server::calls::CallPolicy;
 pub use fulfillment_server::calls::Outcome;
-use tonic::transport::{Channel, Endpoint};
+use fulfillment_server::calls::{CallPolicy, Credentials};
+use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
 
@@ -23,11 +23,11 @@ pub struct InventoryClient {
 }
 
 impl InventoryClient {
-    /// A client of the Inventory at `url` that connects on first use, waiting `timeout` for each
-    /// attempt and counting retries in `metrics`.
-    pub fn new(url: &str, timeout: Duration, metrics: &Metrics) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(url.to_owned())?.connect_timeout(timeout).connect_lazy();
-        Ok(Self { client: InventoryServiceClient::new(channel), calls: CallPolicy::new(timeout, ATTEMPTS, metrics) })
+    /// A client of the Inventory on `channel`, calling with the Reservation service's key in the
+    /// mode `credentials` name, waiting `timeout` for each attempt and counting retries in `metrics`.
+    pub fn new(channel: Channel, timeout: Duration, metrics: &Metrics, credentials: Credentials) -> Self {
+        let calls = CallPolicy::new(timeout, ATTEMPTS, metrics).with_credentials(credentials);
+        Self { client: InventoryServiceClient::new(channel), calls }
     }
 
     /// Places (or finds again) the hold of a reservation.

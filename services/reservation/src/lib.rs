@@ -18,7 +18,10 @@ mod sweeper;
 
 use std::future::Future;
 
+use fulfillment_access::{ByMode, KeyGate, Keys, Policy, RemoteKeys};
 use fulfillment_proto::reservation::v1::reservation_service_server::{ReservationServiceServer, SERVICE_NAME};
+use fulfillment_server::calls::CallPolicy;
+use fulfillment_server::tls;
 use fulfillment_server::{GrpcServer, Listeners, Metrics, ServeError};
 use fulfillment_storage::Database;
 use tokio::sync::watch;
@@ -32,40 +35,67 @@ pub use crate::metrics::ReservationMetrics;
 pub use crate::migration::Migrator;
 pub use crate::reservations::{Reservations, Timing};
 
-/// Connects to the database, applies migrations, and serves the Reservation service on `listeners`
-/// until `shutdown` resolves, sweeping meanwhile.
+/// Connects to the live and the test store, applies migrations, and serves the Reservation service
+/// on `listeners` until `shutdown` resolves, sweeping meanwhile. Keys are checked by the Inventory's
+/// access RPCs.
 pub async fn run(
     config: ReservationConfig,
     listeners: Listeners,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let db = Database::connect(config.service.database_url.expose(), config.service.pool).await?;
-    fulfillment_storage::migrate::<Migrator>(&db).await?;
+    let (live_credentials, test_credentials) = (config.access.credentials(true)?, config.access.credentials(false)?);
+    let stores = fulfillment_access::connect_stores::<Migrator>(&config.service).await?;
     let metrics = Metrics::new("reservation", config.service.otlp_endpoint.as_deref());
-    let inventory = InventoryClient::new(&config.inventory_url, config.inventory_timeout, &metrics)?;
+    let timeout = config.inventory_timeout;
+    let inventory =
+        tls::endpoint(&config.inventory_url, &config.inventory_tls)?.connect_timeout(timeout).connect_lazy();
     let timing = Timing {
         default_expires_in: config.default_expires_in,
         max_expires_in: config.max_expires_in,
         claim_lease: config.claim_lease,
     };
-    let reservations =
-        Reservations::new(db.clone(), inventory, config.reference, timing, ReservationMetrics::new(&metrics));
+    let reservation_metrics = ReservationMetrics::new(&metrics);
+    let service = |db: &Database, credentials| {
+        let client = InventoryClient::new(inventory.clone(), timeout, &metrics, credentials);
+        Reservations::new(db.clone(), client, config.reference.clone(), timing, reservation_metrics.clone())
+            .with_limits(config.limits)
+    };
+    let services = ByMode {
+        live: service(&stores.live, live_credentials.clone()),
+        test: service(&stores.test, test_credentials).for_test_mode(),
+    };
+    let keys = RemoteKeys::new(
+        inventory.clone(),
+        CallPolicy::new(timeout, 2, &metrics),
+        live_credentials,
+        config.access.cache,
+        config.access.stale,
+    );
+    let gate =
+        KeyGate::new(Keys::Remote(Box::new(keys)), ReservationGrpc::policy(Policy::default()), config.access.rate);
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let sweeper = tokio::spawn(reservations.clone().run_sweeper(config.sweep_interval, stop_rx));
+    let sweepers = services
+        .both()
+        .map(|service| tokio::spawn(service.clone().run_sweeper(config.sweep_interval, stop_rx.clone())));
     let shutdown = async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     };
-    let server = ReservationServiceServer::new(ReservationGrpc::new(reservations))
+    let server = ReservationServiceServer::new(ReservationGrpc::new(services))
         .max_decoding_message_size(config.service.server.max_message_bytes);
     let routes = Routes::new(server);
     listeners.log_serving("reservation");
     let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME], metrics.clone())
+        .with_gate(gate)
         .serve(listeners, shutdown)
         .await;
-    let _ = sweeper.await;
+    for sweeper in sweepers {
+        let _ = sweeper.await;
+    }
     metrics.shutdown().await;
-    db.close().await?;
-    Ok(served?)
+    for db in [stores.live, stores.test] {
+        db.close().await?;
+    }
+    served
 }

@@ -8,10 +8,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::entity::reservation as row;
 
-/// The most items one reservation may hold.
-pub const MAX_ITEMS: usize = 100;
-/// The largest quantity of one line.
-pub const MAX_QUANTITY: i64 = 1_000_000_000;
+/// How large a reservation may be (`RESERVATION_MAX_ITEMS`, `RESERVATION_MAX_QUANTITY`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The most items (lines) one reservation or fulfillment order may have.
+    pub max_items: usize,
+    /// The largest quantity of one line.
+    pub max_quantity: i64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_items: 100, max_quantity: 1_000_000_000 }
+    }
+}
 
 /// Where a reservation is in its life. The `…ing` states are changes under way: the replica that
 /// claimed the reservation finishes them, or another does once its claim lapses.
@@ -227,7 +237,12 @@ impl Reservation {
 
 impl NewReservation {
     /// Checks the request against the reservation document, naming every bad parameter.
-    pub fn validate(&self, reference: &ReferenceData, max_expires_in: i64) -> Result<(), Vec<FieldViolation>> {
+    pub fn validate(
+        &self,
+        reference: &ReferenceData,
+        max_expires_in: i64,
+        limits: Limits,
+    ) -> Result<(), Vec<FieldViolation>> {
         let mut violations = Vec::new();
         if let Some(id) = &self.id
             && !is_valid_id(id)
@@ -238,9 +253,9 @@ impl NewReservation {
         if self.items.is_empty() {
             violations.push(FieldViolation::missing("items"));
         }
-        if self.items.len() > MAX_ITEMS {
-            violations
-                .push(FieldViolation::invalid("items", format!("At most {MAX_ITEMS} items may be reserved at once.")));
+        if self.items.len() > limits.max_items {
+            let message = format!("At most {} items may be reserved at once.", limits.max_items);
+            violations.push(FieldViolation::invalid("items", message));
         }
         for (n, item) in self.items.iter().enumerate() {
             if !is_valid_id(&item.inventory_item_id) {
@@ -251,7 +266,7 @@ impl NewReservation {
                     violations.push(FieldViolation::not_valid(parameter, &item.inventory_item_id, "inventory item ID"));
                 }
             }
-            if item.quantity <= 0 || item.quantity > MAX_QUANTITY {
+            if item.quantity <= 0 || item.quantity > limits.max_quantity {
                 violations.push(FieldViolation::not_valid(
                     format!("items[{n}].quantity"),
                     &item.quantity.to_string(),
@@ -338,7 +353,7 @@ mod tests {
 
     fn parameters(request: NewReservation) -> Vec<String> {
         request
-            .validate(&ReferenceData::default(), 3600)
+            .validate(&ReferenceData::default(), 3600, Limits::default())
             .expect_err("invalid")
             .into_iter()
             .map(|v| v.parameter)
@@ -347,7 +362,7 @@ mod tests {
 
     #[test]
     fn the_documents_request_is_valid() {
-        assert_eq!(documents_request().validate(&ReferenceData::default(), 3600), Ok(()));
+        assert_eq!(documents_request().validate(&ReferenceData::default(), 3600, Limits::default()), Ok(()));
     }
 
     #[test]

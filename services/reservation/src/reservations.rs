@@ -21,7 +21,7 @@ use crate::entity::reservation as row;
 use crate::error::ReservationError;
 use crate::inventory_client::{InventoryClient, Outcome, closed_hold_state, is_insufficient_inventory};
 use crate::metrics::ReservationMetrics;
-use crate::reservation::{Allocation, Claim, NewReservation, Reservation, State};
+use crate::reservation::{Allocation, Claim, Limits, NewReservation, Reservation, State};
 
 /// Timing rules of the service.
 #[derive(Clone, Copy, Debug)]
@@ -43,6 +43,8 @@ pub struct Reservations {
     reference: Arc<ReferenceData>,
     pub(crate) timing: Timing,
     pub(crate) metrics: ReservationMetrics,
+    pub(crate) limits: Limits,
+    live_mode: bool,
 }
 
 /// What a transaction decided to do with a reservation.
@@ -63,7 +65,27 @@ impl Reservations {
         timing: Timing,
         metrics: ReservationMetrics,
     ) -> Self {
-        Self { db, inventory, reference: Arc::new(reference), timing, metrics }
+        Self {
+            db,
+            inventory,
+            reference: Arc::new(reference),
+            timing,
+            metrics,
+            limits: Limits::default(),
+            live_mode: true,
+        }
+    }
+
+    /// The same service with other bounds on a reservation's size.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The same service as the store of test-mode reservations: what it makes says `live_mode` false.
+    pub fn for_test_mode(mut self) -> Self {
+        self.live_mode = false;
+        self
     }
 
     /// A fresh claim: a token of its own, lasting the lease.
@@ -76,7 +98,7 @@ impl Reservations {
     /// reservation; other content is ALREADY_EXISTS.
     pub async fn create(&self, request: NewReservation) -> Result<Reservation, ReservationError> {
         let max = self.timing.max_expires_in.as_secs() as i64;
-        request.validate(&self.reference, max).map_err(ReservationError::InvalidRequest)?;
+        request.validate(&self.reference, max, self.limits).map_err(ReservationError::InvalidRequest)?;
         let default = self.timing.default_expires_in.as_secs() as i64;
         let expires_in = if request.expires_in_seconds == 0 { default } else { request.expires_in_seconds };
         let time = now();
@@ -89,7 +111,7 @@ impl Reservations {
             expires_in_seconds: expires_in,
             expire_time: time + chrono::Duration::seconds(expires_in),
             allocations: Vec::new(),
-            live_mode: false,
+            live_mode: self.live_mode,
             created_time: time,
             updated_time: time,
             claim: Some(self.new_claim()),

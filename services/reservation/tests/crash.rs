@@ -56,7 +56,9 @@ async fn run(backend: Backend) {
         .map(|writer| {
             let url = url.clone();
             tokio::spawn(async move {
-                let Ok(mut client) = ReservationServiceClient::connect(url).await else { return };
+                let Ok(mut client) = suite_tests::connect_keyed(url).await.map(ReservationServiceClient::new) else {
+                    return;
+                };
                 for n in 0..40 {
                     let request =
                         pb::CreateReservationRequest { reservation: Some(reservation(&format!("crash-{writer}-{n}"))) };
@@ -75,7 +77,7 @@ async fn run(backend: Backend) {
     }
 
     let (mut restarted, url) = start(database.url(), inventory_service.address).await;
-    let mut client = ReservationServiceClient::connect(url).await.expect("connect");
+    let mut client = suite_tests::connect_keyed(url).await.map(ReservationServiceClient::new).expect("connect");
     // The sweeper finishes what the crash left once the claims lapse.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
@@ -153,7 +155,7 @@ async fn crash_at(
     let (inventory_service, mut inventory_client) = spawn_stocked_inventory(backend, 100).await;
     let database = TestDatabase::create(backend).await.expect("a database");
     let (mut child, url) = start_with(database.url(), inventory_service.address, Some(fault_point)).await;
-    let mut client = ReservationServiceClient::connect(url).await.expect("connect");
+    let mut client = suite_tests::connect_keyed(url).await.map(ReservationServiceClient::new).expect("connect");
     let request = pb::Reservation { expires_in_seconds, ..reservation("crashed") };
     let answer = client.create_reservation(pb::CreateReservationRequest { reservation: Some(request) }).await;
     assert!(answer.is_err(), "the process aborted before answering");
@@ -163,7 +165,7 @@ async fn crash_at(
 
     tokio::time::sleep(pause).await;
     let (mut restarted, url) = start(database.url(), inventory_service.address).await;
-    let mut client = ReservationServiceClient::connect(url).await.expect("connect");
+    let mut client = suite_tests::connect_keyed(url).await.map(ReservationServiceClient::new).expect("connect");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let reservation = loop {
         let found = client.get_reservation(pb::GetReservationRequest { id: "crashed".into() }).await;

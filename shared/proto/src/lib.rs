@@ -32,6 +32,13 @@ pub mod reservation {
     }
 }
 
+/// `fulfillment.access.v1`: API keys.
+pub mod access {
+    pub mod v1 {
+        tonic::include_proto!("fulfillment.access.v1");
+    }
+}
+
 pub mod time;
 
 /// The encoded descriptors of every contract, for gRPC server reflection.

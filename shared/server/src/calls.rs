@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Counter;
+use tonic::metadata::errors::InvalidMetadataValue;
+use tonic::metadata::{Ascii, MetadataMap, MetadataValue};
 use tonic::{Code, Request, Status};
 
 use crate::Metrics;
@@ -62,6 +64,41 @@ pub struct CallPolicy {
     timeout: Duration,
     attempts: u32,
     retries: Counter<u64>,
+    credentials: Option<Credentials>,
+}
+
+/// What a service sends to say who it is and in which mode it calls: its own service key, and the
+/// mode (live or test) of the call it serves.
+#[derive(Clone)]
+pub struct Credentials {
+    authorization: MetadataValue<Ascii>,
+    mode: MetadataValue<Ascii>,
+}
+
+/// The metadata key that carries the mode a service key acts in.
+pub const MODE_METADATA: &str = "x-fulfillment-mode";
+
+impl Credentials {
+    /// `key` sent as a bearer key, acting in live mode or in test mode. A key that cannot be sent in
+    /// a header is refused.
+    pub fn new(key: &str, live_mode: bool) -> Result<Self, InvalidMetadataValue> {
+        Ok(Self {
+            authorization: format!("Bearer {key}").parse()?,
+            mode: MetadataValue::from_static(if live_mode { "live" } else { "test" }),
+        })
+    }
+
+    /// Adds them to an outgoing call.
+    pub fn apply(&self, metadata: &mut MetadataMap) {
+        metadata.insert("authorization", self.authorization.clone());
+        metadata.insert(MODE_METADATA, self.mode.clone());
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials").field("mode", &self.mode).finish_non_exhaustive()
+    }
 }
 
 impl CallPolicy {
@@ -72,7 +109,13 @@ impl CallPolicy {
             .u64_counter("rpc.client.retries")
             .with_description("Calls to another service sent again because the outcome of the last attempt was unknown")
             .build();
-        Self { timeout, attempts: attempts.max(1), retries }
+        Self { timeout, attempts: attempts.max(1), retries, credentials: None }
+    }
+
+    /// Sends `credentials` with every call.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
     }
 
     /// Sends `message` with `send` until the peer answers or the attempts run out.
@@ -99,6 +142,9 @@ impl CallPolicy {
             let mut request = Request::new(message.clone());
             request.set_timeout(timeout);
             crate::telemetry::inject_context(request.metadata_mut());
+            if let Some(credentials) = &self.credentials {
+                credentials.apply(request.metadata_mut());
+            }
             match send(request).await {
                 Ok(value) => return Outcome::Done(value),
                 Err(status) if not_sent(&status) && !maybe_applied => last = Some(Outcome::NotSent(status)),

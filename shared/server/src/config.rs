@@ -102,10 +102,13 @@ pub struct ServiceSettings {
     pub listen_addr: SocketAddr,
     /// `<PREFIX>_DATABASE_URL`: the service's own database.
     pub database_url: Secret,
+    /// `<PREFIX>_TEST_DATABASE_URL`: where test-mode objects are kept; by default beside the live
+    /// ones (a sibling SQLite file, or the `test_mode` schema of the same PostgreSQL database).
+    pub test_database_url: Option<Secret>,
     /// `<PREFIX>_DB_MAX_CONNECTIONS` and `DB_ACQUIRE_TIMEOUT_MS`.
     pub pool: PoolConfig,
     /// `GRPC_REQUEST_TIMEOUT_MS`, `GRPC_DRAIN_DELAY_MS`, `GRPC_REFLECTION`, `GRPC_MAX_CONCURRENT_CALLS`,
-    /// `GRPC_MAX_MESSAGE_BYTES`.
+    /// `GRPC_MAX_MESSAGE_BYTES`, and `<PREFIX>_TLS_CERT`, `_TLS_KEY`, `_TLS_CLIENT_CA`.
     pub server: ServerOptions,
     /// `<PREFIX>_METRICS_ADDR`: where the Prometheus endpoint listens; `off` turns it off.
     pub metrics_addr: Option<SocketAddr>,
@@ -132,6 +135,7 @@ impl ServiceSettings {
         Ok(Self {
             listen_addr: env.addr_or(&format!("{prefix}_LISTEN_ADDR"), default_addr)?,
             database_url: Secret::new(env.string_or(&format!("{prefix}_DATABASE_URL"), default_database)),
+            test_database_url: env.get(&format!("{prefix}_TEST_DATABASE_URL")).map(Secret::new),
             pool: PoolConfig {
                 max_connections: env.parse_or(&format!("{prefix}_DB_MAX_CONNECTIONS"), defaults.max_connections)?,
                 acquire_timeout: env.millis_or("DB_ACQUIRE_TIMEOUT_MS", defaults.acquire_timeout)?,
@@ -144,6 +148,7 @@ impl ServiceSettings {
                     .parse_or("GRPC_MAX_CONCURRENT_CALLS", server_defaults.max_concurrent_calls)?
                     .max(1),
                 max_message_bytes: env.parse_or("GRPC_MAX_MESSAGE_BYTES", server_defaults.max_message_bytes)?,
+                tls: crate::tls::ServerTls::from_env(env, prefix)?,
             },
             metrics_addr,
             otlp_endpoint: env.get("OTEL_EXPORTER_OTLP_ENDPOINT").map(str::to_owned),

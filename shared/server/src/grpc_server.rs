@@ -10,8 +10,12 @@ use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
+use std::sync::Arc;
+
 use crate::admission::AdmissionLayer;
+use crate::gate::{Gate, GateLayer};
 use crate::metrics::{Metrics, RpcMetricsLayer};
+use crate::tls::ServerTls;
 use crate::{ServeError, ServiceSettings};
 
 /// Settings shared by every service's gRPC server.
@@ -28,6 +32,8 @@ pub struct ServerOptions {
     pub max_concurrent_calls: usize,
     /// The largest request message a service decodes; a larger one is refused unread.
     pub max_message_bytes: usize,
+    /// TLS, and mutual TLS when a client CA is given; plaintext when `None`.
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for ServerOptions {
@@ -38,6 +44,7 @@ impl Default for ServerOptions {
             reflection: true,
             max_concurrent_calls: 1024,
             max_message_bytes: 4 * 1024 * 1024,
+            tls: None,
         }
     }
 }
@@ -84,13 +91,20 @@ pub struct GrpcServer {
     routes: Routes,
     service_names: Vec<&'static str>,
     metrics: Metrics,
+    gate: Option<GateLayer>,
 }
 
 impl GrpcServer {
     /// A server for `routes`, whose services are named in `service_names` for health reporting
     /// and metrics.
     pub fn new(options: ServerOptions, routes: Routes, service_names: Vec<&'static str>, metrics: Metrics) -> Self {
-        Self { options, routes, service_names, metrics }
+        Self { options, routes, service_names, metrics, gate: None }
+    }
+
+    /// Checks every call but health and reflection with `gate` before it is served.
+    pub fn with_gate(mut self, gate: Arc<dyn Gate>) -> Self {
+        self.gate = Some(GateLayer::new(gate));
+        self
     }
 
     /// Serves on `listeners` until `shutdown` resolves; then reports NOT_SERVING, waits the drain
@@ -100,7 +114,12 @@ impl GrpcServer {
         self,
         listeners: Listeners,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), tonic::transport::Error> {
+    ) -> Result<(), ServeError> {
+        let mut builder = Server::builder();
+        if let Some(tls) = &self.options.tls {
+            let config = tls.config()?;
+            builder = builder.tls_config(config)?;
+        }
         let (stop_metrics, metrics_stopped) = oneshot::channel::<()>();
         let metrics_endpoint = listeners.metrics.map(|listener| {
             tokio::spawn(self.metrics.clone().serve(listener, async move {
@@ -130,11 +149,12 @@ impl GrpcServer {
             tokio::time::sleep(drain_delay).await;
         };
         let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
-        let served = Server::builder()
+        let served = builder
             .timeout(self.options.request_timeout)
             .trace_fn(crate::telemetry::server_span)
             .layer(rpc_metrics)
             .layer(AdmissionLayer::new(self.options.max_concurrent_calls, self.options.request_timeout))
+            .layer(tower::util::option_layer(self.gate))
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, stopping)
             .await;
@@ -145,7 +165,7 @@ impl GrpcServer {
                 endpoint.abort();
             }
         }
-        served
+        Ok(served?)
     }
 }
 

@@ -5,11 +5,13 @@ pub mod admission;
 pub mod calls;
 pub mod config;
 pub mod fault;
+pub mod gate;
 mod grpc_server;
 pub mod metrics;
 pub mod request;
 mod shutdown;
 pub mod telemetry;
+pub mod tls;
 
 pub use config::{ServiceSettings, reference_data};
 pub use grpc_server::{GrpcServer, Listeners, ServerOptions};
@@ -24,6 +26,12 @@ pub enum ServeError {
     /// The gRPC server failed.
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// A certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    /// A setting is missing or wrong.
+    #[error("configuration: {0}")]
+    Config(#[from] config::ConfigError),
     /// An address could not be bound.
     #[error("cannot listen on {address}: {source}")]
     Listen {

@@ -95,14 +95,21 @@ impl Metrics {
 
     /// A gauge whose value the service sets now and then (a count it takes in the background),
     /// read at each scrape or push.
+    ///
+    /// The live store's count and the test store's are two series, labelled `live_mode`; the level
+    /// answered sets the live one, [`Level::in_mode`] the other.
     pub fn level(&self, name: &'static str, description: &'static str) -> Level {
-        let level = Level(Arc::new(AtomicU64::new(0)));
-        let observed = level.clone();
+        let level = Level { values: Arc::new([AtomicU64::new(0), AtomicU64::new(0)]), live_mode: true };
+        let observed = level.values.clone();
         // The meter provider keeps the callback alive.
         self.meter
             .u64_observable_gauge(name)
             .with_description(description)
-            .with_callback(move |observer| observer.observe(observed.0.load(Ordering::Relaxed), &[]))
+            .with_callback(move |observer| {
+                for (index, live_mode) in [(0, true), (1, false)] {
+                    observer.observe(observed[index].load(Ordering::Relaxed), &[KeyValue::new("live_mode", live_mode)]);
+                }
+            })
             .build();
         level
     }
@@ -120,12 +127,20 @@ impl Metrics {
 
 /// A gauge set by the service; see [`Metrics::level`].
 #[derive(Clone, Debug)]
-pub struct Level(Arc<AtomicU64>);
+pub struct Level {
+    values: Arc<[AtomicU64; 2]>,
+    live_mode: bool,
+}
 
 impl Level {
     /// Sets the value the next scrape or push reads.
     pub fn set(&self, value: u64) {
-        self.0.store(value, Ordering::Relaxed);
+        self.values[usize::from(!self.live_mode)].store(value, Ordering::Relaxed);
+    }
+
+    /// The same gauge, setting the series of the live store or of the test store.
+    pub fn in_mode(&self, live_mode: bool) -> Level {
+        Level { values: self.values.clone(), live_mode }
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
 use tokio::sync::Mutex;
 
 use crate::{DbFailure, classify};
@@ -80,8 +80,36 @@ impl Database {
     /// Connects to `url`: `sqlite://path/to/file.db` (created if missing, in WAL mode) or
     /// `postgres://...`.
     pub async fn connect(url: &str, pool: PoolConfig) -> Result<Self, DbErr> {
+        Self::connect_in(url, pool, None).await
+    }
+
+    /// Connects to the store of test-mode objects that goes with the live store at `url`: the
+    /// sibling SQLite file (`catalog.db` beside `catalog-test.db`), or the `test_mode` schema of the
+    /// same PostgreSQL database, created if missing. Test objects never share a table with live ones.
+    pub async fn connect_test_mode(url: &str, pool: PoolConfig) -> Result<Self, DbErr> {
+        match Backend::from_url(url)? {
+            Backend::Sqlite => Self::connect(&sibling_file(url, "-test"), pool).await,
+            Backend::Postgres => {
+                let admin = sea_orm::Database::connect(url).await?;
+                let created = admin.execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS {TEST_SCHEMA}")).await;
+                admin.close().await?;
+                match created {
+                    // Two replicas starting at once may both create it; the loser finds it there.
+                    Err(error) if classify(&error) == crate::DbFailure::UniqueViolation => {}
+                    Err(error) => return Err(error),
+                    Ok(_) => {}
+                }
+                Self::connect_in(url, pool, Some(TEST_SCHEMA)).await
+            }
+        }
+    }
+
+    async fn connect_in(url: &str, pool: PoolConfig, schema: Option<&str>) -> Result<Self, DbErr> {
         let backend = Backend::from_url(url)?;
         let mut options = ConnectOptions::new(url.to_owned());
+        if let Some(schema) = schema {
+            options.set_schema_search_path(schema);
+        }
         options
             .max_connections(pool.max_connections)
             .min_connections(1)
@@ -177,6 +205,29 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(rand::rng().random_range(1..=cap_ms))
 }
 
+/// The PostgreSQL schema of test-mode objects.
+const TEST_SCHEMA: &str = "test_mode";
+
+/// The SQLite URL of a file beside `url`'s, its name ending in `suffix` before the extension.
+fn sibling_file(url: &str, suffix: &str) -> String {
+    let (path, query) = match url.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (url, None),
+    };
+    if path.ends_with(":memory:") {
+        return url.to_owned();
+    }
+    let name_start = path.rfind('/').map_or(0, |slash| slash + 1);
+    let path = match path[name_start..].rfind('.') {
+        Some(dot) if dot > 0 => format!("{}{suffix}{}", &path[..name_start + dot], &path[name_start + dot..]),
+        _ => format!("{path}{suffix}"),
+    };
+    match query {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    }
+}
+
 fn create_parent_dir(url: &str) -> Result<(), DbErr> {
     let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let path = path.split('?').next().unwrap_or_default();
@@ -207,6 +258,17 @@ pub(crate) fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_test_mode_file_sits_beside_the_live_one() {
+        assert_eq!(sibling_file("sqlite://data/catalog.db", "-test"), "sqlite://data/catalog-test.db");
+        assert_eq!(
+            sibling_file("sqlite://data/catalog.db?mode=rwc", "-test"),
+            "sqlite://data/catalog-test.db?mode=rwc"
+        );
+        assert_eq!(sibling_file("sqlite:///tmp/x.y/store", "-test"), "sqlite:///tmp/x.y/store-test");
+        assert_eq!(sibling_file("sqlite::memory:", "-test"), "sqlite::memory:");
+    }
 
     #[test]
     fn backend_follows_the_scheme() {

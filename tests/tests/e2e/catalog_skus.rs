@@ -15,7 +15,8 @@ on_every_backend! {
         assert_eq!(sku.name, "Test Product");
         assert!(sku.physical, "4323.310_A is physical software");
         assert_eq!(sku.allow_oversell, Some(true));
-        assert!(!sku.fulfill && !sku.live_mode);
+        assert!(!sku.fulfill);
+        assert!(sku.live_mode, "made with a live key");
         assert!(sku.created_time.is_some());
         assert_eq!(sku.created_time, sku.updated_time);
         assert_eq!(get(&mut client, id).await.expect("stored"), sku, "get answers what create answered");
@@ -58,7 +59,8 @@ on_every_backend! {
         let stored = create(&mut client, sent.clone()).await.expect("created");
         let fetched = get(&mut client, "full").await.expect("stored");
         assert_eq!(fetched, stored);
-        let without_outputs = pb::Sku { physical: false, created_time: None, updated_time: None, ..fetched };
+        assert!(fetched.live_mode, "made with a live key");
+        let without_outputs = pb::Sku { physical: false, live_mode: false, created_time: None, updated_time: None, ..fetched };
         assert_eq!(without_outputs, sent);
     }
 

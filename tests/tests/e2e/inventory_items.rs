@@ -4,7 +4,6 @@
 use fulfillment_proto::inventory::v1 as pb;
 use suite_tests::{on_every_backend, spawn_inventory};
 use tonic::Code;
-use tonic::metadata::MetadataValue;
 use tonic_types::StatusExt;
 
 use crate::inventory_support::*;
@@ -28,11 +27,7 @@ async fn create(client: &mut Inventory, item: pb::InventoryItem) -> Result<pb::I
     Ok(response.into_inner().inventory_item.expect("item"))
 }
 
-fn as_catalog<T>(message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    request.metadata_mut().insert(inventory::CALLER_METADATA, MetadataValue::from_static("catalog"));
-    request
-}
+use suite_tests::as_catalog;
 
 on_every_backend! {
     async fn the_documents_item_is_created_and_read_back(backend: Backend) {

@@ -2,10 +2,9 @@
 
 use fulfillment_proto::inventory::v1 as pb;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
-use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
-pub type Inventory = InventoryServiceClient<Channel>;
+pub type Inventory = InventoryServiceClient<suite_tests::KeyedChannel>;
 
 pub async fn item(client: &mut Inventory, id: &str) -> pb::InventoryItem {
     let item = pb::InventoryItem { id: id.to_owned(), country_of_origin: "DK".into(), ..Default::default() };

@@ -1,5 +1,6 @@
 //! End-to-end tests: one binary, a module per concern.
 
+mod access;
 mod bad_input;
 mod catalog_errors;
 mod catalog_listing;

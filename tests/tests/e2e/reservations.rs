@@ -6,14 +6,15 @@ use std::time::Duration;
 use fulfillment_proto::common::v1::Address;
 use fulfillment_proto::reservation::v1 as pb;
 use fulfillment_proto::reservation::v1::reservation_service_client::ReservationServiceClient;
-use suite_tests::{Backend, RunningService, on_every_backend, spawn_inventory, spawn_reservation};
+use suite_tests::{
+    Backend, RunningService, on_every_backend, spawn_inventory, spawn_reservation, spawn_stocked_inventory,
+};
 use tonic::Code;
-use tonic::transport::Channel;
 
 use crate::inventory_support::*;
 use crate::support::{reason, violations};
 
-type Reservations = ReservationServiceClient<Channel>;
+type Reservations = ReservationServiceClient<suite_tests::KeyedChannel>;
 
 /// The Inventory with one warehouse shipping everywhere and `stock` units of each item, and the
 /// Reservation service in front of it.
@@ -249,10 +250,14 @@ on_every_backend! {
     }
 
     async fn with_the_inventory_down_a_reservation_is_unavailable_and_nothing_is_kept(backend: Backend) {
-        let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address");
-        let (_r, mut reservations) = spawn_reservation(backend, dead, &[]).await;
+        let (inventory, _client) = spawn_stocked_inventory(backend, 5).await;
+        let (_r, mut reservations) = spawn_reservation(backend, inventory.address, &[]).await;
+        assert_eq!(get(&mut reservations, "r").await.expect_err("none yet").code(), Code::NotFound);
+        // The key was checked while the Inventory ran; the service keeps trusting that answer.
+        inventory.stop().await.expect("stopped");
         let status = reserve(&mut reservations, document_reservation("r", &[("a", 1)])).await.expect_err("down");
         assert_eq!(status.code(), Code::Unavailable);
+        assert!(!status.message().contains("API keys"), "the hold failed, not the key check: {status:?}");
         assert_eq!(get(&mut reservations, "r").await.expect_err("nothing kept").code(), Code::NotFound);
     }
 

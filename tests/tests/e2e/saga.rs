@@ -6,12 +6,11 @@ use fulfillment_proto::inventory::v1 as inv;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use suite_tests::{Backend, RunningService, on_every_backend, spawn_catalog_with, spawn_inventory};
 use tonic::Code;
-use tonic::transport::Channel;
 
 use crate::metrics::{Figures, eventually};
 use crate::support::*;
 
-type Inventory = InventoryServiceClient<Channel>;
+type Inventory = InventoryServiceClient<suite_tests::KeyedChannel>;
 
 async fn suite(backend: Backend) -> (RunningService, Inventory, RunningService, Client) {
     let (inventory_service, inventory) = spawn_inventory(backend).await;
@@ -111,8 +110,7 @@ on_every_backend! {
         catalog.delete_sku(pb::DeleteSkuRequest { id: "shared-id".into() }).await.expect("deleted");
         assert_eq!(item(&mut inventory, "shared-id").await.expect("untouched").part_number, "THEIRS");
         // Even speaking as the Catalog, nobody deletes an item no SKU owns.
-        let mut request = tonic::Request::new(inv::DeleteInventoryItemRequest { id: "shared-id".into() });
-        request.metadata_mut().insert(inventory::CALLER_METADATA, tonic::metadata::MetadataValue::from_static("catalog"));
+        let request = suite_tests::as_catalog(inv::DeleteInventoryItemRequest { id: "shared-id".into() });
         let status = inventory.delete_inventory_item(request).await.expect_err("not owned");
         assert_eq!(reason(&status), "not_owned");
         assert_consistent(&mut catalog).await;
@@ -150,9 +148,11 @@ on_every_backend! {
     }
 
     async fn with_the_inventory_stopped_a_managed_create_is_unavailable_and_leaves_nothing(backend: Backend) {
-        let dead = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address");
-        let (_c, mut catalog) = spawn_catalog_with(backend, dead, &[]).await;
+        let (inventory, _client) = spawn_inventory(backend).await;
+        let (_c, mut catalog) = spawn_catalog_with(backend, inventory.address, &[]).await;
         register_part(&mut catalog, "20013", "DEMOPARTNUMBER2").await;
+        // The key was checked while the Inventory ran; the Catalog keeps trusting its answer.
+        inventory.stop().await.expect("stopped");
         let status = create(&mut catalog, managed_sku("s1")).await.expect_err("inventory stopped");
         assert_eq!(status.code(), Code::Unavailable);
         assert_eq!(get(&mut catalog, "s1").await.expect_err("nothing kept").code(), Code::NotFound);
@@ -178,7 +178,7 @@ on_every_backend! {
         let figures = Figures::of(&catalog_service).await;
         assert_eq!(figures.value("rpc_client_retries_total", &[("rpc_method", "CreateInventoryItem")]), 2.0, "3 attempts");
         assert_eq!(figures.value("catalog_saga_outcomes_total", &[("outcome", "unresolved")]), 1.0);
-        let open = |f: &Figures| f.get("catalog_sagas_open", &[]) == Some(1.0);
+        let open = |f: &Figures| f.get("catalog_sagas_open", &[("live_mode", "true")]) == Some(1.0);
         assert!(open(&eventually(&catalog_service, open).await), "recovery counts the open saga");
         slow.store(false, std::sync::atomic::Ordering::Relaxed);
 
@@ -196,9 +196,9 @@ on_every_backend! {
         let item = item(&mut inventory, "late").await.is_ok();
         assert_eq!(sku, item, "sku {sku}, item {item}");
         // Ended once, by recovery, and no saga is left open.
-        let closed = |f: &Figures| f.get("catalog_sagas_open", &[]) == Some(0.0);
+        let closed = |f: &Figures| f.get("catalog_sagas_open", &[("live_mode", "true")]) == Some(0.0);
         let figures = eventually(&catalog_service, closed).await;
-        assert_eq!(figures.value("catalog_sagas_open", &[]), 0.0);
+        assert_eq!(figures.value("catalog_sagas_open", &[("live_mode", "true")]), 0.0);
         let ended = ["completed", "compensated"].map(|o| figures.get("catalog_saga_outcomes_total", &[("outcome", o)]).unwrap_or(0.0));
         assert_eq!(ended.iter().sum::<f64>(), 1.0, "{ended:?}");
     }

@@ -2,10 +2,9 @@
 
 use fulfillment_proto::catalog::v1 as pb;
 use fulfillment_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
-use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
-pub type Client = CatalogServiceClient<Channel>;
+pub type Client = CatalogServiceClient<suite_tests::KeyedChannel>;
 
 /// The document's "Creating and updating a SKU" example: a physical SKU with the four required fields.
 pub fn example_sku(id: &str) -> pb::Sku {

@@ -1,0 +1,303 @@
+//! The stored keys: one table, in the database of the service that serves the access RPCs.
+
+use fulfillment_storage::paging::now;
+use fulfillment_storage::{Database, DbFailure, classify};
+use sea_orm::entity::prelude::*;
+use sea_orm::{ActiveValue::Set, QueryOrder};
+
+use crate::AccessError;
+use crate::key::{self, KeyKind, Scope};
+
+/// A key as stored, without its secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKey {
+    /// `key_` and a UUID.
+    pub id: String,
+    /// A name for people.
+    pub name: String,
+    /// The secret's visible start.
+    pub prefix: String,
+    /// Live, test, or a service's.
+    pub kind: KeyKind,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+    /// The service of the suite's that holds a service key.
+    pub service: Option<String>,
+    /// When it was made.
+    pub created_time: DateTimeUtc,
+    /// When it was revoked.
+    pub revoked_time: Option<DateTimeUtc>,
+}
+
+impl ApiKey {
+    /// Whether it carries `scope`. A service key may read and write in the mode of the call it serves.
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope) || (self.kind == KeyKind::Service && scope != Scope::Admin)
+    }
+
+    /// Whether it is a live key (service keys are listed and managed with the live keys).
+    pub fn is_live(&self) -> bool {
+        self.kind != KeyKind::Test
+    }
+}
+
+/// What to make a key with.
+#[derive(Clone, Debug)]
+pub struct NewKey {
+    /// A name for people.
+    pub name: String,
+    /// Live, test, or a service's.
+    pub kind: KeyKind,
+    /// What it may do.
+    pub scopes: Vec<Scope>,
+    /// For a service key, the service.
+    pub service: Option<String>,
+}
+
+/// The services of the suite that may hold a service key.
+pub const SERVICES: &[&str] = &["catalog", "reservation"];
+
+/// The stored keys.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    db: Database,
+}
+
+impl Registry {
+    /// The keys in `db`, creating their table if needed.
+    pub async fn open(db: Database) -> Result<Self, DbErr> {
+        fulfillment_storage::migrate::<Migrator>(&db).await?;
+        Ok(Self { db })
+    }
+
+    /// Makes a key and answers it with its secret, which is not kept.
+    pub async fn create(&self, new: NewKey) -> Result<(ApiKey, String), AccessError> {
+        self.insert(new, None).await
+    }
+
+    async fn insert(&self, new: NewKey, secret: Option<&str>) -> Result<(ApiKey, String), AccessError> {
+        let name = new.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
+            return Err(AccessError::invalid("name", "A key needs a name of 1 to 255 printable characters."));
+        }
+        let mut scopes = new.scopes.clone();
+        scopes.sort();
+        scopes.dedup();
+        let service = match (new.kind, new.service) {
+            (KeyKind::Service, Some(service)) if SERVICES.contains(&service.as_str()) => Some(service),
+            (KeyKind::Service, _) => {
+                return Err(AccessError::invalid("service", "A service key names catalog or reservation."));
+            }
+            (_, None) => None,
+            (_, Some(_)) => return Err(AccessError::invalid("service", "Only a service key names a service.")),
+        };
+        // A prefix that is taken already (one chance in 62^8) is drawn again.
+        for _ in 0..3 {
+            let made = match secret {
+                Some(secret) => key::NewSecret {
+                    secret: secret.to_owned(),
+                    prefix: key::prefix_of(secret).unwrap_or_default().to_owned(),
+                    hash: key::hash(secret),
+                },
+                None => key::generate(new.kind),
+            };
+            let key = ApiKey {
+                id: format!("key_{}", uuid::Uuid::now_v7().simple()),
+                name: name.clone(),
+                prefix: made.prefix,
+                kind: new.kind,
+                scopes: scopes.clone(),
+                service: service.clone(),
+                created_time: now(),
+                revoked_time: None,
+            };
+            let row = ActiveModel {
+                id: Set(key.id.clone()),
+                name: Set(key.name.clone()),
+                prefix: Set(key.prefix.clone()),
+                secret_hash: Set(made.hash),
+                kind: Set(kind_name(key.kind).to_owned()),
+                scopes: Set(scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")),
+                service: Set(key.service.clone()),
+                created_time: Set(key.created_time),
+                revoked_time: Set(None),
+            };
+            match Entity::insert(row).exec(self.db.connection()).await {
+                Ok(_) => return Ok((key, made.secret)),
+                Err(error) if classify(&error) == DbFailure::UniqueViolation => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(AccessError::Internal("no free key prefix after three draws".into()))
+    }
+
+    /// Stores a key whose secret was made elsewhere (provisioning, the test harness): the secret must
+    /// have the shape of one of `new.kind`. Importing the same secret again answers the stored key.
+    pub async fn import(&self, new: NewKey, secret: &str) -> Result<ApiKey, AccessError> {
+        let tag = match new.kind {
+            KeyKind::Live => "fk_live_",
+            KeyKind::Test => "fk_test_",
+            KeyKind::Service => "fk_svc_",
+        };
+        let prefix = key::prefix_of(secret)
+            .filter(|_| secret.starts_with(tag))
+            .ok_or(AccessError::invalid("secret", "The secret does not have the shape of a key of this kind."))?;
+        if let Some(row) = Entity::find().filter(Column::Prefix.eq(prefix)).one(self.db.connection()).await? {
+            return if key::matches(secret, &row.secret_hash) {
+                from_row(row)
+            } else {
+                Err(AccessError::invalid("secret", "Another key has this prefix."))
+            };
+        }
+        let (key, _) = self.insert(new, Some(secret)).await?;
+        Ok(key)
+    }
+
+    /// The keys of one side, live (with the service keys) or test, newest first.
+    pub async fn list(&self, live: bool, include_revoked: bool) -> Result<Vec<ApiKey>, AccessError> {
+        let mut query = Entity::find().order_by_desc(Column::CreatedTime).order_by_desc(Column::Id);
+        query = if live {
+            query.filter(Column::Kind.ne(kind_name(KeyKind::Test)))
+        } else {
+            query.filter(Column::Kind.eq(kind_name(KeyKind::Test)))
+        };
+        if !include_revoked {
+            query = query.filter(Column::RevokedTime.is_null());
+        }
+        query.all(self.db.connection()).await?.into_iter().map(from_row).collect()
+    }
+
+    /// Revokes a key of one side; a key of the other side is not found.
+    pub async fn revoke(&self, id: &str, live: bool) -> Result<ApiKey, AccessError> {
+        let not_found = || AccessError::NotFound(id.to_owned());
+        let row = Entity::find_by_id(id.to_owned()).one(self.db.connection()).await?.ok_or_else(not_found)?;
+        let key = from_row(row)?;
+        if key.is_live() != live {
+            return Err(not_found());
+        }
+        if key.revoked_time.is_some() {
+            return Ok(key);
+        }
+        let revoked_time = now();
+        Entity::update_many()
+            .col_expr(Column::RevokedTime, Expr::value(revoked_time))
+            .filter(Column::Id.eq(id))
+            .filter(Column::RevokedTime.is_null())
+            .exec(self.db.connection())
+            .await?;
+        Ok(ApiKey { revoked_time: Some(revoked_time), ..key })
+    }
+
+    /// The key `secret` belongs to, unless it is unknown or revoked.
+    pub async fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>, AccessError> {
+        let Some(prefix) = key::prefix_of(secret) else { return Ok(None) };
+        let row = Entity::find().filter(Column::Prefix.eq(prefix)).one(self.db.connection()).await?;
+        match row {
+            Some(row) if row.revoked_time.is_none() && key::matches(secret, &row.secret_hash) => {
+                Ok(Some(from_row(row)?))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+fn kind_name(kind: KeyKind) -> &'static str {
+    match kind {
+        KeyKind::Live => "live",
+        KeyKind::Test => "test",
+        KeyKind::Service => "service",
+    }
+}
+
+fn from_row(row: Model) -> Result<ApiKey, AccessError> {
+    let corrupt = |what: &str| AccessError::Internal(format!("key {} has an unknown {what}", row.id));
+    let kind = match row.kind.as_str() {
+        "live" => KeyKind::Live,
+        "test" => KeyKind::Test,
+        "service" => KeyKind::Service,
+        _ => return Err(corrupt("kind")),
+    };
+    let scopes = row
+        .scopes
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| Scope::parse(s).ok_or_else(|| corrupt("scope")))
+        .collect::<Result<_, _>>()?;
+    Ok(ApiKey {
+        id: row.id,
+        name: row.name,
+        prefix: row.prefix,
+        kind,
+        scopes,
+        service: row.service,
+        created_time: row.created_time,
+        revoked_time: row.revoked_time,
+    })
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "api_key")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub name: String,
+    #[sea_orm(unique)]
+    pub prefix: String,
+    pub secret_hash: Vec<u8>,
+    pub kind: String,
+    /// Scope names separated by commas.
+    pub scopes: String,
+    pub service: Option<String>,
+    pub created_time: DateTimeUtc,
+    pub revoked_time: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+/// The key table's migrations, tracked apart from those of the service whose database holds it.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl sea_orm_migration::MigratorTrait for Migrator {
+    fn migration_table_name() -> sea_orm::DynIden {
+        use sea_orm::sea_query::IntoIden;
+        "seaql_migrations_access".into_iden()
+    }
+
+    fn migrations() -> Vec<Box<dyn sea_orm_migration::MigrationTrait>> {
+        vec![Box::new(CreateApiKey)]
+    }
+}
+
+#[derive(sea_orm_migration::prelude::DeriveMigrationName)]
+struct CreateApiKey;
+
+#[async_trait::async_trait]
+impl sea_orm_migration::MigrationTrait for CreateApiKey {
+    #[allow(elided_lifetimes_in_paths)]
+    async fn up(&self, manager: &sea_orm_migration::SchemaManager) -> Result<(), DbErr> {
+        use sea_orm_migration::prelude::*;
+        use sea_orm_migration::schema::*;
+        manager
+            .create_table(
+                Table::create()
+                    .table("api_key")
+                    .if_not_exists()
+                    .col(string("id").primary_key())
+                    .col(string("name"))
+                    .col(string_uniq("prefix"))
+                    .col(binary("secret_hash"))
+                    .col(string("kind"))
+                    .col(string("scopes"))
+                    .col(string_null("service"))
+                    .col(timestamp_with_time_zone("created_time"))
+                    .col(timestamp_with_time_zone_null("revoked_time"))
+                    .to_owned(),
+            )
+            .await
+    }
+}

@@ -1,0 +1,56 @@
+use std::time::Duration;
+
+use fulfillment_server::calls::Credentials;
+use fulfillment_server::config::{ConfigError, Env, Secret};
+
+use crate::RateLimit;
+
+/// How a service checks keys, from the environment.
+#[derive(Clone, Debug)]
+pub struct AccessSettings {
+    /// `API_KEY_RATE_LIMIT` (calls per second per key, 0 for none; default 100) and
+    /// `API_KEY_RATE_BURST` (default twice the rate).
+    pub rate: Option<RateLimit>,
+    /// `API_KEY_CACHE_MS`: how long a service that asks another about keys remembers an answer
+    /// (default 2000): a revoked key stops working there within this time.
+    pub cache: Duration,
+    /// `API_KEY_STALE_MS`: how long an earlier answer is used while the service that checks keys is
+    /// unreachable (default 300000, five minutes).
+    pub stale: Duration,
+    /// `<PREFIX>_SERVICE_KEY`: the service key this service calls the others with.
+    pub service_key: Option<Secret>,
+    /// The prefix of this service's variables.
+    prefix: String,
+}
+
+impl AccessSettings {
+    /// Reads the settings of the service whose variables start with `prefix`.
+    pub fn from_env(env: &Env, prefix: &str) -> Result<Self, ConfigError> {
+        let per_second: u32 = env.parse_or("API_KEY_RATE_LIMIT", 100)?;
+        let burst: u32 = env.parse_or("API_KEY_RATE_BURST", per_second.saturating_mul(2))?;
+        Ok(Self {
+            rate: (per_second > 0).then_some(RateLimit { per_second, burst: burst.max(1) }),
+            cache: env.millis_or("API_KEY_CACHE_MS", Duration::from_secs(2))?,
+            stale: env.millis_or("API_KEY_STALE_MS", Duration::from_secs(300))?,
+            service_key: env.get(&format!("{prefix}_SERVICE_KEY")).map(Secret::new),
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// What this service sends to call another in `live_mode`: its service key, which it must have.
+    pub fn credentials(&self, live_mode: bool) -> Result<Credentials, ConfigError> {
+        let variable = format!("{}_SERVICE_KEY", self.prefix);
+        let key = self.service_key.as_ref().ok_or_else(|| ConfigError {
+            variable: variable.clone(),
+            value: String::new(),
+            reason: "required: the service key this service calls the Inventory with (make one with \
+                     `fulfillctl keys create --service <name>` or `inventory create-key --service <name>`)"
+                .to_owned(),
+        })?;
+        Credentials::new(key.expose(), live_mode).map_err(|e| ConfigError {
+            variable,
+            value: "***".to_owned(),
+            reason: e.to_string(),
+        })
+    }
+}
