@@ -1,8 +1,8 @@
 use std::time::Duration;
 
-use fulfillment_access::AccessSettings;
+use fulfillment_access::{AccessSettings, KeyKind, NewKey, Scope};
 use fulfillment_reference::ReferenceData;
-use fulfillment_server::config::{ConfigError, Env};
+use fulfillment_server::config::{ConfigError, Env, Secret};
 use fulfillment_server::{ServiceSettings, reference_data};
 
 /// Where the Inventory service listens unless `INVENTORY_LISTEN_ADDR` says otherwise.
@@ -35,6 +35,10 @@ pub struct InventoryConfig {
     pub hold_batch_max: usize,
     /// Per-key rate limits.
     pub access: AccessSettings,
+    /// `INVENTORY_ADMIN_KEY`, `INVENTORY_CATALOG_SERVICE_KEY`, `INVENTORY_RESERVATION_SERVICE_KEY`:
+    /// keys stored at start-up (a live admin key, the services' keys), so a deployment provisions
+    /// them from its secrets. Revoke one with fulfillctl; removing the variable does not.
+    pub provisioned_keys: Vec<(NewKey, Secret)>,
 }
 
 impl InventoryConfig {
@@ -53,6 +57,7 @@ impl InventoryConfig {
             hold_grace: env.millis_or("INVENTORY_HOLD_GRACE_MS", Duration::from_secs(60))?,
             low_stock_threshold: env.parse_or("INVENTORY_LOW_STOCK_THRESHOLD", 10)?,
             access: AccessSettings::from_env(env, "INVENTORY")?,
+            provisioned_keys: provisioned_keys(env),
             hold_batch_max: match env.parse_or("INVENTORY_HOLD_BATCH_MAX", DEFAULT_HOLD_BATCH_MAX)? {
                 max @ 1..=MAX_HOLD_BATCH => max,
                 other => {
@@ -84,4 +89,27 @@ mod tests {
             assert!(batch(refused).is_err(), "{refused}");
         }
     }
+}
+
+fn provisioned_keys(env: &Env) -> Vec<(NewKey, Secret)> {
+    let admin = NewKey {
+        name: "provisioned: admin".to_owned(),
+        kind: KeyKind::Live,
+        scopes: vec![Scope::Read, Scope::Write, Scope::Admin],
+        service: None,
+    };
+    let service = |name: &str| NewKey {
+        name: format!("provisioned: {name}"),
+        kind: KeyKind::Service,
+        scopes: Vec::new(),
+        service: Some(name.to_owned()),
+    };
+    [
+        ("INVENTORY_ADMIN_KEY", admin),
+        ("INVENTORY_CATALOG_SERVICE_KEY", service("catalog")),
+        ("INVENTORY_RESERVATION_SERVICE_KEY", service("reservation")),
+    ]
+    .into_iter()
+    .filter_map(|(variable, key)| Some((key, Secret::new(env.get(variable)?.trim()))))
+    .collect()
 }

@@ -24,6 +24,7 @@ use std::time::Duration;
 use fulfillment_access::{AccessGrpc, ByMode, KeyGate, Keys, Policy, Registry};
 use fulfillment_proto::access::v1::access_service_server::{AccessServiceServer, SERVICE_NAME as ACCESS_SERVICE_NAME};
 use fulfillment_proto::inventory::v1::inventory_service_server::{InventoryServiceServer, SERVICE_NAME};
+use fulfillment_server::config::ConfigError;
 use fulfillment_server::{GrpcServer, Listeners, Metrics, ServeError};
 use fulfillment_storage::Database;
 use fulfillment_storage::paging::now;
@@ -50,6 +51,14 @@ pub async fn run(
 ) -> Result<(), ServeError> {
     let stores = fulfillment_access::connect_stores::<Migrator>(&config.service).await?;
     let registry = Registry::open(stores.live.clone()).await?;
+    for (key, secret) in &config.provisioned_keys {
+        let name = key.name.clone();
+        registry.import(key.clone(), secret.expose()).await.map_err(|error| ConfigError {
+            variable: name,
+            value: "***".to_owned(),
+            reason: error.to_string(),
+        })?;
+    }
     let metrics = Metrics::new("inventory", config.service.otlp_endpoint.as_deref());
     let inventory_metrics = InventoryMetrics::new(&metrics);
     let inventory = |db: &Database| {

@@ -43,8 +43,9 @@ impl AccessSettings {
         let key = self.service_key.as_ref().ok_or_else(|| ConfigError {
             variable: variable.clone(),
             value: String::new(),
-            reason: "required: the service key this service calls the Inventory with (make one with \
-                     `fulfillctl keys create --service <name>` or `inventory create-key --service <name>`)"
+            reason: "required: the service key this service calls the Inventory with (give the Inventory \
+                     the same secret as INVENTORY_<SERVICE>_SERVICE_KEY, or make one with \
+                     `fulfillctl keys create --service <name>`)"
                 .to_owned(),
         })?;
         Credentials::new(key.expose(), live_mode).map_err(|e| ConfigError {

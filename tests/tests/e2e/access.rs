@@ -462,6 +462,41 @@ async fn make_key(suite: &Suite, admin: &str, name: &str, scopes: &[acc::Scope])
 }
 
 on_every_backend! {
+    async fn a_key_over_its_rate_is_told_when_to_retry(backend: Backend) {
+        let limit = [("API_KEY_RATE_LIMIT", "2"), ("API_KEY_RATE_BURST", "3")];
+        let (inventory, _client) = suite_tests::spawn_inventory_with(backend, &limit).await;
+        let mut client = InventoryServiceClient::new(inventory.channel().await);
+        let list = |key: &str| keyed(inv::ListWarehousesRequest::default(), Some(key));
+        for _ in 0..3 {
+            client.list_warehouses(list(keys::LIVE)).await.expect("within the burst");
+        }
+        let status = client.list_warehouses(list(keys::LIVE)).await.expect_err("over the rate");
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        use tonic_types::StatusExt;
+        let wait = status.get_details_retry_info().and_then(|info| info.retry_delay).expect("when to retry");
+        assert!(wait > std::time::Duration::ZERO && wait <= std::time::Duration::from_millis(500), "{wait:?}");
+        client.list_warehouses(list(keys::TEST)).await.expect("another key has a budget of its own");
+        tokio::time::sleep(wait).await;
+        client.list_warehouses(list(keys::LIVE)).await.expect("served again after the wait");
+    }
+
+    async fn a_deployment_provisions_its_admin_and_service_keys(backend: Backend) {
+        let admin = "fk_live_ProvisionedAdminKey000000000000000000000";
+        let catalog_key = "fk_svc_ProvisionedCatalogKey0000000000000000000";
+        let settings = [("INVENTORY_ADMIN_KEY", admin), ("INVENTORY_CATALOG_SERVICE_KEY", catalog_key)];
+        let (inventory, _client) = suite_tests::spawn_inventory_with(backend, &settings).await;
+        let mut access = AccessServiceClient::new(inventory.channel().await);
+        let listed = access.list_api_keys(keyed(acc::ListApiKeysRequest::default(), Some(admin))).await.expect("the admin key works");
+        let names: Vec<String> = listed.into_inner().api_keys.into_iter().map(|k| k.name).collect();
+        assert!(names.contains(&"provisioned: catalog".to_owned()), "{names:?}");
+        // The Catalog, given the same secret, is the Catalog to the Inventory.
+        let (_catalog, mut catalog) =
+            spawn_catalog_with(backend, inventory.address, &[("CATALOG_SERVICE_KEY", catalog_key)]).await;
+        let part = cat::RegisterManufacturerPartRequest { manufacturer_id: "20013".into(), part_number: "P".into() };
+        catalog.register_manufacturer_part(part).await.expect("part");
+        catalog.create_sku(cat::CreateSkuRequest { sku: Some(sku("managed", "P")) }).await.expect("its item made as the Catalog");
+    }
+
     async fn every_rpc_refuses_callers_without_a_working_key_and_keeps_the_modes_apart(backend: Backend) {
         let suite = start(backend).await;
         populate(&suite, LIVE).await;

@@ -17,3 +17,4 @@ mod replicas;
 mod reservations;
 mod saga;
 mod support;
+mod tls;
