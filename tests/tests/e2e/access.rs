@@ -131,7 +131,7 @@ fn keyed<T>(message: T, key: Option<&str>) -> Request<T> {
 }
 
 fn address() -> Option<res::ShipTo> {
-    Some(res::ShipTo { address: Some(Address { country: "US".into(), ..Default::default() }), ..Default::default() })
+    Some(res::ShipTo { address: Some(Address { country: "US".into(), ..Default::default() }) })
 }
 
 fn reservation(id: &str, item: &str) -> res::Reservation {
