@@ -72,25 +72,6 @@ impl InventoryConfig {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_hold_batch_size_is_bounded() {
-        let batch = |value: &str| InventoryConfig::from_env(&Env::from_pairs([("INVENTORY_HOLD_BATCH_MAX", value)]));
-        assert_eq!(
-            InventoryConfig::from_env(&Env::default()).expect("defaults").hold_batch_max,
-            DEFAULT_HOLD_BATCH_MAX
-        );
-        assert_eq!(batch("1").expect("one each").hold_batch_max, 1);
-        assert_eq!(batch("256").expect("the most").hold_batch_max, MAX_HOLD_BATCH);
-        for refused in ["0", "257", "many"] {
-            assert!(batch(refused).is_err(), "{refused}");
-        }
-    }
-}
-
 fn provisioned_keys(env: &Env) -> Vec<(NewKey, Secret)> {
     let admin = NewKey {
         name: "provisioned: admin".to_owned(),
@@ -112,4 +93,23 @@ fn provisioned_keys(env: &Env) -> Vec<(NewKey, Secret)> {
     .into_iter()
     .filter_map(|(variable, key)| Some((key, Secret::new(env.get(variable)?.trim()))))
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hold_batch_size_is_bounded() {
+        let batch = |value: &str| InventoryConfig::from_env(&Env::from_pairs([("INVENTORY_HOLD_BATCH_MAX", value)]));
+        assert_eq!(
+            InventoryConfig::from_env(&Env::default()).expect("defaults").hold_batch_max,
+            DEFAULT_HOLD_BATCH_MAX
+        );
+        assert_eq!(batch("1").expect("one each").hold_batch_max, 1);
+        assert_eq!(batch("256").expect("the most").hold_batch_max, MAX_HOLD_BATCH);
+        for refused in ["0", "257", "many"] {
+            assert!(batch(refused).is_err(), "{refused}");
+        }
+    }
 }
