@@ -39,6 +39,7 @@ pub mod access {
     }
 }
 
+pub mod codec;
 pub mod time;
 
 /// The encoded descriptors of every contract, for gRPC server reflection.
