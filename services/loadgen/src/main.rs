@@ -39,6 +39,10 @@ enum Command {
         inventory: String,
         #[arg(long, default_value = "http://127.0.0.1:50053")]
         reservation: String,
+        /// The API key to call with (read and write; a key over its rate limit is refused, so
+        /// give it a high `API_KEY_RATE_LIMIT` or measure the limit itself).
+        #[arg(long, env = "FULFILLMENT_API_KEY", hide_env_values = true)]
+        api_key: String,
     },
     /// Starts the suite on each database, runs every workload and baseline, and writes a report.
     Report {
@@ -72,8 +76,8 @@ impl Load {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match Cli::parse().command {
-        Command::Run { workload, load, catalog, inventory, reservation } => {
-            let suite = Suite::connect(&catalog, &inventory, &reservation).await?;
+        Command::Run { workload, load, catalog, inventory, reservation, api_key } => {
+            let suite = Suite::connect(&catalog, &inventory, &reservation, &api_key).await?;
             suite.prepare().await?;
             let run = run_workload(&suite, workload, load.concurrency, load.duration(), &unique("run")).await;
             println!("{}", header());
@@ -98,6 +102,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// A fresh key secret: `fk_<tag>_` and 40 letters or digits.
+fn secret(tag: &str) -> String {
+    let random = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    format!("fk_{tag}_{}", &random[..40])
+}
+
 /// The suite on one database: every workload, the baselines, and each service's peak memory.
 async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, Box<dyn std::error::Error>> {
     let run = unique("bench");
@@ -107,8 +117,20 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
     };
     let [catalog_db, inventory_db, reservation_db] = databases.urls.clone();
     let binaries = suite::binaries()?;
-    let env =
-        |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>();
+    // Keys of this run's own, provisioned through the Inventory's variables. The rate limit is off:
+    // one key drives the whole load, and what is measured is the suite, not the limiter.
+    let (admin, catalog_key, reservation_key) = (secret("live"), secret("svc"), secret("svc"));
+    let keys = [
+        ("INVENTORY_ADMIN_KEY", admin.as_str()),
+        ("INVENTORY_CATALOG_SERVICE_KEY", catalog_key.as_str()),
+        ("INVENTORY_RESERVATION_SERVICE_KEY", reservation_key.as_str()),
+        ("CATALOG_SERVICE_KEY", catalog_key.as_str()),
+        ("RESERVATION_SERVICE_KEY", reservation_key.as_str()),
+        ("API_KEY_RATE_LIMIT", "0"),
+    ];
+    let env = |pairs: &[(&str, &str)]| {
+        pairs.iter().chain(keys.iter()).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>()
+    };
     let inventory =
         Process::start(&binaries.join("inventory"), "INVENTORY", &env(&[("INVENTORY_DATABASE_URL", &inventory_db)]))
             .await?;
@@ -124,7 +146,7 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
         &env(&[("CATALOG_DATABASE_URL", &catalog_db), ("CATALOG_INVENTORY_URL", &inventory.url)]),
     )
     .await?;
-    let suite = Suite::connect(&catalog.url, &inventory.url, &reservation.url).await?;
+    let suite = Suite::connect(&catalog.url, &inventory.url, &reservation.url, &admin).await?;
     suite.prepare().await?;
 
     let (concurrency, duration) = (load.concurrency, load.duration());
@@ -144,7 +166,7 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
         &env(&[("INVENTORY_DATABASE_URL", &inventory_db), ("INVENTORY_HOLD_BATCH_MAX", "1")]),
     )
     .await?;
-    let one_by_one = Suite::connect(&catalog.url, &unbatched.url, &reservation.url).await?;
+    let one_by_one = Suite::connect(&catalog.url, &unbatched.url, &reservation.url, &admin).await?;
     let hot_unbatched =
         run_workload(&one_by_one, Workload::HotHold, concurrency, duration, &format!("{run}-unbatched")).await;
     unbatched.stop().await;

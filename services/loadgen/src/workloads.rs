@@ -13,9 +13,26 @@ use fulfillment_proto::inventory::v1::inventory_service_client::InventoryService
 use fulfillment_proto::reservation::v1 as res;
 use fulfillment_proto::reservation::v1::reservation_service_client::ReservationServiceClient;
 use tonic::Code;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::stats::{Run, Worker};
+
+/// A channel whose calls carry the API key.
+pub type Keyed = InterceptedService<Channel, Bearer>;
+
+/// Adds `authorization: Bearer <key>` to every call.
+#[derive(Clone, Debug)]
+pub struct Bearer(MetadataValue<Ascii>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
 
 /// Items the spread workloads choose from.
 pub const SPREAD_ITEMS: usize = 200;
@@ -61,21 +78,25 @@ impl Workload {
 #[derive(Clone, Debug)]
 pub struct Suite {
     /// The Catalog.
-    pub catalog: CatalogServiceClient<Channel>,
+    pub catalog: CatalogServiceClient<Keyed>,
     /// The Inventory.
-    pub inventory: InventoryServiceClient<Channel>,
+    pub inventory: InventoryServiceClient<Keyed>,
     /// The Reservation service.
-    pub reservation: ReservationServiceClient<Channel>,
+    pub reservation: ReservationServiceClient<Keyed>,
 }
 
 impl Suite {
-    /// Connects to the three services.
+    /// Connects to the three services, calling with the API key `key`.
     pub async fn connect(
         catalog: &str,
         inventory: &str,
         reservation: &str,
-    ) -> Result<Self, tonic::codegen::http::uri::InvalidUri> {
-        let channel = |url: &str| Channel::from_shared(url.to_owned()).map(|e| e.connect_lazy());
+        key: &str,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let bearer = Bearer(format!("Bearer {key}").parse()?);
+        let channel = |url: &str| {
+            Channel::from_shared(url.to_owned()).map(|e| InterceptedService::new(e.connect_lazy(), bearer.clone()))
+        };
         Ok(Self {
             catalog: CatalogServiceClient::new(channel(catalog)?),
             inventory: InventoryServiceClient::new(channel(inventory)?),

@@ -96,6 +96,9 @@ pub struct RemoteKeys {
     calls: CallPolicy,
     fresh: Duration,
     cache: Option<moka::future::Cache<Vec<u8>, Arc<Answer>>>,
+    /// Secrets the access service said it does not know, kept apart so that a flood of made-up
+    /// keys cannot push the real ones out.
+    unknown: Option<moka::future::Cache<Vec<u8>, ()>>,
 }
 
 /// What the access service said of a key, and when.
@@ -107,9 +110,9 @@ struct Answer {
 
 /// Why a key could not be checked.
 enum Unchecked {
-    /// The access service could not be reached, or did not answer in time.
+    /// The access service could not be reached.
     Unreachable(String),
-    /// It refused to answer: this service's own key is wrong.
+    /// It refused to answer (this service's own key is wrong), was busy, or the time ran out.
     Refused(String),
 }
 
@@ -126,11 +129,28 @@ impl RemoteKeys {
     ) -> Self {
         let cache = (!fresh.is_zero())
             .then(|| moka::future::Cache::builder().max_capacity(10_000).time_to_live(stale.max(fresh)).build());
-        Self { client: AccessServiceClient::new(channel), calls: calls.with_credentials(credentials), fresh, cache }
+        let unknown =
+            (!fresh.is_zero()).then(|| moka::future::Cache::builder().max_capacity(10_000).time_to_live(fresh).build());
+        Self {
+            client: AccessServiceClient::new(channel),
+            calls: calls.with_credentials(credentials),
+            fresh,
+            cache,
+            unknown,
+        }
     }
 
     async fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>, tonic::Status> {
+        // A secret without the shape of a key is nobody's: no need to ask.
+        if crate::key::prefix_of(secret).is_none() {
+            return Ok(None);
+        }
         let hash = crate::key::hash(secret);
+        if let Some(unknown) = &self.unknown
+            && unknown.contains_key(&hash)
+        {
+            return Ok(None);
+        }
         let known = match &self.cache {
             Some(cache) => cache.get(&hash).await,
             None => None,
@@ -139,11 +159,20 @@ impl RemoteKeys {
             return Ok(known.key.clone());
         }
         match self.ask(secret).await {
-            Ok(key) => {
+            Ok(None) => {
                 if let Some(cache) = &self.cache {
-                    cache.insert(hash, Arc::new(Answer { key: key.clone(), at: Instant::now() })).await;
+                    cache.invalidate(&hash).await;
                 }
-                Ok(key)
+                if let Some(unknown) = &self.unknown {
+                    unknown.insert(hash, ()).await;
+                }
+                Ok(None)
+            }
+            Ok(Some(key)) => {
+                if let Some(cache) = &self.cache {
+                    cache.insert(hash, Arc::new(Answer { key: Some(key.clone()), at: Instant::now() })).await;
+                }
+                Ok(Some(key))
             }
             Err(Unchecked::Unreachable(reason)) if known.is_some() => {
                 tracing::warn!(%reason, "the access service is unreachable; using an earlier answer about a key");
@@ -170,9 +199,13 @@ impl RemoteKeys {
             Outcome::Done(key) => {
                 key.map(crate::grpc::key_from_proto).transpose().map_err(|e| Unchecked::Refused(e.to_string()))
             }
-            Outcome::Refused(status) => Err(Unchecked::Refused(status.message().to_owned())),
-            Outcome::NotSent(status) | Outcome::Unknown(status) => {
+            // Only a connection that fails lets an earlier answer stand in: not a busy Inventory
+            // (RESOURCE_EXHAUSTED), nor a caller's deadline, which the caller chooses.
+            Outcome::NotSent(status) | Outcome::Unknown(status) if status.code() == tonic::Code::Unavailable => {
                 Err(Unchecked::Unreachable(status.message().to_owned()))
+            }
+            Outcome::Refused(status) | Outcome::NotSent(status) | Outcome::Unknown(status) => {
+                Err(Unchecked::Refused(status.message().to_owned()))
             }
         }
     }

@@ -69,7 +69,6 @@ impl KeyKind {
 }
 
 /// A freshly made secret and what is stored of it.
-#[derive(Debug)]
 pub struct NewSecret {
     /// The whole secret, shown once.
     pub secret: String,
@@ -77,6 +76,12 @@ pub struct NewSecret {
     pub prefix: String,
     /// Its SHA-256, stored to check it.
     pub hash: Vec<u8>,
+}
+
+impl std::fmt::Debug for NewSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSecret").field("prefix", &self.prefix).finish_non_exhaustive()
+    }
 }
 
 /// Makes a secret for a key of `kind`.

@@ -32,7 +32,11 @@ pub struct ApiKey {
 impl ApiKey {
     /// Whether it carries `scope`. A service key may read and write in the mode of the call it serves.
     pub fn has(&self, scope: Scope) -> bool {
-        self.scopes.contains(&scope) || (self.kind == KeyKind::Service && scope != Scope::Admin)
+        match self.kind {
+            // A service key reads and writes on behalf of the calls it serves, and never manages keys.
+            KeyKind::Service => scope != Scope::Admin,
+            KeyKind::Live | KeyKind::Test => self.scopes.contains(&scope),
+        }
     }
 
     /// Whether it is a live key (service keys are listed and managed with the live keys).
@@ -83,6 +87,9 @@ impl Registry {
         let mut scopes = new.scopes.clone();
         scopes.sort();
         scopes.dedup();
+        if new.kind == KeyKind::Service && !scopes.is_empty() {
+            return Err(AccessError::invalid("scopes", "A service key has no scopes of its own."));
+        }
         let service = match (new.kind, new.service) {
             (KeyKind::Service, Some(service)) if SERVICES.contains(&service.as_str()) => Some(service),
             (KeyKind::Service, _) => {
@@ -124,7 +131,7 @@ impl Registry {
             };
             match Entity::insert(row).exec(self.db.connection()).await {
                 Ok(_) => return Ok((key, made.secret)),
-                Err(error) if classify(&error) == DbFailure::UniqueViolation => continue,
+                Err(error) if classify(&error) == DbFailure::UniqueViolation && secret.is_none() => continue,
                 Err(error) => return Err(error.into()),
             }
         }
@@ -142,15 +149,40 @@ impl Registry {
         let prefix = key::prefix_of(secret)
             .filter(|_| secret.starts_with(tag))
             .ok_or(AccessError::invalid("secret", "The secret does not have the shape of a key of this kind."))?;
-        if let Some(row) = Entity::find().filter(Column::Prefix.eq(prefix)).one(self.db.connection()).await? {
-            return if key::matches(secret, &row.secret_hash) {
-                from_row(row)
-            } else {
-                Err(AccessError::invalid("secret", "Another key has this prefix."))
-            };
+        if let Some(stored) = self.stored(&new, secret, prefix).await? {
+            return Ok(stored);
         }
-        let (key, _) = self.insert(new, Some(secret)).await?;
-        Ok(key)
+        match self.insert(new.clone(), Some(secret)).await {
+            Ok((key, _)) => Ok(key),
+            // Another replica stored it first: what it stored must be the same key.
+            Err(AccessError::Database(error)) if classify(&error) == DbFailure::UniqueViolation => {
+                self.stored(&new, secret, prefix).await?.ok_or(AccessError::Database(error))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The key stored under the secret's prefix, if any, when it is the one `new` describes.
+    async fn stored(&self, new: &NewKey, secret: &str, prefix: &str) -> Result<Option<ApiKey>, AccessError> {
+        let Some(row) = Entity::find().filter(Column::Prefix.eq(prefix)).one(self.db.connection()).await? else {
+            return Ok(None);
+        };
+        if !key::matches(secret, &row.secret_hash) {
+            return Err(AccessError::invalid("secret", "Another key has this prefix."));
+        }
+        let stored = from_row(row)?;
+        let mut scopes = new.scopes.clone();
+        scopes.sort();
+        scopes.dedup();
+        // The same secret given for another role (the Catalog's key as the Reservation
+        // service's, say) must not quietly take the stored one's powers.
+        if (stored.kind, &stored.service, &stored.scopes) != (new.kind, &new.service, &scopes) {
+            return Err(AccessError::invalid("secret", "This secret is stored already for another role."));
+        }
+        if stored.revoked_time.is_some() {
+            return Err(AccessError::invalid("secret", "This secret belongs to a revoked key."));
+        }
+        Ok(Some(stored))
     }
 
     /// The keys of one side, live (with the service keys) or test, newest first.
@@ -178,14 +210,15 @@ impl Registry {
         if key.revoked_time.is_some() {
             return Ok(key);
         }
-        let revoked_time = now();
         Entity::update_many()
-            .col_expr(Column::RevokedTime, Expr::value(revoked_time))
+            .col_expr(Column::RevokedTime, Expr::value(now()))
             .filter(Column::Id.eq(id))
             .filter(Column::RevokedTime.is_null())
             .exec(self.db.connection())
             .await?;
-        Ok(ApiKey { revoked_time: Some(revoked_time), ..key })
+        // Read back what is stored: of two revokes racing, the first one's time stands.
+        let row = Entity::find_by_id(id.to_owned()).one(self.db.connection()).await?.ok_or_else(not_found)?;
+        from_row(row)
     }
 
     /// The key `secret` belongs to, unless it is unknown or revoked.
@@ -299,5 +332,69 @@ impl sea_orm_migration::MigrationTrait for CreateApiKey {
                     .to_owned(),
             )
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use fulfillment_storage::testing::TestDatabase;
+    use fulfillment_storage::{Backend, PoolConfig};
+
+    use super::*;
+
+    async fn registry() -> (Registry, TestDatabase) {
+        let database = TestDatabase::create(Backend::Sqlite).await.expect("a database");
+        let db = Database::connect(database.url(), PoolConfig::default()).await.expect("connected");
+        (Registry::open(db).await.expect("the key table"), database)
+    }
+
+    fn new_key(kind: KeyKind, scopes: &[Scope], service: Option<&str>) -> NewKey {
+        NewKey { name: "k".into(), kind, scopes: scopes.to_vec(), service: service.map(str::to_owned) }
+    }
+
+    #[tokio::test]
+    async fn a_key_is_found_by_its_secret_until_it_is_revoked() {
+        let (registry, _db) = registry().await;
+        let (key, secret) = registry.create(new_key(KeyKind::Test, &[Scope::Read], None)).await.expect("made");
+        assert_eq!(registry.authenticate(&secret).await.expect("checked"), Some(key.clone()));
+        assert_eq!(registry.authenticate(&secret.replace("fk_test_", "fk_live_")).await.expect("checked"), None);
+        assert!(
+            matches!(registry.revoke(&key.id, true).await, Err(AccessError::NotFound(_))),
+            "a live admin does not see it"
+        );
+        assert_eq!(registry.list(true, true).await.expect("listed"), Vec::new());
+        let revoked = registry.revoke(&key.id, false).await.expect("revoked");
+        assert!(revoked.revoked_time.is_some());
+        assert_eq!(registry.revoke(&key.id, false).await.expect("again").revoked_time, revoked.revoked_time);
+        assert_eq!(registry.authenticate(&secret).await.expect("checked"), None);
+        assert_eq!(registry.list(false, false).await.expect("listed"), Vec::new());
+        assert_eq!(registry.list(false, true).await.expect("listed").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_service_key_never_manages_keys() {
+        let (registry, _db) = registry().await;
+        let refused = registry.create(new_key(KeyKind::Service, &[Scope::Admin], Some("catalog"))).await;
+        assert!(matches!(refused, Err(AccessError::Invalid { field: "scopes", .. })));
+        let (key, _) = registry.create(new_key(KeyKind::Service, &[], Some("catalog"))).await.expect("made");
+        assert!(key.has(Scope::Read) && key.has(Scope::Write) && !key.has(Scope::Admin));
+        let unknown = registry.create(new_key(KeyKind::Service, &[], Some("payments"))).await;
+        assert!(matches!(unknown, Err(AccessError::Invalid { field: "service", .. })));
+    }
+
+    #[tokio::test]
+    async fn an_imported_secret_keeps_the_role_it_was_stored_with() {
+        let (registry, _db) = registry().await;
+        let secret = "fk_svc_0123456789abcdefghij0123456789ABCDEFGHIJ";
+        let catalog = registry.import(new_key(KeyKind::Service, &[], Some("catalog")), secret).await.expect("stored");
+        let again = registry.import(new_key(KeyKind::Service, &[], Some("catalog")), secret).await.expect("the same");
+        assert_eq!(again, catalog);
+        let swapped = registry.import(new_key(KeyKind::Service, &[], Some("reservation")), secret).await;
+        assert!(matches!(swapped, Err(AccessError::Invalid { field: "secret", .. })), "{swapped:?}");
+        let misshapen = registry.import(new_key(KeyKind::Live, &[], None), secret).await;
+        assert!(matches!(misshapen, Err(AccessError::Invalid { field: "secret", .. })));
+        registry.revoke(&catalog.id, true).await.expect("revoked");
+        let revoked = registry.import(new_key(KeyKind::Service, &[], Some("catalog")), secret).await;
+        assert!(matches!(revoked, Err(AccessError::Invalid { field: "secret", .. })), "a revoked key stays revoked");
     }
 }

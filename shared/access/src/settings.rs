@@ -15,7 +15,7 @@ pub struct AccessSettings {
     /// (default 2000): a revoked key stops working there within this time.
     pub cache: Duration,
     /// `API_KEY_STALE_MS`: how long an earlier answer is used while the service that checks keys is
-    /// unreachable (default 300000, five minutes).
+    /// unreachable (default 60000, a minute).
     pub stale: Duration,
     /// `<PREFIX>_SERVICE_KEY`: the service key this service calls the others with.
     pub service_key: Option<Secret>,
@@ -31,7 +31,7 @@ impl AccessSettings {
         Ok(Self {
             rate: (per_second > 0).then_some(RateLimit { per_second, burst: burst.max(1) }),
             cache: env.millis_or("API_KEY_CACHE_MS", Duration::from_secs(2))?,
-            stale: env.millis_or("API_KEY_STALE_MS", Duration::from_secs(300))?,
+            stale: env.millis_or("API_KEY_STALE_MS", Duration::from_secs(60))?,
             service_key: env.get(&format!("{prefix}_SERVICE_KEY")).map(Secret::new),
             prefix: prefix.to_owned(),
         })

@@ -504,11 +504,10 @@ on_every_backend! {
         // The keys RevokeApiKey targets, one per mode.
         let (live_target, _) = make_key(&suite, keys::LIVE, "key-live", &[]).await;
         let (test_target, _) = make_key(&suite, keys::TEST, "key-test", &[]).await;
-        let (reader_id, reader) = make_key(&suite, keys::LIVE, "reader", &[acc::Scope::Read]).await;
+        let (_, reader) = make_key(&suite, keys::LIVE, "reader", &[acc::Scope::Read]).await;
         let (revoked_id, revoked) = make_key(&suite, keys::LIVE, "revoked", &[acc::Scope::Read, acc::Scope::Write]).await;
         let mut access = AccessServiceClient::new(suite.inventory.clone());
         access.revoke_api_key(keyed(acc::RevokeApiKeyRequest { id: revoked_id }, Some(keys::LIVE))).await.expect("revoked");
-        assert!(!reader_id.is_empty());
         let unknown = "fk_live_0000000000000000000000000000000000000000";
         // RevokeApiKey names keys by id; the matrix's Mode ids stand for them.
         let target_key = |mode: Mode| if mode.tag == "live" { live_target.clone() } else { test_target.clone() };
@@ -562,9 +561,16 @@ on_every_backend! {
                     ),
                     Kind::List => {
                         let listed: BTreeSet<String> = answer.expect("a listing").into_iter().collect();
-                        assert!(listed.iter().all(|id| !id.ends_with(owner.tag)), "{method} with a {} key shows {listed:?}", caller.tag);
+                        let theirs = |id: &String| id.to_lowercase().ends_with(owner.tag);
+                        assert!(!listed.iter().any(theirs), "{method} with a {} key shows {listed:?}", caller.tag);
                     }
-                    Kind::Create | Kind::Other => {}
+                    // The other mode's id is free here.
+                    Kind::Create => assert_ne!(
+                        answer.as_ref().map_err(Status::code).err(),
+                        Some(Code::AlreadyExists),
+                        "{method} with a {} key and a {} id", caller.tag, owner.tag
+                    ),
+                    Kind::Other => {}
                 }
             }
             assert_eq!(snapshot(&suite, owner).await, before, "{} calls left the {} objects as they were", caller.tag, owner.tag);
@@ -615,6 +621,16 @@ on_every_backend! {
         // The Catalog's own key is what the guard trusts.
         let request = suite_tests::as_catalog(inv::GetInventoryItemRequest { id: LIVE.id("sku") });
         inventory.get_inventory_item(request).await.expect("the Catalog reads its item");
+        // Another service's key is not the Catalog's.
+        let mut request = tonic::Request::new(inv::DeleteInventoryItemRequest { id: LIVE.id("sku") });
+        fulfillment_server::calls::Credentials::new(keys::RESERVATION, true).expect("valid").apply(request.metadata_mut());
+        let status = inventory.delete_inventory_item(request).await.expect_err("owned by a SKU");
+        assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+        // A test admin makes test keys only: no service key.
+        let mut access = AccessServiceClient::new(suite.inventory.clone());
+        let request = acc::CreateApiKeyRequest { name: "sneaky".into(), service: "catalog".into(), ..Default::default() };
+        let status = access.create_api_key(keyed(request, Some(keys::TEST))).await.expect_err("test admin");
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
         // A service key must say which mode it acts in.
         let status = inventory.get_inventory_item(keyed(inv::GetInventoryItemRequest { id: LIVE.id("sku") }, Some(keys::CATALOG))).await.expect_err("no mode");
         assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
