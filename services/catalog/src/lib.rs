@@ -19,7 +19,7 @@ mod validation;
 
 use std::future::Future;
 
-use fulfillment_access::{ByMode, KeyGate, Keys, Policy, RemoteKeys};
+use fulfillment_access::{ByMode, Policy};
 use fulfillment_proto::catalog::v1::catalog_service_server::{CatalogServiceServer, SERVICE_NAME};
 use fulfillment_server::calls::CallPolicy;
 use fulfillment_server::tls;
@@ -56,17 +56,11 @@ pub async fn run(
         Catalog::new(db.clone(), config.reference.clone(), items, config.saga_lease, catalog_metrics.clone())
     };
     let catalogs = ByMode {
-        live: catalog(&stores.live, live_credentials.clone()),
+        live: catalog(&stores.live, live_credentials),
         test: catalog(&stores.test, test_credentials).for_test_mode(),
     };
-    let keys = RemoteKeys::new(
-        inventory.clone(),
-        CallPolicy::new(timeout, 2, &metrics),
-        live_credentials,
-        config.access.cache,
-        config.access.stale,
-    );
-    let gate = KeyGate::new(Keys::Remote(Box::new(keys)), CatalogGrpc::policy(Policy::default()), config.access.rate);
+    let policy = CatalogGrpc::policy(Policy::default());
+    let gate = config.access.remote_gate(inventory.clone(), CallPolicy::new(timeout, 2, &metrics), policy)?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let recoveries = catalogs

@@ -18,7 +18,7 @@ mod sweeper;
 
 use std::future::Future;
 
-use fulfillment_access::{ByMode, KeyGate, Keys, Policy, RemoteKeys};
+use fulfillment_access::{ByMode, Policy};
 use fulfillment_proto::reservation::v1::reservation_service_server::{ReservationServiceServer, SERVICE_NAME};
 use fulfillment_server::calls::CallPolicy;
 use fulfillment_server::tls;
@@ -61,18 +61,11 @@ pub async fn run(
             .with_limits(config.limits)
     };
     let services = ByMode {
-        live: service(&stores.live, live_credentials.clone()),
+        live: service(&stores.live, live_credentials),
         test: service(&stores.test, test_credentials).for_test_mode(),
     };
-    let keys = RemoteKeys::new(
-        inventory.clone(),
-        CallPolicy::new(timeout, 2, &metrics),
-        live_credentials,
-        config.access.cache,
-        config.access.stale,
-    );
-    let gate =
-        KeyGate::new(Keys::Remote(Box::new(keys)), ReservationGrpc::policy(Policy::default()), config.access.rate);
+    let policy = ReservationGrpc::policy(Policy::default());
+    let gate = config.access.remote_gate(inventory.clone(), CallPolicy::new(timeout, 2, &metrics), policy)?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let sweepers = services

@@ -54,4 +54,16 @@ impl AccessSettings {
             reason: e.to_string(),
         })
     }
+
+    /// The gate of a service that asks the Inventory about keys on `channel` (with `calls`, as
+    /// this service), letting calls through as `policy` says.
+    pub fn remote_gate(
+        &self,
+        channel: tonic::transport::Channel,
+        calls: fulfillment_server::calls::CallPolicy,
+        policy: crate::Policy,
+    ) -> Result<std::sync::Arc<crate::KeyGate>, ConfigError> {
+        let keys = crate::RemoteKeys::new(channel, calls, self.credentials(true)?, self.cache, self.stale);
+        Ok(crate::KeyGate::new(crate::Keys::Remote(Box::new(keys)), policy, self.rate))
+    }
 }
