@@ -30,7 +30,7 @@ pub(crate) enum KeysCommand {
         #[arg(long)]
         include_revoked: bool,
     },
-    /// Revokes a key: it stops working at once.
+    /// Revokes a key: it stops working within the services' key cache time (2 s by default).
     Revoke { id: String },
 }
 

@@ -50,7 +50,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let stores = fulfillment_access::connect_stores::<Migrator>(&config.service).await?;
-    let registry = Registry::open(stores.live.clone()).await?;
+    let registry = Registry::open(stores.live.clone()).await?.remembering(config.access.cache);
     for (key, secret) in &config.provisioned_keys {
         let name = key.name.clone();
         registry.import(key.clone(), secret.expose()).await.map_err(|error| ConfigError {

@@ -65,13 +65,23 @@ pub const SERVICES: &[&str] = &["catalog", "reservation"];
 #[derive(Clone, Debug)]
 pub struct Registry {
     db: Database,
+    /// Answers about secrets, kept a short while so that a call costs no query; emptied by a
+    /// revocation here, and expired in time for one made by another replica.
+    remembered: Option<moka::future::Cache<Vec<u8>, Option<ApiKey>>>,
 }
 
 impl Registry {
     /// The keys in `db`, creating their table if needed.
     pub async fn open(db: Database) -> Result<Self, DbErr> {
         fulfillment_storage::migrate::<Migrator>(&db).await?;
-        Ok(Self { db })
+        Ok(Self { db, remembered: None })
+    }
+
+    /// The same keys, each answer about a secret kept for `ttl` (none when zero).
+    pub fn remembering(mut self, ttl: std::time::Duration) -> Self {
+        self.remembered =
+            (!ttl.is_zero()).then(|| moka::future::Cache::builder().max_capacity(10_000).time_to_live(ttl).build());
+        self
     }
 
     /// Makes a key and answers it with its secret, which is not kept.
@@ -216,6 +226,9 @@ impl Registry {
             .filter(Column::RevokedTime.is_null())
             .exec(self.db.connection())
             .await?;
+        if let Some(cache) = &self.remembered {
+            cache.invalidate_all();
+        }
         // Read back what is stored: of two revokes racing, the first one's time stands.
         let row = Entity::find_by_id(id.to_owned()).one(self.db.connection()).await?.ok_or_else(not_found)?;
         from_row(row)
@@ -223,6 +236,17 @@ impl Registry {
 
     /// The key `secret` belongs to, unless it is unknown or revoked.
     pub async fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>, AccessError> {
+        let Some(cache) = &self.remembered else { return self.look_up(secret).await };
+        let hash = key::hash(secret);
+        if let Some(known) = cache.get(&hash).await {
+            return Ok(known);
+        }
+        let found = self.look_up(secret).await?;
+        cache.insert(hash, found.clone()).await;
+        Ok(found)
+    }
+
+    async fn look_up(&self, secret: &str) -> Result<Option<ApiKey>, AccessError> {
         let Some(prefix) = key::prefix_of(secret) else { return Ok(None) };
         let row = Entity::find().filter(Column::Prefix.eq(prefix)).one(self.db.connection()).await?;
         match row {
@@ -369,6 +393,16 @@ mod tests {
         assert_eq!(registry.authenticate(&secret).await.expect("checked"), None);
         assert_eq!(registry.list(false, false).await.expect("listed"), Vec::new());
         assert_eq!(registry.list(false, true).await.expect("listed").len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_remembered_key_is_forgotten_when_revoked_here() {
+        let (registry, _db) = registry().await;
+        let registry = registry.remembering(std::time::Duration::from_secs(60));
+        let (key, secret) = registry.create(new_key(KeyKind::Live, &[Scope::Read], None)).await.expect("made");
+        assert_eq!(registry.authenticate(&secret).await.expect("checked"), Some(key.clone()));
+        registry.revoke(&key.id, true).await.expect("revoked");
+        assert_eq!(registry.authenticate(&secret).await.expect("checked"), None, "not the remembered answer");
     }
 
     #[tokio::test]
