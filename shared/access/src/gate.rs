@@ -49,11 +49,6 @@ impl Policy {
     fn need(&self, path: &str) -> Option<Need> {
         self.needs.iter().find(|(p, _)| p == path).map(|(_, need)| *need)
     }
-
-    /// The methods listed, as `/service/method` paths.
-    pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.needs.iter().map(|(path, _)| path.as_str())
-    }
 }
 
 /// How many calls a key may make: `per_second` on average, `burst` at once. Service keys are not
