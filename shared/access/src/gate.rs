@@ -36,7 +36,7 @@ pub enum Need {
 /// needs a valid key and no scope (the server then answers UNIMPLEMENTED).
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
-    needs: Vec<(String, Need)>,
+    needs: std::collections::HashMap<String, Need>,
 }
 
 impl Policy {
@@ -47,7 +47,7 @@ impl Policy {
     }
 
     fn need(&self, path: &str) -> Option<Need> {
-        self.needs.iter().find(|(p, _)| p == path).map(|(_, need)| *need)
+        self.needs.get(path).copied()
     }
 }
 
@@ -248,7 +248,8 @@ impl KeyGate {
                 }
             },
         };
-        let allowed = match self.policy.need(path) {
+        let need = self.policy.need(path);
+        let allowed = match need {
             None => true,
             Some(Need::Service) => key.kind == KeyKind::Service,
             Some(Need::Read) => key.has(Scope::Read),
@@ -256,7 +257,7 @@ impl KeyGate {
             Some(Need::Admin) => key.has(Scope::Admin),
         };
         if !allowed {
-            let need = match self.policy.need(path) {
+            let need = match need {
                 Some(Need::Read) => "the read scope",
                 Some(Need::Write) => "the write scope",
                 Some(Need::Admin) => "the admin scope",
