@@ -74,6 +74,12 @@ pub enum InventoryError {
         /// Its state.
         state: String,
     },
+    /// A hold the Reservation service placed, closed by someone else.
+    #[error("hold '{0}' belongs to its reservation")]
+    HoldOfReservation(String),
+    /// A hold placed by someone else, closed by a service that did not place it.
+    #[error("hold '{0}' was not placed by the caller")]
+    HoldNotOwned(String),
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] DbErr),
@@ -172,6 +178,22 @@ impl From<InventoryError> for ApiError {
             InventoryError::HoldClosed { id, state } => {
                 ApiError::failed_precondition("hold_closed", format!("Hold '{id}' is already {state}."))
                     .with_metadata("state", state)
+                    .with_resource("Hold", &id)
+            }
+            InventoryError::HoldOfReservation(id) => {
+                let message = format!(
+                    "Hold '{id}' belongs to Reservation '{id}'; cancel the reservation or create its fulfillment order instead."
+                );
+                ApiError::failed_precondition("owned_by_reservation", message.clone())
+                    .with_resource("Reservation", &id)
+                    .with_precondition_violation(PreconditionViolation {
+                        kind: "owned_by_reservation".into(),
+                        subject: id,
+                        description: message,
+                    })
+            }
+            InventoryError::HoldNotOwned(id) => {
+                ApiError::failed_precondition("not_owned", format!("Hold '{id}' was not placed by this caller."))
                     .with_resource("Hold", &id)
             }
             InventoryError::Database(error) => fulfillment_storage::api_error(&error),

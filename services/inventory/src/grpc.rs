@@ -67,11 +67,12 @@ fn invalid(violations: Vec<FieldViolation>) -> Status {
     status(InventoryError::InvalidRequest(violations))
 }
 
-/// The Catalog, known by its service key (never by anything a client can put in metadata), may
-/// change the items its SKUs own.
+/// The Catalog and the Reservation service, known by their service keys (never by anything a
+/// client can put in metadata), own SKU items and reservation holds.
 fn caller<T>(request: &Request<T>) -> Caller {
     match principal(request) {
         Ok(principal) if principal.is_service("catalog") => Caller::Catalog,
+        Ok(principal) if principal.is_service("reservation") => Caller::Reservation,
         _ => Caller::Client,
     }
 }
@@ -284,6 +285,7 @@ impl InventoryService for InventoryGrpc {
         request: Request<pb::PlaceHoldRequest>,
     ) -> Result<Response<pb::PlaceHoldResponse>, Status> {
         let inventory = self.inventories.pick(&request)?;
+        let placed_by = caller(&request);
         let request = request.into_inner();
         let expire_time = match request.expire_time {
             None => None,
@@ -306,6 +308,7 @@ impl InventoryService for InventoryGrpc {
                     .collect(),
                 ship_to_country: request.ship_to_country,
                 expire_time,
+                placed_by,
             })
             .await
             .map_err(status)?;
@@ -323,7 +326,8 @@ impl InventoryService for InventoryGrpc {
         request: Request<pb::ReleaseHoldRequest>,
     ) -> Result<Response<pb::ReleaseHoldResponse>, Status> {
         let inventory = self.inventories.pick(&request)?;
-        let hold = inventory.release_hold(&request.into_inner().hold_id).await.map_err(status)?;
+        let caller = caller(&request);
+        let hold = inventory.release_hold(&request.into_inner().hold_id, caller).await.map_err(status)?;
         Ok(Response::new(pb::ReleaseHoldResponse { hold: Some(hold_to_proto(hold)) }))
     }
 
@@ -332,7 +336,8 @@ impl InventoryService for InventoryGrpc {
         request: Request<pb::CommitHoldRequest>,
     ) -> Result<Response<pb::CommitHoldResponse>, Status> {
         let inventory = self.inventories.pick(&request)?;
-        let hold = inventory.commit_hold(&request.into_inner().hold_id).await.map_err(status)?;
+        let caller = caller(&request);
+        let hold = inventory.commit_hold(&request.into_inner().hold_id, caller).await.map_err(status)?;
         Ok(Response::new(pb::CommitHoldResponse { hold: Some(hold_to_proto(hold)) }))
     }
 }

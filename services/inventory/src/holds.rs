@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::allocation::{Candidate, Need, allocate};
 use crate::entity::{hold, hold_allocation, inventory_item, stock_level, stock_movement, warehouse};
-use crate::inventory::{Inventory, check};
+use crate::inventory::{Caller, Inventory, check};
 use crate::items::validate_item_id;
 use crate::metrics::HoldOutcome;
 use crate::stock::{COMMIT_KIND, MAX_QUANTITY, save_level};
@@ -82,6 +82,8 @@ pub struct HoldRequest {
     pub ship_to_country: String,
     /// When the hold lapses; `None` is refused.
     pub expire_time: Option<DateTime<Utc>>,
+    /// Who asks: the hold is theirs to close.
+    pub placed_by: Caller,
 }
 
 /// A stored hold with where its units are.
@@ -97,6 +99,8 @@ pub struct Hold {
     pub lines: Vec<HoldLine>,
     /// Where each line's units are set aside.
     pub allocations: Vec<hold_allocation::Model>,
+    /// Who placed it (`Caller::as_str`); `None` for holds placed before that was recorded.
+    pub placed_by: Option<String>,
     #[allow(missing_docs)]
     pub expire_time: DateTime<Utc>,
     #[allow(missing_docs)]
@@ -213,15 +217,15 @@ impl Inventory {
         Ok(load_hold(self.db.connection(), row).await?)
     }
 
-    /// Releases a held hold: its units become available again.
-    pub async fn release_hold(&self, id: &str) -> Result<Hold, InventoryError> {
-        self.close(id, HoldState::Released).await
+    /// Releases a held hold: its units become available again. Only whoever placed it may.
+    pub async fn release_hold(&self, id: &str, caller: Caller) -> Result<Hold, InventoryError> {
+        self.close(id, HoldState::Released, Some(caller)).await
     }
 
     /// Commits a held hold: its units ship, so on hand and reserved both fall, each change a
-    /// ledger row.
-    pub async fn commit_hold(&self, id: &str) -> Result<Hold, InventoryError> {
-        self.close(id, HoldState::Committed).await
+    /// ledger row. Only whoever placed it may.
+    pub async fn commit_hold(&self, id: &str, caller: Caller) -> Result<Hold, InventoryError> {
+        self.close(id, HoldState::Committed, Some(caller)).await
     }
 
     /// Expires every held hold whose expiry time is before `cutoff`, a batch at a time; replicas
@@ -244,7 +248,7 @@ impl Inventory {
                 .await?;
             let mut progressed = false;
             for id in &due {
-                match self.close(id, HoldState::Expired).await {
+                match self.close(id, HoldState::Expired, None).await {
                     Ok(_) => {
                         expired += 1;
                         progressed = true;
@@ -259,13 +263,14 @@ impl Inventory {
         }
     }
 
-    async fn close(&self, id: &str, state: HoldState) -> Result<Hold, InventoryError> {
+    /// Closes a hold for `caller`, or for the Inventory itself when `None`.
+    async fn close(&self, id: &str, state: HoldState, caller: Option<Caller>) -> Result<Hold, InventoryError> {
         validate_hold_id(id).map_err(InventoryError::invalid)?;
         let closed = self
             .db
             .write(|txn| {
                 let id = id.to_owned();
-                Box::pin(async move { close_hold(txn, &id, state).await })
+                Box::pin(async move { close_hold(txn, &id, state, caller).await })
             })
             .await?;
         let outcome = match state {
@@ -316,7 +321,10 @@ pub(crate) async fn place_holds(
     let (mut rows, mut allocation_rows, mut answers) = (Vec::new(), Vec::new(), Vec::with_capacity(requests.len()));
     for (request, lines) in requests {
         if let Some(existing) = known.get(&request.hold_id) {
-            let same = same_lines(&existing.lines, lines) && existing.ship_to_country == request.ship_to_country;
+            // Another's hold is never answered as the caller's, even with the same lines.
+            let same = same_lines(&existing.lines, lines)
+                && existing.ship_to_country == request.ship_to_country
+                && existing.placed_by.as_deref().is_none_or(|owner| owner == request.placed_by.as_str());
             answers.push(if same {
                 Ok((existing.clone(), false))
             } else {
@@ -346,6 +354,7 @@ pub(crate) async fn place_holds(
             expire_time,
             created_time: time,
             updated_time: time,
+            placed_by: Some(request.placed_by.as_str().to_owned()),
         });
         // In the order a stored hold is read back in.
         allocations
@@ -357,6 +366,7 @@ pub(crate) async fn place_holds(
             ship_to_country: request.ship_to_country.clone(),
             lines: lines.clone(),
             allocations,
+            placed_by: Some(request.placed_by.as_str().to_owned()),
             expire_time,
             created_time: time,
             updated_time: time,
@@ -535,13 +545,21 @@ async fn lock_levels(
 }
 
 /// Moves a held hold to `state`, giving its units back (released, expired) or shipping them
-/// (committed).
-async fn close_hold(txn: &impl ConnectionTrait, id: &str, state: HoldState) -> Result<Hold, InventoryError> {
+/// (committed): for `caller` if it placed the hold, or for the Inventory itself when `None`.
+async fn close_hold(
+    txn: &impl ConnectionTrait,
+    id: &str,
+    state: HoldState,
+    caller: Option<Caller>,
+) -> Result<Hold, InventoryError> {
     let row = hold::Entity::find_by_id(id.to_owned())
         .lock_exclusive()
         .one(txn)
         .await?
         .ok_or_else(|| InventoryError::HoldNotFound(id.to_owned()))?;
+    if let Some(caller) = caller {
+        guard_closer(&row, caller)?;
+    }
     let current = HoldState::parse(&row.state)?;
     if current != HoldState::Held {
         return Err(InventoryError::HoldClosed { id: id.to_owned(), state: current.as_str().to_owned() });
@@ -586,6 +604,18 @@ async fn close_hold(txn: &impl ConnectionTrait, id: &str, state: HoldState) -> R
     Ok(hold)
 }
 
+/// A hold is closed by whoever placed it: a reservation's hold only through the Reservation
+/// service, which in turn closes no hold of anyone else's. A hold placed before holds recorded
+/// who placed them is anyone's with a write key.
+fn guard_closer(hold: &hold::Model, caller: Caller) -> Result<(), InventoryError> {
+    match hold.placed_by.as_deref() {
+        None => Ok(()),
+        Some(owner) if owner == caller.as_str() => Ok(()),
+        Some(owner) if owner == Caller::Reservation.as_str() => Err(InventoryError::HoldOfReservation(hold.id.clone())),
+        Some(_) => Err(InventoryError::HoldNotOwned(hold.id.clone())),
+    }
+}
+
 /// Whether two sets of merged lines ask for the same, in whatever order.
 fn same_lines(a: &[HoldLine], b: &[HoldLine]) -> bool {
     let sorted = |lines: &[HoldLine]| {
@@ -611,6 +641,7 @@ async fn load_hold(db: &impl ConnectionTrait, row: hold::Model) -> Result<Hold, 
         ship_to_country: row.ship_to_country,
         lines,
         allocations,
+        placed_by: row.placed_by,
         expire_time: row.expire_time,
         created_time: row.created_time,
         updated_time: row.updated_time,

@@ -9,13 +9,27 @@ use fulfillment_storage::Database;
 use crate::hold_batches::HoldBatches;
 use crate::metrics::InventoryMetrics;
 
-/// Who is calling: the Catalog may change the items its SKUs own, nobody else may.
+/// Who is calling, known by service key: the Catalog may change the items its SKUs own and the
+/// Reservation service may close the holds it placed; nobody else may do either.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Caller {
     /// The Catalog service, keeping a SKU's item in step.
     Catalog,
+    /// The Reservation service, placing and closing its reservations' holds.
+    Reservation,
     /// Anyone else.
     Client,
+}
+
+impl Caller {
+    /// The name a hold records of who placed it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Caller::Catalog => "catalog",
+            Caller::Reservation => "reservation",
+            Caller::Client => "client",
+        }
+    }
 }
 
 /// The Inventory: items, warehouses, stock levels, the ledger and holds over one database.

@@ -344,10 +344,12 @@ fn same_attributes(a: &InventoryItem, b: &InventoryItem) -> bool {
 /// SKUs own (an item a client made with the same id is not the Catalog's to touch).
 fn guard_owner(item: &InventoryItem, caller: Caller) -> Result<(), InventoryError> {
     match (&item.owner_sku_id, caller) {
-        (Some(sku), Caller::Client) => Err(InventoryError::OwnedBySku { item: item.id.clone(), sku: sku.clone() }),
+        (Some(sku), Caller::Client | Caller::Reservation) => {
+            Err(InventoryError::OwnedBySku { item: item.id.clone(), sku: sku.clone() })
+        }
         (Some(sku), Caller::Catalog) if *sku == item.id => Ok(()),
         (_, Caller::Catalog) => Err(InventoryError::NotOwnedBySku(item.id.clone())),
-        (None, Caller::Client) => Ok(()),
+        (None, Caller::Client | Caller::Reservation) => Ok(()),
     }
 }
 

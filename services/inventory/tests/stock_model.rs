@@ -1,6 +1,7 @@
 //! Random sequences of receive / adjust / set / place / release / commit / expire against the real
 //! Inventory (on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set), compared after every step
-//! with a simple in-memory model of the levels.
+//! with a simple in-memory model of the levels. Holds are placed and closed by the Reservation
+//! service or by a client: only whoever placed a hold may close it.
 
 use std::collections::BTreeMap;
 
@@ -24,9 +25,9 @@ enum Op {
     Receive { item: usize, warehouse: usize, quantity: i64 },
     Adjust { item: usize, warehouse: usize, delta: i64 },
     Set { item: usize, warehouse: usize, on_hand: i64 },
-    Place { lines: Vec<(usize, i64)>, oversell: [bool; 2] },
-    Release { pick: usize },
-    Commit { pick: usize },
+    Place { lines: Vec<(usize, i64)>, oversell: [bool; 2], by: Caller },
+    Release { pick: usize, by: Caller },
+    Commit { pick: usize, by: Caller },
     ExpireAll,
 }
 
@@ -35,11 +36,16 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0..2usize, 0..2usize, 1..6i64).prop_map(|(item, warehouse, quantity)| Op::Receive { item, warehouse, quantity }),
         1 => (0..2usize, 0..2usize, prop_oneof![-4..0i64, 1..4i64]).prop_map(|(item, warehouse, delta)| Op::Adjust { item, warehouse, delta }),
         1 => (0..2usize, 0..2usize, 0..7i64).prop_map(|(item, warehouse, on_hand)| Op::Set { item, warehouse, on_hand }),
-        4 => (proptest::collection::vec((0..2usize, 1..5i64), 1..4), any::<[bool; 2]>()).prop_map(|(lines, oversell)| Op::Place { lines, oversell }),
-        2 => (0..8usize).prop_map(|pick| Op::Release { pick }),
-        2 => (0..8usize).prop_map(|pick| Op::Commit { pick }),
+        4 => (proptest::collection::vec((0..2usize, 1..5i64), 1..4), any::<[bool; 2]>(), caller()).prop_map(|(lines, oversell, by)| Op::Place { lines, oversell, by }),
+        2 => (0..8usize, caller()).prop_map(|(pick, by)| Op::Release { pick, by }),
+        2 => (0..8usize, caller()).prop_map(|(pick, by)| Op::Commit { pick, by }),
         1 => Just(Op::ExpireAll),
     ]
+}
+
+/// Mostly the Reservation service, as in production; sometimes a client.
+fn caller() -> impl Strategy<Value = Caller> {
+    prop_oneof![3 => Just(Caller::Reservation), 1 => Just(Caller::Client)]
 }
 
 /// Units of (item, warehouse) a hold set aside.
@@ -49,7 +55,7 @@ type ModelAllocation = (usize, usize, i64);
 struct Model {
     on_hand: BTreeMap<(usize, usize), i64>,
     reserved: BTreeMap<(usize, usize), i64>,
-    holds: Vec<(String, HoldState, Vec<ModelAllocation>)>,
+    holds: Vec<(String, HoldState, Vec<ModelAllocation>, Caller)>,
 }
 
 impl Model {
@@ -59,7 +65,7 @@ impl Model {
     }
 
     fn close(&mut self, index: usize, state: HoldState) {
-        let (_, current, allocations) = &mut self.holds[index];
+        let (_, current, allocations, _) = &mut self.holds[index];
         *current = state;
         for (item, warehouse, quantity) in allocations.clone() {
             *self.reserved.entry((item, warehouse)).or_default() -= quantity;
@@ -111,7 +117,7 @@ async fn run_case(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let result = inventory.change_stock(request(item, warehouse, StockChange::Set, on_hand, &key)).await;
                 expect_stock_change(&mut model, item, warehouse, on_hand, result.map(drop))?;
             }
-            Op::Place { lines, oversell } => {
+            Op::Place { lines, oversell, by } => {
                 let mut wanted = [0i64; 2];
                 for (item, quantity) in &lines {
                     wanted[*item] += quantity;
@@ -141,6 +147,7 @@ async fn run_case(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         .collect(),
                     ship_to_country: "US".into(),
                     expire_time: Some(Utc::now() + Duration::hours(1)),
+                    placed_by: by,
                 };
                 match inventory.place_hold(request).await {
                     Ok(hold) => {
@@ -167,7 +174,7 @@ async fn run_case(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
                         for (item, warehouse, quantity) in &allocations {
                             *model.reserved.entry((*item, *warehouse)).or_default() += quantity;
                         }
-                        model.holds.push((key, HoldState::Held, allocations));
+                        model.holds.push((key, HoldState::Held, allocations, by));
                     }
                     Err(InventoryError::InsufficientInventory(shortages)) => {
                         let named: Vec<String> = shortages.into_iter().map(|s| s.item).collect();
@@ -176,12 +183,23 @@ async fn run_case(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     Err(other) => return Err(TestCaseError::fail(format!("step {step}: {other}"))),
                 }
             }
-            Op::Release { pick } | Op::Commit { pick } if !model.holds.is_empty() => {
+            Op::Release { pick, by } | Op::Commit { pick, by } if !model.holds.is_empty() => {
                 let index = pick % model.holds.len();
-                let (id, state, _) = model.holds[index].clone();
+                let (id, state, _, placed_by) = model.holds[index].clone();
                 let commit = matches!(op, Op::Commit { .. });
-                let result = if commit { inventory.commit_hold(&id).await } else { inventory.release_hold(&id).await };
+                let result =
+                    if commit { inventory.commit_hold(&id, by).await } else { inventory.release_hold(&id, by).await };
                 match (state, result) {
+                    // Another's hold: refused whatever its state, and nothing changes.
+                    (_, Err(InventoryError::HoldOfReservation(_)))
+                        if placed_by == Caller::Reservation && by == Caller::Client => {}
+                    (_, Err(InventoryError::HoldNotOwned(_)))
+                        if placed_by == Caller::Client && by == Caller::Reservation => {}
+                    (_, result) if placed_by != by => {
+                        return Err(TestCaseError::fail(format!(
+                            "step {step}: {by:?} closing a hold {placed_by:?} placed gave {result:?}"
+                        )));
+                    }
                     (HoldState::Held, Ok(_)) => {
                         model.close(index, if commit { HoldState::Committed } else { HoldState::Released })
                     }

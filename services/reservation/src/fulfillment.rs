@@ -130,9 +130,7 @@ impl Reservations {
                         State::Active if reservation.expire_time <= now() => {
                             return Err(ReservationError::Closed { id, state: "expired" });
                         }
-                        State::Cancelled | State::Releasing => {
-                            return Err(ReservationError::Closed { id, state: "cancelled" });
-                        }
+                        State::Cancelled => return Err(ReservationError::Closed { id, state: "cancelled" }),
                         State::Fulfilled => {
                             let order = order_of(txn, &id).await?;
                             return match order {
@@ -149,7 +147,9 @@ impl Reservations {
                                 _ => Err(ReservationError::Closed { id, state: "fulfilled" }),
                             };
                         }
-                        State::Pending | State::Committing => return Err(ReservationError::Busy(id)),
+                        State::Pending | State::Committing | State::Releasing => {
+                            return Err(ReservationError::Busy(id));
+                        }
                         State::Active => {}
                     }
                     if !items.is_empty() && quantities(&items) != quantities(&reservation.items) {
@@ -194,7 +194,10 @@ impl Reservations {
                 _ if status.code() == tonic::Code::NotFound => {
                     return self.abandon_commit(&reservation, "expired").await;
                 }
-                _ => return Err(ReservationError::Inventory(status)),
+                _ => {
+                    self.restore(&reservation, State::Committing).await?;
+                    return Err(ReservationError::Inventory(status));
+                }
             },
         };
         let allocations = allocations(&hold);

@@ -105,8 +105,8 @@ impl ReservationService for ReservationGrpc {
         let (states, expired): (&[State], Option<bool>) = match pb::ReservationState::try_from(request.state) {
             Ok(pb::ReservationState::Unspecified) => (&[], None),
             Ok(pb::ReservationState::Pending) => (&[State::Pending], None),
-            Ok(pb::ReservationState::Active) => (&[State::Active, State::Committing], Some(false)),
-            Ok(pb::ReservationState::Cancelled) => (&[State::Cancelled, State::Releasing], None),
+            Ok(pb::ReservationState::Active) => (&[State::Active, State::Committing, State::Releasing], Some(false)),
+            Ok(pb::ReservationState::Cancelled) => (&[State::Cancelled], None),
             Ok(pb::ReservationState::Fulfilled) => (&[State::Fulfilled], None),
             Ok(pb::ReservationState::Expired) => (&[], Some(true)),
             Err(_) => return Err(invalid(FieldViolation::not_valid("state", &request.state.to_string(), "state"))),
@@ -181,9 +181,12 @@ fn item_from_proto(item: pb::ReservationItem) -> ReservationItem {
 fn reservation_to_proto(reservation: Reservation) -> pb::Reservation {
     let state = match reservation.state {
         State::Pending => pb::ReservationState::Pending,
-        State::Active | State::Committing if reservation.expire_time <= now() => pb::ReservationState::Expired,
-        State::Active | State::Committing => pb::ReservationState::Active,
-        State::Releasing | State::Cancelled => pb::ReservationState::Cancelled,
+        // A change under way shows as where it started until it is made.
+        State::Active | State::Committing | State::Releasing if reservation.expire_time <= now() => {
+            pb::ReservationState::Expired
+        }
+        State::Active | State::Committing | State::Releasing => pb::ReservationState::Active,
+        State::Cancelled => pb::ReservationState::Cancelled,
         State::Fulfilled => pb::ReservationState::Fulfilled,
         State::Expiring => pb::ReservationState::Expired,
     };

@@ -95,3 +95,10 @@ pub fn is_insufficient_inventory(status: &Status) -> bool {
     status.code() == Code::FailedPrecondition
         && status.get_details_error_info().is_some_and(|info| info.reason == "insufficient_inventory")
 }
+
+/// Whether the Inventory refused because the hold is not the Reservation service's to close: a
+/// client placed a hold with the reservation's id.
+pub fn is_not_owned(status: &Status) -> bool {
+    status.code() == Code::FailedPrecondition
+        && status.get_details_error_info().is_some_and(|info| info.reason == "not_owned")
+}

@@ -19,7 +19,7 @@ use sea_orm::{
 
 use crate::entity::reservation as row;
 use crate::error::ReservationError;
-use crate::inventory_client::{InventoryClient, Outcome, closed_hold_state, is_insufficient_inventory};
+use crate::inventory_client::{InventoryClient, Outcome, closed_hold_state, is_insufficient_inventory, is_not_owned};
 use crate::metrics::ReservationMetrics;
 use crate::reservation::{Allocation, Claim, Limits, NewReservation, Reservation, State};
 
@@ -184,7 +184,11 @@ impl Reservations {
         }
         // An active reservation past its expiry reads as expired until the sweeper removes it.
         let lapsed_active = Condition::all()
-            .add(row::Column::State.is_in([State::Active.as_str(), State::Committing.as_str()]))
+            .add(row::Column::State.is_in([
+                State::Active.as_str(),
+                State::Committing.as_str(),
+                State::Releasing.as_str(),
+            ]))
             .add(row::Column::ExpireTime.lte(now()));
         match expired {
             Some(true) => {
@@ -239,7 +243,9 @@ impl Reservations {
     }
 
     /// Moves a reservation to `state` under a fresh claim. Every write to a reservation row changes
-    /// or clears its claim token: `settle` relies on that to write its claimed copy back whole.
+    /// or clears its claim token: `settle` relies on that to write its claimed copy back whole. A
+    /// claim alone changes nothing a client sees (a change under way shows as where it started),
+    /// so `updated_time` waits for the change to be made, and `restore` can undo it without trace.
     pub(crate) async fn claim<T>(
         &self,
         txn: &impl ConnectionTrait,
@@ -247,7 +253,6 @@ impl Reservations {
         state: State,
     ) -> Result<Decision<T>, ReservationError> {
         reservation.state = state;
-        reservation.updated_time = now();
         reservation.claim = Some(self.new_claim());
         reservation.to_row()?.into_active_model().reset_all().update(txn).await?;
         Ok(Decision::Claimed(Box::new(reservation)))
@@ -299,6 +304,10 @@ impl Reservations {
             }
             // An earlier reservation with this id left a closed hold behind: the id is spent.
             Outcome::Done(_) => ReservationError::Exists(reservation.id.clone()),
+            // Someone else's hold has the id (a client's, say): the id is spent.
+            Outcome::Refused(status) if status.code() == tonic::Code::AlreadyExists => {
+                ReservationError::Exists(reservation.id.clone())
+            }
             Outcome::Refused(status) => ReservationError::Inventory(status),
             // Nothing reached the Inventory, and no earlier attempt did: nothing is held, nothing kept.
             Outcome::NotSent(status) if first_attempt => ReservationError::InventoryUnavailable(status),
@@ -314,11 +323,15 @@ impl Reservations {
         Err(refusal)
     }
 
-    /// Releases the hold of a claimed cancellation and records it.
+    /// Releases the hold of a claimed cancellation and records it; when the Inventory refuses, the
+    /// reservation is active again, as it was.
     pub(crate) async fn finish_release(&self, reservation: Reservation) -> Result<Reservation, ReservationError> {
         match self.release_hold(&reservation.id).await? {
             Ok(()) => self.settle(&reservation, State::Releasing, |r| r.state = State::Cancelled).await,
-            Err(status) => Err(ReservationError::Inventory(status)),
+            Err(status) => {
+                self.restore(&reservation, State::Releasing).await?;
+                Err(ReservationError::Inventory(status))
+            }
         }
     }
 
@@ -336,12 +349,14 @@ impl Reservations {
         }
     }
 
-    /// Releases a hold: `Ok(Ok(()))` once nothing is held any more, `Ok(Err(status))` when the
-    /// Inventory refuses for another reason (the hold was committed).
+    /// Releases a hold: `Ok(Ok(()))` once nothing of ours is held any more, `Ok(Err(status))` when
+    /// the Inventory refuses for another reason (the hold was committed).
     async fn release_hold(&self, id: &str) -> Result<Result<(), tonic::Status>, ReservationError> {
         match self.inventory.release(id).await {
             Outcome::Done(_) => Ok(Ok(())),
             Outcome::Refused(status) if status.code() == tonic::Code::NotFound => Ok(Ok(())),
+            // A client's hold with the reservation's id: the Inventory placed nothing for us.
+            Outcome::Refused(status) if is_not_owned(&status) => Ok(Ok(())),
             Outcome::Refused(status) => match closed_hold_state(&status).as_deref() {
                 Some("released" | "expired") => Ok(Ok(())),
                 _ => Ok(Err(status)),
@@ -360,30 +375,15 @@ impl Reservations {
         from: State,
         change: impl Fn(&mut Reservation) + Clone + Send + Sync + 'static,
     ) -> Result<Reservation, ReservationError> {
-        let token = claimed.claim.as_ref().map(|c| c.token.clone());
         let (reservation, applied) = self
             .db
             .write(|txn| {
-                let (mut changed, change, token) = (claimed.clone(), change.clone(), token.clone());
+                let (claimed, mut changed, change) = (claimed.clone(), claimed.clone(), change.clone());
                 Box::pin(async move {
-                    // One conditional statement: the row is still ours exactly when it is still in
-                    // `from` under our token, and then it is what we claimed.
                     change(&mut changed);
                     changed.updated_time = now();
                     changed.claim = None;
-                    let ours = row::Entity::update_many()
-                        .set(changed.to_row()?.into_active_model().reset_all())
-                        .filter(row::Column::Id.eq(changed.id.clone()))
-                        .filter(row::Column::State.eq(from.as_str()))
-                        .filter(match token {
-                            Some(token) => row::Column::ClaimToken.eq(token),
-                            None => row::Column::ClaimToken.is_null(),
-                        })
-                        .exec(txn)
-                        .await?
-                        .rows_affected
-                        > 0;
-                    if ours {
+                    if write_back(txn, &claimed, from, &changed).await? {
                         return Ok::<_, ReservationError>((changed, true));
                     }
                     let stored = row::Entity::find_by_id(changed.id.clone())
@@ -398,6 +398,27 @@ impl Reservations {
             self.metrics.reached(reservation.state);
         }
         Ok(reservation)
+    }
+
+    /// Gives up a claimed cancellation or fulfillment that the Inventory refused: the reservation
+    /// is active again, as it was before the claim, and a fulfillment's order is gone. So a refused
+    /// call leaves nothing behind.
+    pub(crate) async fn restore(&self, claimed: &Reservation, from: State) -> Result<(), ReservationError> {
+        self.db
+            .write(|txn| {
+                let (claimed, mut active) = (claimed.clone(), claimed.clone());
+                active.state = State::Active;
+                Box::pin(async move {
+                    if write_back(txn, &claimed, from, &active).await? && from == State::Committing {
+                        crate::entity::fulfillment_order::Entity::delete_many()
+                            .filter(crate::entity::fulfillment_order::Column::ReservationId.eq(active.id.clone()))
+                            .exec(txn)
+                            .await?;
+                    }
+                    Ok::<_, ReservationError>(())
+                })
+            })
+            .await
     }
 
     /// Deletes a reservation if it is still in `from` under this worker's claim; tells whether it
@@ -456,6 +477,30 @@ impl Reservations {
     }
 }
 
+/// Writes `changed`, unclaimed, over the reservation `claimed` if it is still in `from` under the
+/// same claim; tells whether it did. One conditional statement: the row is still ours exactly when
+/// it is still in `from` under our token, and then it is what we claimed.
+async fn write_back(
+    txn: &impl ConnectionTrait,
+    claimed: &Reservation,
+    from: State,
+    changed: &Reservation,
+) -> Result<bool, ReservationError> {
+    let mut changed = changed.clone();
+    changed.claim = None;
+    let updated = row::Entity::update_many()
+        .set(changed.to_row()?.into_active_model().reset_all())
+        .filter(row::Column::Id.eq(claimed.id.clone()))
+        .filter(row::Column::State.eq(from.as_str()))
+        .filter(match &claimed.claim {
+            Some(claim) => row::Column::ClaimToken.eq(claim.token.clone()),
+            None => row::Column::ClaimToken.is_null(),
+        })
+        .exec(txn)
+        .await?;
+    Ok(updated.rows_affected > 0)
+}
+
 /// Whether a reservation's claim has run out, so another may take the change over.
 pub(crate) fn lapsed(reservation: &Reservation) -> bool {
     reservation.claim.as_ref().is_none_or(|claim| claim.until <= now())
@@ -490,4 +535,109 @@ pub(crate) fn allocations(hold: &inventory::Hold) -> Vec<Allocation> {
             oversold_quantity: a.oversold_quantity,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use fulfillment_server::calls::Credentials;
+    use fulfillment_storage::PoolConfig;
+    use fulfillment_storage::testing::{TestDatabase, backends};
+    use tonic::transport::Channel;
+
+    use super::*;
+    use crate::migration::Migrator;
+    use crate::reservation::{Address, ReservationItem};
+
+    /// The service over a fresh database, with an Inventory that is never called.
+    async fn service(database: &TestDatabase) -> Reservations {
+        let db = Database::connect(database.url(), PoolConfig::default()).await.expect("connect");
+        fulfillment_storage::migrate::<Migrator>(&db).await.expect("migrate");
+        let metrics = fulfillment_server::Metrics::new("reservation", None);
+        let channel = Channel::from_static("http://127.0.0.1:9").connect_lazy();
+        let credentials = Credentials::new("fk_svc_unused", true).expect("a header value");
+        let inventory = InventoryClient::new(channel, Duration::from_secs(1), &metrics, credentials);
+        let timing = Timing {
+            default_expires_in: Duration::from_secs(60),
+            max_expires_in: Duration::from_secs(600),
+            claim_lease: Duration::from_secs(30),
+        };
+        Reservations::new(db, inventory, ReferenceData::default(), timing, ReservationMetrics::new(&metrics))
+    }
+
+    async fn stored(reservations: &Reservations, id: &str) -> Reservation {
+        reservations.get(id).await.expect("stored")
+    }
+
+    /// An active reservation, as its placed hold left it.
+    async fn active(reservations: &Reservations, id: &str) -> Reservation {
+        let time = now() - chrono::Duration::seconds(5);
+        let reservation = Reservation {
+            id: id.to_owned(),
+            state: State::Active,
+            items: vec![ReservationItem { inventory_item_id: "a".into(), quantity: 1, allow_oversell: None }],
+            ship_to: Address { country: "US".into(), ..Default::default() },
+            shipping_choice: None,
+            expires_in_seconds: 300,
+            expire_time: time + chrono::Duration::seconds(300),
+            allocations: Vec::new(),
+            live_mode: true,
+            created_time: time,
+            updated_time: time,
+            claim: None,
+        };
+        row::Entity::insert(reservation.to_row().expect("a row").into_active_model())
+            .exec_without_returning(reservations.db.connection())
+            .await
+            .expect("inserted");
+        reservation
+    }
+
+    /// Claims `reservation` for a change to `state` as a worker would, in a transaction.
+    async fn claim(reservations: &Reservations, reservation: Reservation, state: State) -> Reservation {
+        let decision = reservations
+            .db
+            .write(|txn| {
+                let (this, reservation) = (reservations.clone(), reservation.clone());
+                Box::pin(async move { this.claim::<()>(txn, reservation, state).await })
+            })
+            .await
+            .expect("claimed");
+        match decision {
+            Decision::Claimed(reservation) => *reservation,
+            Decision::Settled(()) => panic!("a claim always claims"),
+        }
+    }
+
+    // The claim-token rule: once another worker has taken a change over, the first one's settle,
+    // restore and remove write nothing, and the second one's still work.
+    #[tokio::test]
+    async fn a_worker_whose_claim_was_taken_over_writes_nothing() {
+        for backend in backends() {
+            let database = TestDatabase::create(backend).await.expect("a database");
+            let reservations = service(&database).await;
+            let original = active(&reservations, "r").await;
+            let first = claim(&reservations, original.clone(), State::Releasing).await;
+            // The first worker's lease lapsed; a second takes the cancellation over.
+            let second = claim(&reservations, stored(&reservations, "r").await, State::Releasing).await;
+            assert_ne!(first.claim, second.claim);
+
+            let settled = reservations.settle(&first, State::Releasing, |r| r.state = State::Cancelled).await;
+            assert_eq!(
+                settled.expect("answers the stored row"),
+                second,
+                "{backend:?}: the late worker sees the row as it is"
+            );
+            reservations.restore(&first, State::Releasing).await.expect("restore");
+            assert!(!reservations.remove(&first, State::Releasing).await.expect("remove"));
+            assert_eq!(stored(&reservations, "r").await, second, "{backend:?}: the first worker wrote nothing");
+
+            // The worker holding the claim restores it to exactly what it was before either claim.
+            reservations.restore(&second, State::Releasing).await.expect("restore");
+            assert_eq!(stored(&reservations, "r").await, original, "{backend:?}: nothing left of the claims");
+            let again = claim(&reservations, original, State::Releasing).await;
+            let cancelled = reservations.settle(&again, State::Releasing, |r| r.state = State::Cancelled).await;
+            assert_eq!(cancelled.expect("settled").state, State::Cancelled);
+            assert_eq!(stored(&reservations, "r").await.state, State::Cancelled);
+        }
+    }
 }

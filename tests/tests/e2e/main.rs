@@ -6,6 +6,7 @@ mod catalog_errors;
 mod catalog_listing;
 mod catalog_skus;
 mod health;
+mod hold_ownership;
 mod inventory_holds;
 mod inventory_items;
 mod inventory_stock;

@@ -14,11 +14,11 @@ use tonic::Code;
 use crate::inventory_support::*;
 use crate::support::{reason, violations};
 
-type Reservations = ReservationServiceClient<suite_tests::KeyedChannel>;
+pub(crate) type Reservations = ReservationServiceClient<suite_tests::KeyedChannel>;
 
 /// The Inventory with one warehouse shipping everywhere and `stock` units of each item, and the
 /// Reservation service in front of it.
-async fn suite(
+pub(crate) async fn suite(
     backend: Backend,
     stock: &[(&str, i64)],
     settings: &[(&str, &str)],
@@ -36,7 +36,7 @@ async fn suite(
 }
 
 /// The document's example request.
-fn document_reservation(id: &str, items: &[(&str, i64)]) -> pb::Reservation {
+pub(crate) fn document_reservation(id: &str, items: &[(&str, i64)]) -> pb::Reservation {
     pb::Reservation {
         id: id.to_owned(),
         items: items
@@ -62,7 +62,10 @@ fn document_reservation(id: &str, items: &[(&str, i64)]) -> pb::Reservation {
     }
 }
 
-async fn reserve(client: &mut Reservations, reservation: pb::Reservation) -> Result<pb::Reservation, tonic::Status> {
+pub(crate) async fn reserve(
+    client: &mut Reservations,
+    reservation: pb::Reservation,
+) -> Result<pb::Reservation, tonic::Status> {
     Ok(client
         .create_reservation(pb::CreateReservationRequest { reservation: Some(reservation) })
         .await?
@@ -71,7 +74,7 @@ async fn reserve(client: &mut Reservations, reservation: pb::Reservation) -> Res
         .expect("reservation"))
 }
 
-async fn get(client: &mut Reservations, id: &str) -> Result<pb::Reservation, tonic::Status> {
+pub(crate) async fn get(client: &mut Reservations, id: &str) -> Result<pb::Reservation, tonic::Status> {
     Ok(client
         .get_reservation(pb::GetReservationRequest { id: id.into() })
         .await?
@@ -80,7 +83,11 @@ async fn get(client: &mut Reservations, id: &str) -> Result<pb::Reservation, ton
         .expect("reservation"))
 }
 
-async fn fulfill(client: &mut Reservations, id: &str, upstream: &str) -> Result<pb::FulfillmentOrder, tonic::Status> {
+pub(crate) async fn fulfill(
+    client: &mut Reservations,
+    id: &str,
+    upstream: &str,
+) -> Result<pb::FulfillmentOrder, tonic::Status> {
     let request = pb::CreateFulfillmentOrderRequest {
         reservation_id: id.into(),
         upstream_id: upstream.into(),

@@ -15,6 +15,9 @@ pub struct Model {
     pub expire_time: DateTimeUtc,
     pub created_time: DateTimeUtc,
     pub updated_time: DateTimeUtc,
+    /// Who placed it: `reservation`, `catalog` or `client`; NULL for holds from before it was
+    /// recorded.
+    pub placed_by: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,7 @@ mod m20261123_000001_create_inventory_item;
 mod m20261123_000002_create_warehouse;
 mod m20261123_000003_create_stock;
 mod m20261123_000004_create_hold;
+mod m20261128_000005_hold_placed_by;
 
 /// Applies the Inventory's migrations in order.
 #[derive(Debug)]
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_warehouse::Migration),
             Box::new(m20261123_000003_create_stock::Migration),
             Box::new(m20261123_000004_create_hold::Migration),
+            Box::new(m20261128_000005_hold_placed_by::Migration),
         ]
     }
 }
