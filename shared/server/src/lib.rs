@@ -12,6 +12,8 @@ pub mod request;
 mod shutdown;
 pub mod telemetry;
 pub mod tls;
+#[cfg(any(test, feature = "testing"))]
+pub mod tls_testing;
 
 pub use config::{ServiceSettings, reference_data};
 pub use grpc_server::{GrpcServer, Listeners, ServerOptions};

@@ -316,7 +316,7 @@ fn check_pem(pem: &[u8], contents: Contents) -> Result<(), String> {
 }
 
 /// An error and its causes: tonic's transport error alone only says "transport error".
-fn error_chain(error: &dyn StdError) -> String {
+pub fn error_chain(error: &dyn StdError) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -334,11 +334,7 @@ fn error_chain(error: &dyn StdError) -> String {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    };
     use tokio::net::TcpListener;
     use tokio_stream::wrappers::TcpListenerStream;
     use tonic_health::pb::HealthCheckRequest;
@@ -346,75 +342,7 @@ mod tests {
     use tonic_health::pb::health_client::HealthClient;
 
     use super::*;
-
-    const SERVER_AUTH: &[ExtendedKeyUsagePurpose] = &[ExtendedKeyUsagePurpose::ServerAuth];
-    const CLIENT_AUTH: &[ExtendedKeyUsagePurpose] = &[ExtendedKeyUsagePurpose::ClientAuth];
-    const BOTH: &[ExtendedKeyUsagePurpose] =
-        &[ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-
-    /// A directory of its own under the system temporary directory, removed when dropped.
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new() -> Self {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let name = format!("fulfillment-tls-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
-            let dir = std::env::temp_dir().join(name);
-            fs::create_dir_all(&dir).expect("scratch directory");
-            Self(dir)
-        }
-
-        /// Writes `name` and returns its path.
-        fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> String {
-            let path = self.0.join(name);
-            fs::write(&path, contents).expect("scratch file");
-            path.display().to_string()
-        }
-
-        fn path(&self, name: &str) -> String {
-            self.0.join(name).display().to_string()
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-
-    /// A certificate authority that signs leaf certificates for `localhost`.
-    struct Ca {
-        pem: String,
-        issuer: Issuer<'static, KeyPair>,
-    }
-
-    impl Ca {
-        fn new(name: &str) -> Self {
-            let mut params = CertificateParams::new(Vec::<String>::new()).expect("no names");
-            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            params.distinguished_name.push(DnType::CommonName, name);
-            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
-            let key = KeyPair::generate().expect("CA key");
-            let cert = params.self_signed(&key).expect("CA certificate");
-            Self { pem: cert.pem(), issuer: Issuer::new(params, key) }
-        }
-
-        /// A certificate and key for `localhost` with the extended key usages `usages`.
-        fn leaf(&self, usages: &[ExtendedKeyUsagePurpose]) -> (String, String) {
-            let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("valid name");
-            params.distinguished_name.push(DnType::CommonName, "localhost");
-            params.extended_key_usages = usages.to_vec();
-            params.use_authority_key_identifier_extension = true;
-            let key = KeyPair::generate().expect("leaf key");
-            let cert = params.signed_by(&key, &self.issuer).expect("leaf certificate");
-            (cert.pem(), key.serialize_pem())
-        }
-
-        fn client(&self, identity: Option<(String, String)>, domain: Option<&str>) -> ClientTls {
-            let identity = identity.map(|(cert, key)| (cert.into_bytes(), key.into_bytes()));
-            ClientTls::new(Some(self.pem.clone().into_bytes()), identity, domain.map(str::to_owned))
-        }
-    }
+    use crate::tls_testing::{BOTH, CLIENT_AUTH, SERVER_AUTH, Scratch, TestCa as Ca};
 
     /// Serves the health service on a free port with `tls`; returns the port.
     async fn serve(tls: &ServerTls) -> u16 {

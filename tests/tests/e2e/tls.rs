@@ -6,90 +6,33 @@ use fulfillment_proto::catalog::v1::catalog_service_client::CatalogServiceClient
 use fulfillment_proto::inventory::v1 as inv;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use fulfillment_server::tls::{self, ClientTls};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-};
+use fulfillment_server::tls_testing::{BOTH, Scratch, TestCa};
 use suite_tests::{Bearer, Store, keys, on_every_backend, start_catalog, start_inventory};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
-/// A certificate authority signing `localhost` certificates good for servers and clients.
-struct Ca {
-    pem: String,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-impl Ca {
-    fn new(name: &str) -> Self {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("no names");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
-        let key = KeyPair::generate().expect("CA key");
-        let cert = params.self_signed(&key).expect("CA certificate");
-        Self { pem: cert.pem(), issuer: Issuer::new(params, key) }
-    }
-
-    /// A certificate and its key, as PEM.
-    fn leaf(&self) -> (String, String) {
-        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).expect("a valid name");
-        params.distinguished_name.push(DnType::CommonName, "localhost");
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-        let key = KeyPair::generate().expect("leaf key");
-        let cert = params.signed_by(&key, &self.issuer).expect("leaf certificate");
-        (cert.pem(), key.serialize_pem())
-    }
-}
-
-/// Files the services read their certificates from.
-struct Files(tempfile_dir::Dir);
-
-mod tempfile_dir {
-    /// A folder removed when dropped.
-    pub struct Dir(pub std::path::PathBuf);
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-impl Files {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("suite-tls-{}", uuid_like()));
-        std::fs::create_dir_all(&dir).expect("a folder");
-        Self(tempfile_dir::Dir(dir))
-    }
-
-    fn write(&self, name: &str, contents: &str) -> String {
-        let path = self.0.0.join(name);
-        std::fs::write(&path, contents).expect("written");
-        path.display().to_string()
-    }
-}
-
-fn uuid_like() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default()
-}
-
-fn client_tls(ca: &Ca, identity: Option<(String, String)>) -> ClientTls {
-    ClientTls::new(Some(ca.pem.clone().into_bytes()), identity.map(|(c, k)| (c.into_bytes(), k.into_bytes())), None)
-}
-
-/// Lists warehouses over `url` with `tls`, as the harness's live key.
+/// Lists warehouses over `url` with `tls`, as the harness's live key; the error says why, causes
+/// and all.
 async fn list_warehouses(url: &str, tls: &ClientTls) -> Result<(), String> {
     let channel: Channel =
-        tls::endpoint(url, tls).map_err(|e| e.to_string())?.connect().await.map_err(|e| e.to_string())?;
+        tls::endpoint(url, tls).map_err(|e| e.to_string())?.connect().await.map_err(|e| tls::error_chain(&e))?;
     let mut client = InventoryServiceClient::new(InterceptedService::new(channel, Bearer::new(keys::LIVE)));
-    client.list_warehouses(inv::ListWarehousesRequest::default()).await.map(drop).map_err(|e| format!("{e:?}"))
+    client.list_warehouses(inv::ListWarehousesRequest::default()).await.map(drop).map_err(|e| tls::error_chain(&e))
+}
+
+/// Whether a call failed in transport (no gRPC answer: the service never saw it) and, if the
+/// server's alert reached the client, for the reason `alert`. Under TLS 1.3 the server refuses a
+/// client's certificate after the client thinks the handshake done: the client reads the alert on
+/// its first call, or, when the server has hung up first, sees a closed connection or broken pipe.
+fn refused_in_handshake(error: &str, alert: &str) -> bool {
+    error.contains("transport error") && (!error.contains("fatal alert") || error.contains(alert))
 }
 
 on_every_backend! {
     async fn an_inventory_with_mutual_tls_serves_only_clients_its_ca_signed(backend: Backend) {
-        let (ca, stranger) = (Ca::new("suite"), Ca::new("stranger"));
-        let files = Files::new();
-        let (cert, key) = ca.leaf();
+        let (ca, stranger) = (TestCa::new("suite"), TestCa::new("stranger"));
+        let files = Scratch::new();
+        let (cert, key) = ca.leaf(BOTH);
         let settings = [
             ("INVENTORY_TLS_CERT", files.write("inventory.pem", &cert)),
             ("INVENTORY_TLS_KEY", files.write("inventory.key", &key)),
@@ -99,21 +42,24 @@ on_every_backend! {
         let inventory = start_inventory(Store::Fresh(backend), &settings).await;
         let url = format!("https://localhost:{}", inventory.address.port());
 
-        list_warehouses(&url, &client_tls(&ca, Some(ca.leaf()))).await.expect("a client the CA signed is served");
-        let refused = list_warehouses(&url, &client_tls(&ca, None)).await;
-        assert!(refused.is_err(), "a client without a certificate is refused");
-        let refused = list_warehouses(&url, &client_tls(&ca, Some(stranger.leaf()))).await;
-        assert!(refused.is_err(), "a client another CA signed is refused");
-        let plaintext = list_warehouses(&format!("http://{}", inventory.address), &ClientTls::plain()).await;
-        assert!(plaintext.is_err(), "plaintext is refused");
-        let untrusting = list_warehouses(&url, &client_tls(&stranger, Some(ca.leaf()))).await;
-        assert!(untrusting.is_err(), "a client that does not trust the server's CA does not talk to it");
+        list_warehouses(&url, &ca.client(Some(ca.leaf(BOTH)), None)).await.expect("a client the CA signed is served");
+        // Refused in the handshake, each for its own reason, never by the service itself.
+        let refused = list_warehouses(&url, &ca.client(None, None)).await.expect_err("no certificate");
+        assert!(refused_in_handshake(&refused, "CertificateRequired"), "a client without a certificate: {refused}");
+        let refused = list_warehouses(&url, &ca.client(Some(stranger.leaf(BOTH)), None)).await.expect_err("another CA");
+        assert!(refused_in_handshake(&refused, "UnknownCA"), "a client another CA signed: {refused}");
+        let untrusting = list_warehouses(&url, &stranger.client(Some(ca.leaf(BOTH)), None)).await.expect_err("untrusting");
+        assert!(untrusting.contains("UnknownIssuer"), "a client that does not trust the server's CA: {untrusting}");
+        // The server hangs up on bytes that are not TLS (how the client sees it varies: a broken
+        // pipe, a reset), so a plaintext call fails in transport, before any gRPC answer.
+        let plaintext = list_warehouses(&format!("http://{}", inventory.address), &ClientTls::plain()).await.expect_err("plaintext");
+        assert!(plaintext.contains("transport error"), "plaintext: {plaintext}");
     }
 
     async fn the_catalog_keeps_skus_and_items_in_step_over_mutual_tls(backend: Backend) {
-        let ca = Ca::new("suite");
-        let files = Files::new();
-        let ((inventory_cert, inventory_key), (catalog_cert, catalog_key)) = (ca.leaf(), ca.leaf());
+        let ca = TestCa::new("suite");
+        let files = Scratch::new();
+        let ((inventory_cert, inventory_key), (catalog_cert, catalog_key)) = (ca.leaf(BOTH), ca.leaf(BOTH));
         let ca_path = files.write("ca.pem", &ca.pem);
         let inventory_settings = [
             ("INVENTORY_TLS_CERT", files.write("inventory.pem", &inventory_cert)),
@@ -132,7 +78,7 @@ on_every_backend! {
         let catalog = start_catalog(Store::Fresh(backend), &inventory_url, &catalog_settings).await;
 
         // The Catalog serves TLS too (no client certificate asked for), and checks keys over mTLS.
-        let channel: Channel = tls::endpoint(&format!("https://localhost:{}", catalog.address.port()), &client_tls(&ca, None))
+        let channel: Channel = tls::endpoint(&format!("https://localhost:{}", catalog.address.port()), &ca.client(None, None))
             .expect("an endpoint")
             .connect()
             .await
@@ -154,7 +100,7 @@ on_every_backend! {
         client.create_sku(cat::CreateSkuRequest { sku: Some(sku) }).await.expect("the saga ran over mutual TLS");
         let found = client.check_consistency(cat::CheckConsistencyRequest {}).await.expect("checked").into_inner();
         assert!(found.inconsistencies.is_empty(), "{found:?}");
-        let channel: Channel = tls::endpoint(&inventory_url, &client_tls(&ca, Some(ca.leaf()))).expect("endpoint").connect().await.expect("connected");
+        let channel: Channel = tls::endpoint(&inventory_url, &ca.client(Some(ca.leaf(BOTH)), None)).expect("endpoint").connect().await.expect("connected");
         let mut inventory_client = InventoryServiceClient::new(InterceptedService::new(channel, Bearer::new(keys::LIVE)));
         let item = inventory_client.get_inventory_item(inv::GetInventoryItemRequest { id: "tls-sku".into() }).await.expect("the item");
         assert_eq!(item.into_inner().inventory_item.expect("item").owner_sku_id, "tls-sku");
