@@ -192,8 +192,7 @@ async fn call(suite: &Suite, method: &str, key: Option<&str>, target: Mode) -> R
             .map(|r| r.into_inner().skus.into_iter().map(|s| s.id).collect())?,
         "DeleteSku" => catalog.delete_sku(keyed(cat::DeleteSkuRequest { id: id("sku") }, key)).await.map(nothing)?,
         "RegisterManufacturerPart" => {
-            let part = cat::RegisterManufacturerPartRequest { manufacturer_id: "20013".into(), part_number: id("P") };
-            catalog.register_manufacturer_part(keyed(part, key)).await.map(nothing)?
+            catalog.register_manufacturer_part(keyed(part(id("P")), key)).await.map(nothing)?
         }
         "ListManufacturerParts" => catalog
             .list_manufacturer_parts(keyed(cat::ListManufacturerPartsRequest::default(), key))
@@ -206,13 +205,7 @@ async fn call(suite: &Suite, method: &str, key: Option<&str>, target: Mode) -> R
         "CheckConsistency" => {
             catalog.check_consistency(keyed(cat::CheckConsistencyRequest {}, key)).await.map(nothing)?
         }
-        "CreateInventoryItem" => {
-            let item = inv::InventoryItem { id: id("item"), ..Default::default() };
-            inventory
-                .create_inventory_item(keyed(inv::CreateInventoryItemRequest { inventory_item: Some(item) }, key))
-                .await
-                .map(nothing)?
-        }
+        "CreateInventoryItem" => inventory.create_inventory_item(keyed(item(id("item")), key)).await.map(nothing)?,
         "UpdateInventoryItem" => {
             let item = inv::InventoryItem { id: id("item"), part_number: "renamed".into(), ..Default::default() };
             let request = inv::UpdateInventoryItemRequest { inventory_item: Some(item), update_mask: None };
@@ -230,19 +223,7 @@ async fn call(suite: &Suite, method: &str, key: Option<&str>, target: Mode) -> R
             .delete_inventory_item(keyed(inv::DeleteInventoryItemRequest { id: id("spare") }, key))
             .await
             .map(nothing)?,
-        "CreateWarehouse" => {
-            let warehouse = inv::Warehouse {
-                id: id("wh"),
-                name: "W".into(),
-                country: "US".into(),
-                ships_everywhere: true,
-                ..Default::default()
-            };
-            inventory
-                .create_warehouse(keyed(inv::CreateWarehouseRequest { warehouse: Some(warehouse) }, key))
-                .await
-                .map(nothing)?
-        }
+        "CreateWarehouse" => inventory.create_warehouse(keyed(warehouse(id("wh")), key)).await.map(nothing)?,
         "UpdateWarehouse" => {
             let warehouse = inv::Warehouse { id: id("wh"), name: "renamed".into(), ..Default::default() };
             inventory
@@ -265,14 +246,7 @@ async fn call(suite: &Suite, method: &str, key: Option<&str>, target: Mode) -> R
             .await
             .map(nothing)?,
         "AdjustStock" => {
-            let request = inv::AdjustStockRequest {
-                inventory_item_id: id("item"),
-                warehouse_id: id("wh"),
-                kind: inv::StockChangeKind::Receive.into(),
-                quantity: 1,
-                reason: "matrix".into(),
-                idempotency_key: format!("matrix-{}", uuid_like()),
-            };
+            let request = receive(&id("item"), &id("wh"), 1, format!("matrix-{}", uuid_like()));
             inventory.adjust_stock(keyed(request, key)).await.map(nothing)?
         }
         "ListStockMovements" => {
@@ -283,15 +257,7 @@ async fn call(suite: &Suite, method: &str, key: Option<&str>, target: Mode) -> R
             let request = inv::GetInventoryLevelsRequest { inventory_item_ids: vec![id("item")], ..Default::default() };
             inventory.get_inventory_levels(keyed(request, key)).await.map(nothing)?
         }
-        "PlaceHold" => {
-            let request = inv::PlaceHoldRequest {
-                hold_id: id("hold"),
-                lines: vec![inv::HoldRequestLine { inventory_item_id: id("item"), quantity: 1, allow_oversell: None }],
-                ship_to_country: "US".into(),
-                expire_time: Some(in_ten_minutes()),
-            };
-            inventory.place_hold(keyed(request, key)).await.map(nothing)?
-        }
+        "PlaceHold" => inventory.place_hold(keyed(hold(&id("hold"), &id("item")), key)).await.map(nothing)?,
         "GetHold" => inventory.get_hold(keyed(inv::GetHoldRequest { hold_id: id("hold") }, key)).await.map(nothing)?,
         "ReleaseHold" => {
             inventory.release_hold(keyed(inv::ReleaseHoldRequest { hold_id: id("hold") }, key)).await.map(nothing)?
@@ -300,8 +266,7 @@ async fn call(suite: &Suite, method: &str, key: Option<&str>, target: Mode) -> R
             inventory.commit_hold(keyed(inv::CommitHoldRequest { hold_id: id("hold") }, key)).await.map(nothing)?
         }
         "CreateReservation" => {
-            let request = res::CreateReservationRequest { reservation: Some(reservation(&id("res"), &id("item"))) };
-            reservations.create_reservation(keyed(request, key)).await.map(nothing)?
+            reservations.create_reservation(keyed(reserve(&id("res"), &id("item")), key)).await.map(nothing)?
         }
         "GetReservation" => {
             reservations.get_reservation(keyed(res::GetReservationRequest { id: id("res") }, key)).await.map(nothing)?
@@ -345,8 +310,43 @@ async fn call(suite: &Suite, method: &str, key: Option<&str>, target: Mode) -> R
     })
 }
 
-fn in_ten_minutes() -> prost_types::Timestamp {
-    (std::time::SystemTime::now() + std::time::Duration::from_secs(600)).into()
+fn part(number: String) -> cat::RegisterManufacturerPartRequest {
+    cat::RegisterManufacturerPartRequest { manufacturer_id: "20013".into(), part_number: number }
+}
+
+fn warehouse(id: String) -> inv::CreateWarehouseRequest {
+    let warehouse =
+        inv::Warehouse { id, name: "W".into(), country: "US".into(), ships_everywhere: true, ..Default::default() };
+    inv::CreateWarehouseRequest { warehouse: Some(warehouse) }
+}
+
+fn item(id: String) -> inv::CreateInventoryItemRequest {
+    inv::CreateInventoryItemRequest { inventory_item: Some(inv::InventoryItem { id, ..Default::default() }) }
+}
+
+fn receive(item: &str, warehouse: &str, quantity: i64, idempotency_key: String) -> inv::AdjustStockRequest {
+    inv::AdjustStockRequest {
+        inventory_item_id: item.to_owned(),
+        warehouse_id: warehouse.to_owned(),
+        kind: inv::StockChangeKind::Receive.into(),
+        quantity,
+        reason: "matrix".into(),
+        idempotency_key,
+    }
+}
+
+/// A hold of one unit of `item`, for ten minutes.
+fn hold(id: &str, item: &str) -> inv::PlaceHoldRequest {
+    inv::PlaceHoldRequest {
+        hold_id: id.to_owned(),
+        lines: vec![inv::HoldRequestLine { inventory_item_id: item.to_owned(), quantity: 1, allow_oversell: None }],
+        ship_to_country: "US".into(),
+        expire_time: Some((std::time::SystemTime::now() + std::time::Duration::from_secs(600)).into()),
+    }
+}
+
+fn reserve(id: &str, item: &str) -> res::CreateReservationRequest {
+    res::CreateReservationRequest { reservation: Some(reservation(id, item)) }
 }
 
 /// What a call that lists nothing shows.
@@ -365,51 +365,21 @@ async fn populate(suite: &Suite, mode: Mode) {
     let mut catalog = CatalogServiceClient::new(suite.catalog.clone());
     let mut inventory = InventoryServiceClient::new(suite.inventory.clone());
     let mut reservations = ReservationServiceClient::new(suite.reservation.clone());
-    for part in [id("P"), id("spare")] {
-        let request = cat::RegisterManufacturerPartRequest { manufacturer_id: "20013".into(), part_number: part };
-        catalog.register_manufacturer_part(keyed(request, key)).await.expect("part");
+    for number in [id("P"), id("spare")] {
+        catalog.register_manufacturer_part(keyed(part(number), key)).await.expect("part");
     }
     // A managed SKU: the Catalog makes its item in the Inventory, in this mode.
     catalog.create_sku(keyed(cat::CreateSkuRequest { sku: Some(sku(&id("sku"), &id("P"))) }, key)).await.expect("sku");
-    for warehouse in [id("wh"), id("spare")] {
-        let warehouse = inv::Warehouse {
-            id: warehouse,
-            name: "W".into(),
-            country: "US".into(),
-            ships_everywhere: true,
-            ..Default::default()
-        };
-        inventory
-            .create_warehouse(keyed(inv::CreateWarehouseRequest { warehouse: Some(warehouse) }, key))
-            .await
-            .expect("warehouse");
+    for id in [id("wh"), id("spare")] {
+        inventory.create_warehouse(keyed(warehouse(id), key)).await.expect("warehouse");
     }
-    for item in [id("item"), id("spare")] {
-        let item = inv::InventoryItem { id: item, ..Default::default() };
-        inventory
-            .create_inventory_item(keyed(inv::CreateInventoryItemRequest { inventory_item: Some(item) }, key))
-            .await
-            .expect("item");
+    for id in [id("item"), id("spare")] {
+        inventory.create_inventory_item(keyed(item(id), key)).await.expect("item");
     }
-    let receive = inv::AdjustStockRequest {
-        inventory_item_id: id("item"),
-        warehouse_id: id("wh"),
-        kind: inv::StockChangeKind::Receive.into(),
-        quantity: 10,
-        reason: "stock".into(),
-        idempotency_key: id("stock"),
-    };
-    inventory.adjust_stock(keyed(receive, key)).await.expect("stock");
-    let hold = inv::PlaceHoldRequest {
-        hold_id: id("hold"),
-        lines: vec![inv::HoldRequestLine { inventory_item_id: id("item"), quantity: 1, allow_oversell: None }],
-        ship_to_country: "US".into(),
-        expire_time: Some(in_ten_minutes()),
-    };
-    inventory.place_hold(keyed(hold, key)).await.expect("hold");
+    inventory.adjust_stock(keyed(receive(&id("item"), &id("wh"), 10, id("stock")), key)).await.expect("stock");
+    inventory.place_hold(keyed(hold(&id("hold"), &id("item")), key)).await.expect("hold");
     for reserved in [id("res"), id("ord")] {
-        let request = res::CreateReservationRequest { reservation: Some(reservation(&reserved, &id("item"))) };
-        reservations.create_reservation(keyed(request, key)).await.expect("reservation");
+        reservations.create_reservation(keyed(reserve(&reserved, &id("item")), key)).await.expect("reservation");
     }
     let order = res::CreateFulfillmentOrderRequest { reservation_id: id("ord"), ..Default::default() };
     reservations.create_fulfillment_order(keyed(order, key)).await.expect("order");
