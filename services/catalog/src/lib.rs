@@ -25,7 +25,6 @@ use fulfillment_server::calls::CallPolicy;
 use fulfillment_server::tls;
 use fulfillment_server::{GrpcServer, Listeners, Metrics, ServeError};
 use fulfillment_storage::Database;
-use tokio::sync::watch;
 use tonic::service::Routes;
 
 pub use crate::catalog::Catalog;
@@ -62,28 +61,19 @@ pub async fn run(
     let policy = CatalogGrpc::policy(Policy::default());
     let gate = config.access.remote_gate(inventory.clone(), CallPolicy::new(timeout, 2, &metrics), policy)?;
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let recoveries = catalogs
-        .both()
-        .map(|catalog| tokio::spawn(catalog.clone().run_saga_recovery(config.saga_recovery_interval, stop_rx.clone())));
-    let shutdown = async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    };
+    let (live, test) = (catalogs.live.clone(), catalogs.test.clone());
+    let interval = config.saga_recovery_interval;
     let server = CatalogServiceServer::new(CatalogGrpc::new(catalogs))
         .max_decoding_message_size(config.service.server.max_message_bytes);
     let routes = Routes::new(server);
     listeners.log_serving("catalog");
     let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME], metrics.clone())
         .with_gate(gate)
+        .with_background(move |stop| live.run_saga_recovery(interval, stop))
+        .with_background(move |stop| test.run_saga_recovery(interval, stop))
         .serve(listeners, shutdown)
         .await;
-    for recovery in recoveries {
-        let _ = recovery.await;
-    }
     metrics.shutdown().await;
-    for db in [stores.live, stores.test] {
-        db.close().await?;
-    }
+    stores.close().await?;
     served
 }

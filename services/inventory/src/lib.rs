@@ -67,19 +67,12 @@ pub async fn run(
     };
     let inventories = ByMode { live: inventory(&stores.live), test: inventory(&stores.test).for_test_mode() };
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let sweep = Sweep {
         interval: config.expiry_sweep_interval,
         grace: config.hold_grace,
         low_stock_threshold: config.low_stock_threshold,
     };
-    let sweepers = inventories
-        .both()
-        .map(|inventory| tokio::spawn(sweep_expired_holds(inventory.clone(), sweep, stop_rx.clone())));
-    let shutdown = async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    };
+    let (live, test) = (inventories.live.clone(), inventories.test.clone());
 
     let max_message_bytes = config.service.server.max_message_bytes;
     let server =
@@ -93,15 +86,12 @@ pub async fn run(
     let served =
         GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME, ACCESS_SERVICE_NAME], metrics.clone())
             .with_gate(gate)
+            .with_background(move |stop| sweep_expired_holds(live, sweep, stop))
+            .with_background(move |stop| sweep_expired_holds(test, sweep, stop))
             .serve(listeners, shutdown)
             .await;
-    for sweeper in sweepers {
-        let _ = sweeper.await;
-    }
     metrics.shutdown().await;
-    for db in [stores.live, stores.test] {
-        db.close().await?;
-    }
+    stores.close().await?;
     served
 }
 

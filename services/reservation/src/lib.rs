@@ -24,7 +24,6 @@ use fulfillment_server::calls::CallPolicy;
 use fulfillment_server::tls;
 use fulfillment_server::{GrpcServer, Listeners, Metrics, ServeError};
 use fulfillment_storage::Database;
-use tokio::sync::watch;
 use tonic::service::Routes;
 
 pub use crate::config::ReservationConfig;
@@ -67,28 +66,19 @@ pub async fn run(
     let policy = ReservationGrpc::policy(Policy::default());
     let gate = config.access.remote_gate(inventory.clone(), CallPolicy::new(timeout, 2, &metrics), policy)?;
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let sweepers = services
-        .both()
-        .map(|service| tokio::spawn(service.clone().run_sweeper(config.sweep_interval, stop_rx.clone())));
-    let shutdown = async move {
-        shutdown.await;
-        let _ = stop_tx.send(true);
-    };
+    let (live, test) = (services.live.clone(), services.test.clone());
+    let interval = config.sweep_interval;
     let server = ReservationServiceServer::new(ReservationGrpc::new(services))
         .max_decoding_message_size(config.service.server.max_message_bytes);
     let routes = Routes::new(server);
     listeners.log_serving("reservation");
     let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME], metrics.clone())
         .with_gate(gate)
+        .with_background(move |stop| live.run_sweeper(interval, stop))
+        .with_background(move |stop| test.run_sweeper(interval, stop))
         .serve(listeners, shutdown)
         .await;
-    for sweeper in sweepers {
-        let _ = sweeper.await;
-    }
     metrics.shutdown().await;
-    for db in [stores.live, stores.test] {
-        db.close().await?;
-    }
+    stores.close().await?;
     served
 }

@@ -77,6 +77,14 @@ impl<T> ByMode<T> {
     }
 }
 
+impl ByMode<fulfillment_storage::Database> {
+    /// Closes both stores' connections.
+    pub async fn close(self) -> Result<(), sea_orm::DbErr> {
+        self.live.close().await?;
+        self.test.close().await
+    }
+}
+
 /// Connects to a service's two stores, the live one and the test one, and migrates both with `M`.
 pub async fn connect_stores<M: sea_orm_migration::MigratorTrait>(
     settings: &fulfillment_server::ServiceSettings,

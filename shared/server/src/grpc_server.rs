@@ -1,9 +1,10 @@
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -49,6 +50,10 @@ impl Default for ServerOptions {
     }
 }
 
+/// Work a service runs beside its server (sweeps, recovery), handed the signal that turns true
+/// when the server starts to drain.
+type BackgroundWork = Box<dyn FnOnce(watch::Receiver<bool>) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
 /// How long the metrics endpoint may take to finish its scrapes at shutdown.
 const METRICS_SHUTDOWN: Duration = Duration::from_secs(5);
 
@@ -85,20 +90,40 @@ impl Listeners {
 
 /// A service's gRPC server: its routes plus `grpc.health.v1` and server reflection, its calls
 /// measured, and its metrics endpoint beside it.
-#[derive(Debug)]
 pub struct GrpcServer {
     options: ServerOptions,
     routes: Routes,
     service_names: Vec<&'static str>,
     metrics: Metrics,
     gate: Option<GateLayer>,
+    background: Vec<BackgroundWork>,
+}
+
+impl std::fmt::Debug for GrpcServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GrpcServer")
+            .field("options", &self.options)
+            .field("service_names", &self.service_names)
+            .field("background", &self.background.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl GrpcServer {
     /// A server for `routes`, whose services are named in `service_names` for health reporting
     /// and metrics.
     pub fn new(options: ServerOptions, routes: Routes, service_names: Vec<&'static str>, metrics: Metrics) -> Self {
-        Self { options, routes, service_names, metrics, gate: None }
+        Self { options, routes, service_names, metrics, gate: None, background: Vec::new() }
+    }
+
+    /// Runs `work` beside the server from the start: it is told to stop (its signal turns true) as
+    /// soon as shutdown begins, and `serve` returns only once it has.
+    pub fn with_background<Fut>(mut self, work: impl FnOnce(watch::Receiver<bool>) -> Fut + Send + 'static) -> Self
+    where
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.background.push(Box::new(move |stop| Box::pin(work(stop))));
+        self
     }
 
     /// Checks every call but health and reflection with `gate` before it is served.
@@ -121,8 +146,9 @@ impl GrpcServer {
             builder = builder.tls_config(config)?;
         }
         let (stop_metrics, metrics_stopped) = oneshot::channel::<()>();
+        let (ready, readiness) = watch::channel(false);
         let metrics_endpoint = listeners.metrics.map(|listener| {
-            tokio::spawn(self.metrics.clone().serve(listener, async move {
+            tokio::spawn(self.metrics.clone().serve(listener, readiness, async move {
                 let _ = metrics_stopped.await;
             }))
         });
@@ -140,12 +166,18 @@ impl GrpcServer {
             routes = add_reflection(routes);
         }
         set_status(&health, &self.service_names, ServingStatus::Serving).await;
+        let _ = ready.send(true);
 
+        let (stop_background, background_stop) = watch::channel(false);
+        let background: Vec<_> =
+            self.background.into_iter().map(|work| tokio::spawn(work(background_stop.clone()))).collect();
         let drain_delay = self.options.drain_delay;
         let service_names = self.service_names.clone();
         let stopping = async move {
             shutdown.await;
+            let _ = stop_background.send(true);
             set_status(&health, &service_names, ServingStatus::NotServing).await;
+            let _ = ready.send(false);
             tokio::time::sleep(drain_delay).await;
         };
         let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
@@ -158,6 +190,9 @@ impl GrpcServer {
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, stopping)
             .await;
+        for work in background {
+            let _ = work.await;
+        }
         let _ = stop_metrics.send(());
         if let Some(mut endpoint) = metrics_endpoint {
             // A scraper that never finishes its request must not hold the shutdown up.
@@ -209,5 +244,73 @@ mod tests {
             ServiceSettings::from_env(&env, "INVENTORY", "127.0.0.1:0", "127.0.0.1:0", "sqlite://x").expect("valid");
         let error = Listeners::bind(&settings).await.expect_err("the metrics port is taken");
         assert!(error.to_string().contains(&address), "{error}");
+    }
+
+    /// The status line and body of `GET path` on `address`.
+    async fn get(address: SocketAddr, path: &str) -> (String, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(address).await.expect("the endpoint accepts");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("sent");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("an answer");
+        let (head, body) = response.split_once("\r\n\r\n").expect("headers, then a body");
+        (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
+    }
+
+    #[tokio::test]
+    async fn the_http_probes_follow_the_grpc_health_through_a_drain() {
+        use tonic_health::pb::HealthCheckRequest;
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::health_client::HealthClient;
+
+        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let (grpc_address, metrics_address) = (grpc.local_addr().expect("bound"), metrics.local_addr().expect("bound"));
+        let options = ServerOptions { drain_delay: Duration::from_millis(500), ..ServerOptions::default() };
+        let server = GrpcServer::new(options, Routes::default(), vec![], Metrics::new("test", None));
+        let (shutdown_tx, shutdown) = oneshot::channel::<()>();
+        let serving =
+            tokio::spawn(server.serve(Listeners { grpc, metrics: Some(metrics) }, async move { drop(shutdown.await) }));
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc_address}")).expect("a URL");
+        let mut health = HealthClient::new(channel.connect().await.expect("connected"));
+        let status = || HealthCheckRequest { service: String::new() };
+        assert_eq!(health.check(status()).await.expect("health").into_inner().status(), ServingStatus::Serving);
+        assert_eq!(get(metrics_address, "/readyz").await, ("HTTP/1.1 200 OK".to_owned(), "serving".to_owned()));
+        assert_eq!(get(metrics_address, "/livez").await.0, "HTTP/1.1 200 OK");
+
+        // Draining: both say not serving while the process still lives and answers.
+        shutdown_tx.send(()).expect("the server listens for shutdown");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(health.check(status()).await.expect("health").into_inner().status(), ServingStatus::NotServing);
+        let (line, body) = get(metrics_address, "/readyz").await;
+        assert_eq!((line.as_str(), body.as_str()), ("HTTP/1.1 503 Service Unavailable", "not serving"));
+        assert_eq!(get(metrics_address, "/livez").await.0, "HTTP/1.1 200 OK");
+        serving.await.expect("no panic").expect("served");
+    }
+
+    #[tokio::test]
+    async fn background_work_runs_until_shutdown_and_serve_waits_for_it() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        let listeners = Listeners { grpc: TcpListener::bind("127.0.0.1:0").await.expect("bind"), metrics: None };
+        let (started_tx, started) = oneshot::channel();
+        let finished = Arc::new(AtomicBool::new(false));
+        let (shutdown_tx, shutdown) = oneshot::channel::<()>();
+        let done = finished.clone();
+        let server = GrpcServer::new(ServerOptions::default(), Routes::default(), vec![], Metrics::new("test", None))
+            .with_background(move |mut stop| async move {
+                let _ = started_tx.send(*stop.borrow());
+                let _ = stop.wait_for(|stopped| *stopped).await;
+                // Slower than the server's own shutdown: `serve` must still wait.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                done.store(true, Ordering::SeqCst);
+            });
+        let serving = tokio::spawn(server.serve(listeners, async move { drop(shutdown.await) }));
+        assert_eq!(started.await, Ok(false), "the work starts with the server, not yet told to stop");
+        assert!(!finished.load(Ordering::SeqCst));
+        shutdown_tx.send(()).expect("the server listens for shutdown");
+        serving.await.expect("no panic").expect("served");
+        assert!(finished.load(Ordering::SeqCst), "serve returned before its background work ended");
     }
 }

@@ -17,6 +17,7 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tonic::Code;
 use tower::{Layer, Service};
 
@@ -73,15 +74,37 @@ impl Metrics {
         text
     }
 
-    /// Serves `GET /metrics` on `listener` until `stop` resolves.
-    pub async fn serve(self, listener: TcpListener, stop: impl Future<Output = ()> + Send + 'static) {
-        let app = axum::Router::new().route(
-            "/metrics",
-            axum::routing::get(move || {
-                let metrics = self.clone();
-                async move { ([(http::header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], metrics.render()) }
-            }),
-        );
+    /// Serves `GET /metrics` on `listener` until `stop` resolves, and beside it the plaintext
+    /// probes a kubelet can use when the gRPC port speaks TLS (its gRPC probe cannot): `/livez`
+    /// answers while the process serves, `/readyz` only while `ready` says the server takes calls.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        ready: watch::Receiver<bool>,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) {
+        let app = axum::Router::new()
+            .route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let metrics = self.clone();
+                    async move { ([(http::header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], metrics.render()) }
+                }),
+            )
+            .route("/livez", axum::routing::get(|| async { "live" }))
+            .route(
+                "/readyz",
+                axum::routing::get(move || {
+                    let ready = *ready.borrow();
+                    async move {
+                        if ready {
+                            (http::StatusCode::OK, "serving")
+                        } else {
+                            (http::StatusCode::SERVICE_UNAVAILABLE, "not serving")
+                        }
+                    }
+                }),
+            );
         if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
             tracing::error!(%error, "the metrics endpoint failed");
         }
