@@ -256,15 +256,9 @@ async fn bind_local() -> Listeners {
 
 /// `GET /metrics` at `address`: the body, in the Prometheus text format.
 pub async fn scrape(address: SocketAddr) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(address).await.expect("the metrics endpoint accepts");
-    let request = format!("GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("request sent");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.expect("a response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("headers, then a body");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_owned()
+    let (status, body) = fulfillment_server::testing::http_get(address, "/metrics").await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    body
 }
 
 /// Starts the Catalog on `backend`, with an Inventory of its own for managed SKUs' items.

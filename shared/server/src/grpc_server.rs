@@ -234,6 +234,7 @@ fn add_reflection(routes: Routes) -> Routes {
 mod tests {
     use super::*;
     use crate::config::Env;
+    use crate::testing::http_get as get;
 
     #[tokio::test]
     async fn a_taken_port_names_its_address() {
@@ -244,18 +245,6 @@ mod tests {
             ServiceSettings::from_env(&env, "INVENTORY", "127.0.0.1:0", "127.0.0.1:0", "sqlite://x").expect("valid");
         let error = Listeners::bind(&settings).await.expect_err("the metrics port is taken");
         assert!(error.to_string().contains(&address), "{error}");
-    }
-
-    /// The status line and body of `GET path` on `address`.
-    async fn get(address: SocketAddr, path: &str) -> (String, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(address).await.expect("the endpoint accepts");
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.expect("sent");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.expect("an answer");
-        let (head, body) = response.split_once("\r\n\r\n").expect("headers, then a body");
-        (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
     }
 
     #[tokio::test]

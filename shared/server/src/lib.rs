@@ -11,9 +11,9 @@ pub mod metrics;
 pub mod request;
 mod shutdown;
 pub mod telemetry;
-pub mod tls;
 #[cfg(any(test, feature = "testing"))]
-pub mod tls_testing;
+pub mod testing;
+pub mod tls;
 
 pub use config::{ServiceSettings, reference_data};
 pub use grpc_server::{GrpcServer, Listeners, ServerOptions};

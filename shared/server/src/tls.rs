@@ -342,7 +342,7 @@ mod tests {
     use tonic_health::pb::health_client::HealthClient;
 
     use super::*;
-    use crate::tls_testing::{BOTH, CLIENT_AUTH, SERVER_AUTH, Scratch, TestCa as Ca};
+    use crate::testing::{BOTH, CLIENT_AUTH, SERVER_AUTH, Scratch, TestCa as Ca};
 
     /// Serves the health service on a free port with `tls`; returns the port.
     async fn serve(tls: &ServerTls) -> u16 {

@@ -1,7 +1,9 @@
-//! Certificates for tests: a throwaway certificate authority and a scratch folder for the files a
-//! service reads its certificates from. Built with the `testing` feature (and in this crate's tests).
+//! Helpers for tests of a running service: a throwaway certificate authority, a scratch folder for
+//! the files a service reads its certificates from, and a plain HTTP GET for the metrics port.
+//! Built with the `testing` feature (and in this crate's tests).
 
 use std::fs;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -92,4 +94,16 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.0);
     }
+}
+
+/// `GET path` on `address` over plain HTTP/1.1: the status line and the body.
+pub async fn http_get(address: SocketAddr, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("the endpoint accepts");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("sent");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("an answer");
+    let (head, body) = response.split_once("\r\n\r\n").expect("headers, then a body");
+    (head.lines().next().unwrap_or_default().to_owned(), body.to_owned())
 }
