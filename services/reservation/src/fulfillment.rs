@@ -144,7 +144,8 @@ impl Reservations {
                                 Some(order) if order.upstream_id == upstream_id => {
                                     this.claim(txn, reservation, State::Committing).await
                                 }
-                                _ => Err(ReservationError::Closed { id, state: "fulfilled" }),
+                                // Another order's, still to be finished (or undone) by the sweeper.
+                                _ => Err(ReservationError::Busy(id)),
                             };
                         }
                         State::Pending | State::Committing | State::Releasing => {

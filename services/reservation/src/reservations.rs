@@ -224,7 +224,9 @@ impl Reservations {
                     let reservation = find(txn, &id).await?.ok_or_else(|| ReservationError::NotFound(id.clone()))?;
                     match reservation.state {
                         State::Expiring => Err(ReservationError::NotFound(id)),
-                        State::Active if reservation.expire_time <= now() => Err(ReservationError::NotFound(id)),
+                        State::Active | State::Releasing if reservation.expire_time <= now() => {
+                            Err(ReservationError::NotFound(id))
+                        }
                         State::Active => this.claim(txn, reservation, State::Releasing).await,
                         State::Releasing if lapsed(&reservation) => {
                             this.claim(txn, reservation, State::Releasing).await
@@ -327,7 +329,15 @@ impl Reservations {
     /// reservation is active again, as it was.
     pub(crate) async fn finish_release(&self, reservation: Reservation) -> Result<Reservation, ReservationError> {
         match self.release_hold(&reservation.id).await? {
-            Ok(()) => self.settle(&reservation, State::Releasing, |r| r.state = State::Cancelled).await,
+            Ok(()) => {
+                let mut settled = self.settle(&reservation, State::Releasing, |r| r.state = State::Cancelled).await?;
+                if settled.state == State::Releasing {
+                    // Our claim lapsed and another worker took the cancellation over; the hold is
+                    // released, so all it can record is what we answer.
+                    settled.state = State::Cancelled;
+                }
+                Ok(settled)
+            }
             Err(status) => {
                 self.restore(&reservation, State::Releasing).await?;
                 Err(ReservationError::Inventory(status))
@@ -335,10 +345,20 @@ impl Reservations {
         }
     }
 
-    /// Releases the hold of a claimed expired reservation and deletes the reservation.
+    /// Releases the hold of a claimed expired reservation and deletes the reservation. A hold
+    /// already committed holds nothing either: the reservation goes all the same.
     pub(crate) async fn finish_expiry(&self, reservation: Reservation) -> Result<(), ReservationError> {
         let state = reservation.state;
-        match self.release_hold(&reservation.id).await? {
+        let released = match self.release_hold(&reservation.id).await? {
+            Err(status) if closed_hold_state(&status).as_deref() == Some("committed") => {
+                // Only a hold from before holds recorded who placed them can be committed behind
+                // the reservation's back.
+                tracing::warn!(reservation = %reservation.id, "an expired reservation's hold was committed outside it");
+                Ok(())
+            }
+            other => other,
+        };
+        match released {
             Ok(()) => {
                 if self.remove(&reservation, state).await? {
                     self.metrics.expired(reservation.expire_time);
@@ -550,11 +570,16 @@ mod tests {
 
     /// The service over a fresh database, with an Inventory that is never called.
     async fn service(database: &TestDatabase) -> Reservations {
+        let channel = Channel::from_static("http://127.0.0.1:9").connect_lazy();
+        service_calling(database, channel, "fk_svc_unused").await
+    }
+
+    /// The service over a fresh database, calling the Inventory on `channel` with `key`.
+    async fn service_calling(database: &TestDatabase, channel: Channel, key: &str) -> Reservations {
         let db = Database::connect(database.url(), PoolConfig::default()).await.expect("connect");
         fulfillment_storage::migrate::<Migrator>(&db).await.expect("migrate");
         let metrics = fulfillment_server::Metrics::new("reservation", None);
-        let channel = Channel::from_static("http://127.0.0.1:9").connect_lazy();
-        let credentials = Credentials::new("fk_svc_unused", true).expect("a header value");
+        let credentials = Credentials::new(key, true).expect("a header value");
         let inventory = InventoryClient::new(channel, Duration::from_secs(1), &metrics, credentials);
         let timing = Timing {
             default_expires_in: Duration::from_secs(60),
@@ -638,6 +663,90 @@ mod tests {
             let cancelled = reservations.settle(&again, State::Releasing, |r| r.state = State::Cancelled).await;
             assert_eq!(cancelled.expect("settled").state, State::Cancelled);
             assert_eq!(stored(&reservations, "r").await.state, State::Cancelled);
+        }
+    }
+
+    // A cancellation whose claim lapsed while it released the hold answers cancelled, as it is:
+    // the worker that took it over can record nothing else.
+    #[tokio::test]
+    async fn a_cancellation_taken_over_still_answers_cancelled() {
+        for backend in backends() {
+            let (inventory, _client) = suite_tests::spawn_inventory(backend).await;
+            let database = TestDatabase::create(backend).await.expect("a database");
+            let reservations =
+                service_calling(&database, inventory.channel().await, suite_tests::keys::RESERVATION).await;
+            let original = active(&reservations, "r").await;
+            let first = claim(&reservations, original, State::Releasing).await;
+            let second = claim(&reservations, stored(&reservations, "r").await, State::Releasing).await;
+
+            let answered = reservations.finish_release(first).await.expect("released");
+            assert_eq!(answered.state, State::Cancelled, "{backend:?}");
+            assert_eq!(
+                stored(&reservations, "r").await,
+                second,
+                "{backend:?}: recorded by the worker holding the claim"
+            );
+            let recorded = reservations.finish_release(second).await.expect("released again");
+            assert_eq!(recorded.state, State::Cancelled);
+            assert_eq!(stored(&reservations, "r").await.state, State::Cancelled);
+        }
+    }
+
+    // A cancellation left half done reads as the reservation it was; past its expiry that is an
+    // expired reservation, which a cancel does not find (the sweeper finishes the half-done one).
+    #[tokio::test]
+    async fn a_half_done_cancellation_past_its_expiry_is_not_found() {
+        for backend in backends() {
+            let database = TestDatabase::create(backend).await.expect("a database");
+            let reservations = service(&database).await;
+            let mut lapsed = active(&reservations, "r").await;
+            lapsed.state = State::Releasing;
+            lapsed.expire_time = now() - chrono::Duration::seconds(1);
+            lapsed.claim = Some(Claim { token: "claim_crashed".into(), until: now() - chrono::Duration::seconds(1) });
+            row::Entity::update(lapsed.to_row().expect("a row").into_active_model().reset_all())
+                .exec(reservations.db.connection())
+                .await
+                .expect("updated");
+            let error = reservations.cancel("r").await.expect_err("expired");
+            assert!(matches!(error, ReservationError::NotFound(_)), "{backend:?}: {error:?}");
+            assert_eq!(stored(&reservations, "r").await, lapsed, "{backend:?}: untouched");
+        }
+    }
+
+    // A refused fulfillment undone by a worker that lost its claim takes nothing away: the order
+    // stays for the worker that holds the claim, whose own undo removes it.
+    #[tokio::test]
+    async fn a_stale_undo_of_a_fulfillment_leaves_its_order() {
+        use sea_orm::PaginatorTrait;
+
+        use crate::entity::fulfillment_order as order;
+
+        for backend in backends() {
+            let database = TestDatabase::create(backend).await.expect("a database");
+            let reservations = service(&database).await;
+            let original = active(&reservations, "r").await;
+            let placed = order::Model {
+                id: "fo-1".into(),
+                reservation_id: "r".into(),
+                upstream_id: None,
+                lines: "[]".into(),
+                live_mode: true,
+                created_time: now(),
+            };
+            order::Entity::insert(placed.into_active_model())
+                .exec_without_returning(reservations.db.connection())
+                .await
+                .expect("an order");
+            let first = claim(&reservations, original.clone(), State::Committing).await;
+            let second = claim(&reservations, stored(&reservations, "r").await, State::Committing).await;
+            let orders = || order::Entity::find().count(reservations.db.connection());
+
+            reservations.restore(&first, State::Committing).await.expect("restore");
+            assert_eq!(orders().await.expect("count"), 1, "{backend:?}: the stale undo removed the order");
+            assert_eq!(stored(&reservations, "r").await, second);
+            reservations.restore(&second, State::Committing).await.expect("restore");
+            assert_eq!(orders().await.expect("count"), 0, "{backend:?}: the claim holder's undo keeps it");
+            assert_eq!(stored(&reservations, "r").await, original);
         }
     }
 }

@@ -37,7 +37,9 @@ on_every_backend! {
             let resource = status.get_details_resource_info().expect("the reservation named");
             assert_eq!((resource.resource_type.as_str(), resource.resource_name.as_str()), ("Reservation", "r"));
         }
-        let again = place(&mut inventory, hold_request("r", vec![line("a", 2)], "US")).await.expect_err("not the client's");
+        // Line for line what the Reservation service asked for.
+        let lines = vec![inv::HoldRequestLine { allow_oversell: Some(false), ..line("a", 2) }];
+        let again = place(&mut inventory, hold_request("r", lines, "US")).await.expect_err("not the client's");
         assert_eq!(again.code(), Code::AlreadyExists);
         assert_eq!(hold(&mut inventory, "r").await.state(), inv::HoldState::Held);
         assert_eq!(level(&mut inventory, "a").await.1, 2, "still reserved");
@@ -75,8 +77,11 @@ on_every_backend! {
         warehouse(&mut inventory, "w", &[], 0).await;
         item(&mut inventory, "a").await;
         receive(&mut inventory, "a", "w", 5).await;
-        let (_r, mut reservations) = spawn_reservation(backend, inventory_service.address, &[]).await;
-        reserve(&mut reservations, document_reservation("r", &[("a", 2)])).await.expect("reserved");
+        let sweep = [("RESERVATION_SWEEP_MS", "100")];
+        let (_r, mut reservations) = spawn_reservation(backend, inventory_service.address, &sweep).await;
+        // Long enough for the cancels below, short enough to watch it expire.
+        let expiring = pb::Reservation { expires_in_seconds: 4, ..document_reservation("r", &[("a", 2)]) };
+        reserve(&mut reservations, expiring).await.expect("reserved");
         let db = Database::connect(database.url(), PoolConfig::default()).await.expect("connect");
         db.connection().execute_unprepared("UPDATE hold SET placed_by = NULL WHERE id = 'r'").await.expect("an old hold");
         inventory.commit_hold(inv::CommitHoldRequest { hold_id: "r".into() }).await.expect("an old hold is anyone's");
@@ -99,5 +104,14 @@ on_every_backend! {
             .expect("listed")
             .into_inner();
         assert!(listed.reservations.is_empty(), "{listed:?}");
+
+        // Its hold holds nothing any more, so at its expiry it goes like any other.
+        let gone = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+            while get(&mut reservations, "r").await.is_ok() {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        });
+        gone.await.expect("swept after its expiry");
+        assert_eq!(get(&mut reservations, "r").await.expect_err("gone").code(), Code::NotFound);
     }
 }
