@@ -22,12 +22,39 @@ const WAREHOUSES: [&str; 2] = ["w0", "w1"];
 
 #[derive(Clone, Debug)]
 enum Op {
-    Receive { item: usize, warehouse: usize, quantity: i64 },
-    Adjust { item: usize, warehouse: usize, delta: i64 },
-    Set { item: usize, warehouse: usize, on_hand: i64 },
-    Place { lines: Vec<(usize, i64)>, oversell: [bool; 2], by: Caller },
-    Release { pick: usize, by: Caller },
-    Commit { pick: usize, by: Caller },
+    Receive {
+        item: usize,
+        warehouse: usize,
+        quantity: i64,
+    },
+    Adjust {
+        item: usize,
+        warehouse: usize,
+        delta: i64,
+    },
+    Set {
+        item: usize,
+        warehouse: usize,
+        on_hand: i64,
+    },
+    Place {
+        lines: Vec<(usize, i64)>,
+        oversell: [bool; 2],
+        by: Caller,
+    },
+    Release {
+        pick: usize,
+        by: Caller,
+    },
+    Commit {
+        pick: usize,
+        by: Caller,
+    },
+    /// Sends an earlier hold's request again.
+    Repeat {
+        pick: usize,
+        by: Caller,
+    },
     ExpireAll,
 }
 
@@ -39,6 +66,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (proptest::collection::vec((0..2usize, 1..5i64), 1..4), any::<[bool; 2]>(), caller()).prop_map(|(lines, oversell, by)| Op::Place { lines, oversell, by }),
         2 => (0..8usize, caller()).prop_map(|(pick, by)| Op::Release { pick, by }),
         2 => (0..8usize, caller()).prop_map(|(pick, by)| Op::Commit { pick, by }),
+        1 => (0..8usize, caller()).prop_map(|(pick, by)| Op::Repeat { pick, by }),
         1 => Just(Op::ExpireAll),
     ]
 }
@@ -56,6 +84,8 @@ struct Model {
     on_hand: BTreeMap<(usize, usize), i64>,
     reserved: BTreeMap<(usize, usize), i64>,
     holds: Vec<(String, HoldState, Vec<ModelAllocation>, Caller)>,
+    /// The request each hold of `holds` was placed with.
+    requests: Vec<HoldRequest>,
 }
 
 impl Model {
@@ -149,7 +179,7 @@ async fn run_case(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     expire_time: Some(Utc::now() + Duration::hours(1)),
                     placed_by: by,
                 };
-                match inventory.place_hold(request).await {
+                match inventory.place_hold(request.clone()).await {
                     Ok(hold) => {
                         prop_assert!(short.is_empty(), "step {step}: held although {short:?} were short");
                         let mut allocations = Vec::new();
@@ -175,6 +205,7 @@ async fn run_case(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
                             *model.reserved.entry((*item, *warehouse)).or_default() += quantity;
                         }
                         model.holds.push((key, HoldState::Held, allocations, by));
+                        model.requests.push(request);
                     }
                     Err(InventoryError::InsufficientInventory(shortages)) => {
                         let named: Vec<String> = shortages.into_iter().map(|s| s.item).collect();
@@ -213,6 +244,23 @@ async fn run_case(backend: Backend, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
             Op::Release { .. } | Op::Commit { .. } => {}
+            Op::Repeat { pick, by } if !model.holds.is_empty() => {
+                let index = pick % model.holds.len();
+                let (id, state, _, placed_by) = model.holds[index].clone();
+                let request = HoldRequest { placed_by: by, ..model.requests[index].clone() };
+                match inventory.place_hold(request).await {
+                    // The same placer finds its hold as it is now, and nothing changes.
+                    Ok(hold) if by == placed_by => prop_assert_eq!((hold.id, hold.state), (id, state), "step {}", step),
+                    // Another's hold is never answered as the caller's.
+                    Err(InventoryError::HoldExists(_)) if by != placed_by => {}
+                    other => {
+                        return Err(TestCaseError::fail(format!(
+                            "step {step}: {by:?} repeating a hold {placed_by:?} placed gave {other:?}"
+                        )));
+                    }
+                }
+            }
+            Op::Repeat { .. } => {}
             Op::ExpireAll => {
                 let open: Vec<usize> =
                     (0..model.holds.len()).filter(|&i| model.holds[i].1 == HoldState::Held).collect();
