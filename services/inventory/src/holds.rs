@@ -99,8 +99,8 @@ pub struct Hold {
     pub lines: Vec<HoldLine>,
     /// Where each line's units are set aside.
     pub allocations: Vec<hold_allocation::Model>,
-    /// Who placed it (`Caller::as_str`); `None` for holds placed before that was recorded.
-    pub placed_by: Option<String>,
+    /// Who placed it; `None` for holds placed before that was recorded.
+    pub placed_by: Option<Caller>,
     #[allow(missing_docs)]
     pub expire_time: DateTime<Utc>,
     #[allow(missing_docs)]
@@ -324,7 +324,7 @@ pub(crate) async fn place_holds(
             // Another's hold is never answered as the caller's, even with the same lines.
             let same = same_lines(&existing.lines, lines)
                 && existing.ship_to_country == request.ship_to_country
-                && existing.placed_by.as_deref().is_none_or(|owner| owner == request.placed_by.as_str());
+                && existing.placed_by.is_none_or(|owner| owner == request.placed_by);
             answers.push(if same {
                 Ok((existing.clone(), false))
             } else {
@@ -366,7 +366,7 @@ pub(crate) async fn place_holds(
             ship_to_country: request.ship_to_country.clone(),
             lines: lines.clone(),
             allocations,
-            placed_by: Some(request.placed_by.as_str().to_owned()),
+            placed_by: Some(request.placed_by),
             expire_time,
             created_time: time,
             updated_time: time,
@@ -558,7 +558,8 @@ async fn close_hold(
         .await?
         .ok_or_else(|| InventoryError::HoldNotFound(id.to_owned()))?;
     if let Some(caller) = caller {
-        guard_closer(&row, caller)?;
+        let placed_by = row.placed_by.as_deref().map(Caller::parse).transpose()?;
+        guard_closer(id, placed_by, caller)?;
     }
     let current = HoldState::parse(&row.state)?;
     if current != HoldState::Held {
@@ -607,12 +608,12 @@ async fn close_hold(
 /// A hold is closed by whoever placed it: a reservation's hold only through the Reservation
 /// service, which in turn closes no hold of anyone else's. A hold placed before holds recorded
 /// who placed them is anyone's with a write key.
-fn guard_closer(hold: &hold::Model, caller: Caller) -> Result<(), InventoryError> {
-    match hold.placed_by.as_deref() {
+fn guard_closer(id: &str, placed_by: Option<Caller>, caller: Caller) -> Result<(), InventoryError> {
+    match placed_by {
         None => Ok(()),
-        Some(owner) if owner == caller.as_str() => Ok(()),
-        Some(owner) if owner == Caller::Reservation.as_str() => Err(InventoryError::HoldOfReservation(hold.id.clone())),
-        Some(_) => Err(InventoryError::HoldNotOwned(hold.id.clone())),
+        Some(owner) if owner == caller => Ok(()),
+        Some(Caller::Reservation) => Err(InventoryError::HoldOfReservation(id.to_owned())),
+        Some(_) => Err(InventoryError::HoldNotOwned(id.to_owned())),
     }
 }
 
@@ -641,7 +642,7 @@ async fn load_hold(db: &impl ConnectionTrait, row: hold::Model) -> Result<Hold, 
         ship_to_country: row.ship_to_country,
         lines,
         allocations,
-        placed_by: row.placed_by,
+        placed_by: row.placed_by.as_deref().map(Caller::parse).transpose()?,
         expire_time: row.expire_time,
         created_time: row.created_time,
         updated_time: row.updated_time,

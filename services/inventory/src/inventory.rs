@@ -22,6 +22,8 @@ pub enum Caller {
 }
 
 impl Caller {
+    const ALL: [Caller; 3] = [Caller::Catalog, Caller::Reservation, Caller::Client];
+
     /// The name a hold records of who placed it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -29,6 +31,14 @@ impl Caller {
             Caller::Reservation => "reservation",
             Caller::Client => "client",
         }
+    }
+
+    /// The caller a stored name stands for.
+    pub(crate) fn parse(value: &str) -> Result<Self, sea_orm::DbErr> {
+        Self::ALL
+            .into_iter()
+            .find(|caller| caller.as_str() == value)
+            .ok_or_else(|| sea_orm::DbErr::Type(format!("unknown caller '{value}'")))
     }
 }
 
