@@ -1,6 +1,6 @@
 //! The baselines a workload is compared with, measured in the same run on the same machine:
-//! the SQL a reservation performs, sent straight to the same databases with one transaction per
-//! step and no gRPC in between; and a bare tonic service answering health checks.
+//! the SQL a reservation performs, sent straight to the same databases step by step as the services
+//! send it, with no gRPC in between; and a bare tonic service answering health checks.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -32,8 +32,8 @@ impl ReservationSql {
         })
     }
 
-    /// Runs a reservation's three transactions for 1 unit of `item` (the hot item when `None`,
-    /// else spread items), `concurrency` at a time.
+    /// Runs a reservation's three steps for 1 unit of `item` (the hot item when `hot`, else spread
+    /// items), `concurrency` at a time.
     pub async fn run(&self, hot: bool, concurrency: usize, duration: Duration, run: &str) -> Run {
         let (this, run) = (self.clone(), run.to_owned());
         drive(concurrency, duration, move |worker, n| {
@@ -59,28 +59,29 @@ impl ReservationSql {
     async fn reserve(&self, id: &str, item: &str) -> Result<(), DbErr> {
         let now = Utc::now();
         let expire = now + chrono::Duration::hours(1);
-        // 1. The Reservation service records the reservation as pending, claimed.
+        // 1. The Reservation service records the reservation as pending, claimed: one statement.
         let backend = self.reservation.backend();
         let insert = stmt(
             backend,
             "INSERT INTO reservation (id, state, items, ship_to, ship_to_country, expires_in_seconds, expire_time, \
              allocations, claimed_until, claim_token, live_mode, created_time, updated_time) \
-             VALUES (?, 'pending', '[]', '{}', 'US', 3600, ?, '[]', ?, 'claim', FALSE, ?, ?)",
+             VALUES (?, 'pending', '[]', '{}', 'US', 3600, ?, '[]', ?, 'claim', FALSE, ?, ?) \
+             ON CONFLICT (id) DO NOTHING",
             "",
             vec![id.into(), expire.into(), expire.into(), now.into(), now.into()],
         );
-        self.change_reservation(id, insert).await?;
-        // 2. The Inventory places the hold.
+        self.lone_statement(insert).await?;
+        // 2. The Inventory places the hold: a transaction.
         self.hold(id, item).await?;
-        // 3. The Reservation service records it active with its allocations.
+        // 3. The Reservation service records it active, if it still holds the claim: one statement.
         let activate = stmt(
-            self.reservation.backend(),
+            backend,
             "UPDATE reservation SET state = 'active', allocations = '[]', claimed_until = NULL, claim_token = NULL, \
-             updated_time = ? WHERE id = ?",
+             updated_time = ? WHERE id = ? AND state = 'pending' AND claim_token = 'claim'",
             "",
             vec![Utc::now().into(), id.into()],
         );
-        self.change_reservation(id, activate).await
+        self.lone_statement(activate).await
     }
 
     /// The hold's transaction: locks, reads, the level, the hold and its allocation.
@@ -147,18 +148,12 @@ impl ReservationSql {
             .await
     }
 
-    /// A transaction on the reservation `id` as the service makes one: the row locked, then changed.
-    async fn change_reservation(&self, id: &str, change: Statement) -> Result<(), DbErr> {
-        let backend = self.reservation.backend();
-        let find = stmt(backend, "SELECT id FROM reservation WHERE id = ?", FOR_UPDATE, vec![id.into()]);
+    /// One write to the Reservation service's database, on its own as the service sends it.
+    async fn lone_statement(&self, change: Statement) -> Result<(), DbErr> {
         self.reservation
-            .write(move |txn| {
-                let (find, change) = (find.clone(), change.clone());
-                Box::pin(async move {
-                    txn.query_one_raw(find).await?;
-                    txn.execute_raw(change).await?;
-                    Ok::<_, DbErr>(())
-                })
+            .write_statement(move |db| {
+                let change = change.clone();
+                Box::pin(async move { db.execute_raw(change).await.map(drop) })
             })
             .await
     }

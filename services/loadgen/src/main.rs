@@ -200,9 +200,9 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
     let unbatched_name = "(f) with `INVENTORY_HOLD_BATCH_MAX=1`: one transaction per hold";
     text.push_str(&row(unbatched_name, &hot_unbatched, Some(("SQL hold, same row", &sql_holds))));
     text.push('\n');
-    text.push_str(&row("baseline: a reservation's SQL, spread items, one transaction each", &sql_spread, None));
+    text.push_str(&row("baseline: a reservation's SQL, spread items, as the services send it", &sql_spread, None));
     text.push('\n');
-    text.push_str(&row("baseline: a reservation's SQL, all on one row, one transaction each", &sql_hot, None));
+    text.push_str(&row("baseline: a reservation's SQL, all on one row, as the services send it", &sql_hot, None));
     text.push('\n');
     text.push_str(&row("baseline: the hold's SQL alone, all on one row, one transaction each", &sql_holds, None));
     text.push('\n');
@@ -288,11 +288,11 @@ const NOTES: &str = "
 ## Reading the figures
 
 - ops/s counts successful operations; a (d) operation is a reservation and its fulfillment order.
-- The SQL baselines send the statements of a reservation's three transactions (the pending
-  reservation, the hold, the reservation made active) straight to the same databases, one
-  transaction each, with the same concurrency: what the suite would do with no gRPC, no service
-  code and no batching. (a) is compared with them on spread items, (b) on one row: there the
-  baseline is one transaction per reservation on the same row.
+- The SQL baselines send the statements of a reservation's three steps straight to the same
+  databases, as the services send them (the pending reservation, one statement; the hold, a
+  transaction; the reservation made active, one statement), with the same concurrency: what the
+  suite would do with no gRPC, no service code and no batching. (a) is compared with them on spread
+  items, (b) on one row: there the baseline is one hold transaction per reservation on the same row.
 - (f) places holds at the Inventory directly, all on one item, so the hold's transaction is the
   whole cost. It runs twice: with hold batching (the default) and with `INVENTORY_HOLD_BATCH_MAX=1`
   (the same Inventory, one transaction per hold), and both are compared with the hold's SQL alone

@@ -116,12 +116,30 @@ impl Reservations {
             updated_time: time,
             claim: Some(self.new_claim()),
         };
+        // A new id, the usual case, is one statement on its own.
+        let inserted = self
+            .db
+            .write_statement(|db| {
+                let candidate = candidate.clone();
+                Box::pin(async move {
+                    let inserted = row::Entity::insert(candidate.to_row()?.into_active_model())
+                        .on_conflict(OnConflict::column(row::Column::Id).do_nothing().to_owned())
+                        .exec_without_returning(db)
+                        .await?;
+                    Ok::<_, ReservationError>(inserted > 0)
+                })
+            })
+            .await?;
+        if inserted {
+            fault_point("after_pending");
+            return self.place(candidate, true).await;
+        }
         let decision = retry_lost_insert(|| {
             self.db.write(|txn| {
                 let (this, candidate, request) = (self.clone(), candidate.clone(), request.clone());
                 Box::pin(async move {
-                    // A new id, the usual case, is one statement. A row that the insert met but
-                    // that was deleted before it could be read is met no more on a second try.
+                    // The id is taken, or was: a row that the insert met but that was deleted
+                    // before it could be read is met no more on a second try.
                     let mut existing = None;
                     for _ in 0..2 {
                         let inserted = row::Entity::insert(candidate.to_row()?.into_active_model())
@@ -395,19 +413,20 @@ impl Reservations {
         from: State,
         change: impl Fn(&mut Reservation) + Clone + Send + Sync + 'static,
     ) -> Result<Reservation, ReservationError> {
+        // One statement on the hot path; a worker that lost its claim then reads what is stored.
         let (reservation, applied) = self
             .db
-            .write(|txn| {
+            .write_statement(|db| {
                 let (claimed, mut changed, change) = (claimed.clone(), claimed.clone(), change.clone());
                 Box::pin(async move {
                     change(&mut changed);
                     changed.updated_time = now();
                     changed.claim = None;
-                    if write_back(txn, &claimed, from, &changed).await? {
+                    if write_back(db, &claimed, from, &changed).await? {
                         return Ok::<_, ReservationError>((changed, true));
                     }
                     let stored = row::Entity::find_by_id(changed.id.clone())
-                        .one(txn)
+                        .one(db)
                         .await?
                         .ok_or_else(|| ReservationError::NotFound(changed.id.clone()))?;
                     Ok((Reservation::from_row(stored)?, false))

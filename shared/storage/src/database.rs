@@ -151,24 +151,46 @@ impl Database {
         T: Send,
         E: TransactionError + Send,
     {
+        self.in_turn(|| async {
+            let transaction = self.connection.begin().await?;
+            let value = body(&transaction).await?;
+            transaction.commit().await?;
+            Ok::<T, E>(value)
+        })
+        .await
+    }
+
+    /// Runs `statement`, one write statement, without a transaction of its own: a single statement
+    /// is atomic by itself, and this saves the round trips of BEGIN and COMMIT on a hot path. Writers
+    /// take turns and lost races are retried as in [`Database::write`]; anything else `statement`
+    /// does (a read of what the write left, say) is not atomic with the write.
+    pub async fn write_statement<T, E, F>(&self, statement: F) -> Result<T, E>
+    where
+        F: for<'c> Fn(&'c DatabaseConnection) -> TransactionFuture<'c, T, E> + Send + Sync,
+        T: Send,
+        E: TransactionError + Send,
+    {
+        self.in_turn(|| statement(&self.connection)).await
+    }
+
+    /// Runs `attempt` in this writer's turn (SQLite has one writer at a time), again while it loses
+    /// races, with capped, jittered backoff.
+    async fn in_turn<T, E, Fut>(&self, attempt: impl Fn() -> Fut) -> Result<T, E>
+    where
+        Fut: Future<Output = Result<T, E>>,
+        E: TransactionError,
+    {
         let _turn = match &self.write_gate {
             Some(gate) => Some(gate.lock().await),
             None => None,
         };
-        let mut attempt = 1;
+        let mut tries = 1;
         loop {
-            let result = async {
-                let transaction = self.connection.begin().await?;
-                let value = body(&transaction).await?;
-                transaction.commit().await?;
-                Ok::<T, E>(value)
-            }
-            .await;
-            match result {
-                Err(error) if attempt < MAX_ATTEMPTS && is_retryable(&error) => {
-                    tracing::debug!(attempt, "transaction lost a race, retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
+            match attempt().await {
+                Err(error) if tries < MAX_ATTEMPTS && is_retryable(&error) => {
+                    tracing::debug!(attempt = tries, "write lost a race, retrying");
+                    tokio::time::sleep(backoff(tries)).await;
+                    tries += 1;
                 }
                 other => return other,
             }
@@ -341,5 +363,50 @@ mod tests {
         assert_eq!(classify(&error), DbFailure::UniqueViolation);
         let rows = db.connection().execute_unprepared("DELETE FROM t").await.expect("delete");
         assert_eq!(rows.rows_affected(), 0, "the first insert was rolled back");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn racing_lone_statements_and_transactions_all_commit_on_sqlite() {
+        use sea_orm::{ConnectionTrait, Statement};
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/test.db", dir.path().display());
+        let db = Database::connect(&url, PoolConfig::default()).await.expect("connect");
+        db.connection().execute_unprepared("CREATE TABLE t (n INTEGER PRIMARY KEY)").await.expect("create");
+        let mut writers = tokio::task::JoinSet::new();
+        for n in 0..64i64 {
+            let db = db.clone();
+            writers.spawn(async move {
+                if n % 2 == 0 {
+                    // A read, then a write: the kind of transaction SQLite refuses to upgrade while
+                    // another writer holds the lock (turns and retries both see to it).
+                    db.write(|txn| {
+                        Box::pin(async move {
+                            txn.execute_unprepared("SELECT COUNT(*) FROM t").await?;
+                            txn.execute_unprepared(&format!("INSERT INTO t VALUES ({n})")).await?;
+                            Ok::<_, DbErr>(())
+                        })
+                    })
+                    .await
+                } else {
+                    db.write_statement(|db| {
+                        Box::pin(async move {
+                            db.execute_unprepared(&format!("INSERT INTO t VALUES ({n})")).await.map(drop)
+                        })
+                    })
+                    .await
+                }
+            });
+        }
+        while let Some(written) = writers.join_next().await {
+            written.expect("no panic").expect("every writer commits");
+        }
+        let count = db
+            .connection()
+            .query_one_raw(Statement::from_string(db.connection().get_database_backend(), "SELECT COUNT(*) FROM t"))
+            .await
+            .expect("count")
+            .expect("a row");
+        assert_eq!(count.try_get_by_index::<i64>(0).expect("int"), 64);
     }
 }
