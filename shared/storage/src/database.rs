@@ -315,6 +315,19 @@ mod tests {
         }
     }
 
+    /// The rows of the test table `t`.
+    async fn rows_in_t(db: &Database) -> i64 {
+        use sea_orm::{ConnectionTrait, Statement};
+        let backend = db.connection().get_database_backend();
+        let count = db
+            .connection()
+            .query_one_raw(Statement::from_string(backend, "SELECT COUNT(*) FROM t"))
+            .await
+            .expect("count")
+            .expect("a row");
+        count.try_get_by_index::<i64>(0).expect("int")
+    }
+
     #[tokio::test]
     async fn sqlite_file_is_created_in_wal_mode_and_writes_commit() {
         use sea_orm::{ConnectionTrait, Statement};
@@ -334,13 +347,7 @@ mod tests {
         db.write(|txn| Box::pin(async move { txn.execute_unprepared("INSERT INTO t VALUES (1)").await }))
             .await
             .expect("insert");
-        let count = db
-            .connection()
-            .query_one_raw(Statement::from_string(db.connection().get_database_backend(), "SELECT COUNT(*) FROM t"))
-            .await
-            .expect("count")
-            .expect("a row");
-        assert_eq!(count.try_get_by_index::<i64>(0).expect("int"), 1);
+        assert_eq!(rows_in_t(&db).await, 1);
     }
 
     #[tokio::test]
@@ -367,7 +374,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn racing_lone_statements_and_transactions_all_commit_on_sqlite() {
-        use sea_orm::{ConnectionTrait, Statement};
+        use sea_orm::ConnectionTrait;
 
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}/test.db", dir.path().display());
@@ -401,12 +408,6 @@ mod tests {
         while let Some(written) = writers.join_next().await {
             written.expect("no panic").expect("every writer commits");
         }
-        let count = db
-            .connection()
-            .query_one_raw(Statement::from_string(db.connection().get_database_backend(), "SELECT COUNT(*) FROM t"))
-            .await
-            .expect("count")
-            .expect("a row");
-        assert_eq!(count.try_get_by_index::<i64>(0).expect("int"), 64);
+        assert_eq!(rows_in_t(&db).await, 64);
     }
 }
