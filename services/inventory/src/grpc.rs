@@ -435,6 +435,12 @@ fn movement_to_proto(movement: StockMovement) -> pb::StockMovement {
 }
 
 fn hold_to_proto(hold: Hold) -> pb::Hold {
+    let placed_by = match hold.placed_by {
+        None => pb::HoldPlacer::Unspecified,
+        Some(Caller::Reservation) => pb::HoldPlacer::Reservation,
+        Some(Caller::Catalog) => pb::HoldPlacer::Catalog,
+        Some(Caller::Client) => pb::HoldPlacer::Client,
+    };
     let state = match hold.state {
         HoldState::Held => pb::HoldState::Held,
         HoldState::Committed => pb::HoldState::Committed,
@@ -467,5 +473,6 @@ fn hold_to_proto(hold: Hold) -> pb::Hold {
         expire_time: Some(timestamp(hold.expire_time)),
         created_time: Some(timestamp(hold.created_time)),
         updated_time: Some(timestamp(hold.updated_time)),
+        placed_by: placed_by.into(),
     }
 }

@@ -41,7 +41,8 @@ on_every_backend! {
         let lines = vec![inv::HoldRequestLine { allow_oversell: Some(false), ..line("a", 2) }];
         let again = place(&mut inventory, hold_request("r", lines, "US")).await.expect_err("not the client's");
         assert_eq!(again.code(), Code::AlreadyExists);
-        assert_eq!(hold(&mut inventory, "r").await.state(), inv::HoldState::Held);
+        let held = hold(&mut inventory, "r").await;
+        assert_eq!((held.state(), held.placed_by()), (inv::HoldState::Held, inv::HoldPlacer::Reservation));
         assert_eq!(level(&mut inventory, "a").await.1, 2, "still reserved");
 
         // Its reservation closes it.
@@ -61,7 +62,8 @@ on_every_backend! {
         let status = reserve(&mut reservations, document_reservation("c", &[("a", 1)])).await.expect_err("taken");
         assert_eq!(status.code(), Code::AlreadyExists, "{status:?}");
         assert_eq!(get(&mut reservations, "c").await.expect_err("nothing kept").code(), Code::NotFound);
-        assert_eq!(hold(&mut inventory, "c").await.state(), inv::HoldState::Held);
+        let held = hold(&mut inventory, "c").await;
+        assert_eq!((held.state(), held.placed_by()), (inv::HoldState::Held, inv::HoldPlacer::Client));
         assert_eq!(level(&mut inventory, "a").await.1, 1);
 
         // The client closes its own.
@@ -84,6 +86,7 @@ on_every_backend! {
         reserve(&mut reservations, expiring).await.expect("reserved");
         let db = Database::connect(database.url(), PoolConfig::default()).await.expect("connect");
         db.connection().execute_unprepared("UPDATE hold SET placed_by = NULL WHERE id = 'r'").await.expect("an old hold");
+        assert_eq!(hold(&mut inventory, "r").await.placed_by(), inv::HoldPlacer::Unspecified);
         inventory.commit_hold(inv::CommitHoldRequest { hold_id: "r".into() }).await.expect("an old hold is anyone's");
         let before = get(&mut reservations, "r").await.expect("r");
 
