@@ -70,11 +70,6 @@ impl<T> ByMode<T> {
     pub fn pick<R>(&self, request: &Request<R>) -> Result<&T, Status> {
         Ok(self.get(principal(request)?.live_mode))
     }
-
-    /// Both, live first.
-    pub fn both(&self) -> [&T; 2] {
-        [&self.live, &self.test]
-    }
 }
 
 impl ByMode<fulfillment_storage::Database> {
