@@ -158,7 +158,7 @@ impl GrpcServer {
             "grpc.reflection.v1.ServerReflection",
             "grpc.reflection.v1alpha.ServerReflection",
         ]);
-        let rpc_metrics = RpcMetricsLayer::new(&self.metrics, measured);
+        let rpc_metrics = RpcMetricsLayer::new(&self.metrics, &measured, &DESCRIPTOR_SETS);
 
         let (health, health_service) = tonic_health::server::health_reporter();
         let mut routes = self.routes.add_service(health_service);
@@ -210,6 +210,14 @@ async fn set_status(health: &HealthReporter, service_names: &[&str], status: Ser
         health.set_service_status(*name, status).await;
     }
 }
+
+/// The descriptors of every service a server may offer: the suite's, health and reflection.
+const DESCRIPTOR_SETS: [&[u8]; 4] = [
+    fulfillment_proto::FILE_DESCRIPTOR_SET,
+    tonic_health::pb::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+    tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+];
 
 fn add_reflection(routes: Routes) -> Routes {
     let v1 = tonic_reflection::server::Builder::configure()

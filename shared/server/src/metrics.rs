@@ -3,6 +3,7 @@
 //! A meter provider per service rather than the global one keeps apart the services that share a
 //! process (the launcher's three, a test's several).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,11 +12,12 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http_body::{Body, Frame, SizeHint};
-use opentelemetry::KeyValue;
+use opentelemetry::{KeyValue, StringValue};
 use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _, UpDownCounter};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use prost::Message as _;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::Code;
@@ -173,9 +175,9 @@ struct RpcInstruments {
     requests: Counter<u64>,
     duration: Histogram<f64>,
     active: UpDownCounter<i64>,
-    /// The services this server offers: only their names become labels, so a client cannot grow
-    /// the label set by calling made-up paths.
-    services: Vec<&'static str>,
+    /// The methods this server serves, by path: only their names become labels, so a client
+    /// cannot grow the label set by calling made-up paths, with a key or without.
+    methods: HashMap<String, (Arc<str>, Arc<str>)>,
 }
 
 /// A tower layer that counts the calls to a gRPC server by method and status code, times them,
@@ -186,8 +188,32 @@ pub struct RpcMetricsLayer {
 }
 
 impl RpcMetricsLayer {
-    /// Records into `metrics` the calls to `services` (fully qualified gRPC service names).
-    pub fn new(metrics: &Metrics, services: Vec<&'static str>) -> Self {
+    /// Records into `metrics` the calls to the methods of `services` (fully qualified gRPC service
+    /// names) found in the encoded `descriptor_sets`; every other path is counted as `unknown`.
+    pub fn new(metrics: &Metrics, services: &[&str], descriptor_sets: &[&[u8]]) -> Self {
+        let mut methods = HashMap::new();
+        for set in descriptor_sets {
+            let Ok(set) = prost_types::FileDescriptorSet::decode(*set) else {
+                tracing::error!("a descriptor set does not decode; its methods are counted as unknown");
+                continue;
+            };
+            for file in &set.file {
+                for service in &file.service {
+                    let name = match file.package() {
+                        "" => service.name().to_owned(),
+                        package => format!("{package}.{}", service.name()),
+                    };
+                    if !services.contains(&name.as_str()) {
+                        continue;
+                    }
+                    let service_label: Arc<str> = name.as_str().into();
+                    for method in &service.method {
+                        let path = format!("/{name}/{}", method.name());
+                        methods.insert(path, (service_label.clone(), method.name().into()));
+                    }
+                }
+            }
+        }
         let meter = metrics.meter();
         let instruments = RpcInstruments {
             requests: meter
@@ -197,7 +223,7 @@ impl RpcMetricsLayer {
             duration: metrics
                 .latency_histogram("rpc.server.call.duration", "Time from a call's arrival to its last byte"),
             active: meter.i64_up_down_counter("rpc.server.active_requests").with_description("Calls in flight").build(),
-            services,
+            methods,
         };
         Self { instruments: Arc::new(instruments) }
     }
@@ -251,36 +277,35 @@ where
 #[derive(Debug)]
 struct Call {
     instruments: Arc<RpcInstruments>,
-    service: &'static str,
-    method: String,
+    service: Arc<str>,
+    method: Arc<str>,
     started: Instant,
     code: Option<Code>,
 }
 
 impl Call {
     fn start(instruments: Arc<RpcInstruments>, path: &str) -> Self {
-        let (service, method) = path.trim_start_matches('/').split_once('/').unwrap_or(("", ""));
-        let (service, method) = match instruments.services.iter().find(|known| **known == service) {
-            Some(known) => (*known, method.to_owned()),
-            None => ("unknown", "unknown".to_owned()),
+        let (service, method) = match instruments.methods.get(path) {
+            Some((service, method)) => (service.clone(), method.clone()),
+            None => (Arc::from(UNKNOWN), Arc::from(UNKNOWN)),
         };
-        // By service only: whether the method exists is known only once the call is answered.
-        instruments.active.add(1, &[KeyValue::new("rpc.service", service)]);
+        instruments.active.add(1, &[KeyValue::new("rpc.service", StringValue::from(service.clone()))]);
         Self { instruments, service, method, started: Instant::now(), code: None }
     }
 }
 
+/// The label of every path a server does not serve.
+const UNKNOWN: &str = "unknown";
+
 impl Drop for Call {
     fn drop(&mut self) {
-        let service = KeyValue::new("rpc.service", self.service);
+        let service = KeyValue::new("rpc.service", StringValue::from(self.service.clone()));
         self.instruments.active.add(-1, std::slice::from_ref(&service));
         // Dropped unanswered: the client hung up, or the deadline passed and tonic answered
         // CANCELLED for the handler.
         let code = self.code.unwrap_or(Code::Cancelled);
-        // Made-up method names stay out of the labels.
-        let method = if code == Code::Unimplemented { "unknown".to_owned() } else { std::mem::take(&mut self.method) };
-        let attributes =
-            [service, KeyValue::new("rpc.method", method), KeyValue::new("rpc.grpc.status_code", code as i64)];
+        let method = KeyValue::new("rpc.method", StringValue::from(self.method.clone()));
+        let attributes = [service, method, KeyValue::new("rpc.grpc.status_code", code as i64)];
         self.instruments.requests.add(1, &attributes);
         self.instruments.duration.record(self.started.elapsed().as_secs_f64(), &attributes);
     }

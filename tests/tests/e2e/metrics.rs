@@ -168,17 +168,30 @@ on_every_backend! {
 
     async fn made_up_methods_do_not_become_labels(backend: Backend) {
         let (inventory_service, _inventory) = spawn_inventory_with(backend, &[]).await;
-        let channel = inventory_service.keyed(suite_tests::keys::LIVE).await;
-        let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.expect("ready");
-        let path = http::uri::PathAndQuery::from_static("/fulfillment.inventory.v1.InventoryService/MadeUp");
-        let codec = tonic_prost::ProstCodec::<inv::GetHoldRequest, inv::Hold>::default();
-        let status = grpc.unary(tonic::Request::new(inv::GetHoldRequest::default()), path, codec).await.expect_err("no such method");
-        assert_eq!(status.code(), Code::Unimplemented);
-
+        let made_up = |n: usize| format!("/fulfillment.inventory.v1.InventoryService/MadeUp{n}{}", "Z".repeat(2_000));
+        let call = |channel: suite_tests::KeyedChannel, path: String| async move {
+            let mut grpc = tonic::client::Grpc::new(channel);
+            grpc.ready().await.expect("ready");
+            let path = http::uri::PathAndQuery::try_from(path).expect("a path");
+            let codec = tonic_prost::ProstCodec::<inv::GetHoldRequest, inv::Hold>::default();
+            grpc.unary(tonic::Request::new(inv::GetHoldRequest::default()), path, codec).await.expect_err("no such method")
+        };
+        let keyed = inventory_service.keyed(suite_tests::keys::LIVE).await;
+        assert_eq!(call(keyed, made_up(0)).await.code(), Code::Unimplemented);
+        // Without a key the gate refuses them before routing: still no label of their own.
+        let bare = inventory_service.keyed("").await;
+        for n in 1..=10 {
+            assert_eq!(call(bare.clone(), made_up(n)).await.code(), Code::Unauthenticated);
+        }
+        let lines = inventory_service.scrape().await.lines().count();
+        for n in 11..=60 {
+            assert_eq!(call(bare.clone(), made_up(n)).await.code(), Code::Unauthenticated);
+        }
         let text = inventory_service.scrape().await;
         assert!(!text.contains("MadeUp"), "{text}");
+        assert_eq!(text.lines().count(), lines, "the scrape grew with made-up methods");
         let figures = Figures::of(&inventory_service).await;
         assert_eq!(figures.calls("unknown", Code::Unimplemented), 1.0);
+        assert_eq!(figures.calls("unknown", Code::Unauthenticated), 60.0);
     }
 }
