@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fulfillment_errors::FieldViolation;
+use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_reference::{MAX_SHORT_TEXT, ReferenceData, generate_id, validate_sku_id, validate_text};
 use fulfillment_storage::paging::{Cursor, Page, now};
 use fulfillment_storage::{Database, retry_lost_insert};
@@ -228,7 +228,7 @@ impl Catalog {
             .filter_map(|(parameter, value)| validate_text(parameter, value?, MAX_SHORT_TEXT).err())
             .collect();
         if !violations.is_empty() {
-            return Err(CatalogError::InvalidRequest(violations));
+            return Err(CatalogError::InvalidRequest(violations.into()));
         }
         let cursor = Cursor::decode(page_token).map_err(CatalogError::invalid)?;
         let rows = repository::list_manufacturer_parts(
@@ -340,7 +340,7 @@ impl Catalog {
 }
 
 fn validate_part_key(manufacturer_id: &str, part_number: &str) -> Result<(), CatalogError> {
-    let mut violations = Vec::new();
+    let mut violations = Violations::new();
     for (parameter, value) in [("manufacturerId", manufacturer_id), ("partNumber", part_number)] {
         if value.is_empty() {
             violations.push(FieldViolation::missing(parameter));

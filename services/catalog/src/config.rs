@@ -52,10 +52,10 @@ impl CatalogConfig {
             )?,
             reference: reference_data(env),
             inventory_url: env.string_or("CATALOG_INVENTORY_URL", DEFAULT_INVENTORY_URL),
-            inventory_timeout: env.millis_or("CATALOG_INVENTORY_TIMEOUT_MS", Duration::from_secs(5))?,
+            inventory_timeout: env.interval_or("CATALOG_INVENTORY_TIMEOUT_MS", Duration::from_secs(5))?,
             inventory_tls: ClientTls::from_env(env, "CATALOG", "INVENTORY")?,
-            saga_recovery_interval: env.millis_or("CATALOG_SAGA_RECOVERY_MS", Duration::from_secs(1))?,
-            saga_lease: env.millis_or("CATALOG_SAGA_LEASE_MS", Duration::from_secs(30))?,
+            saga_recovery_interval: env.interval_or("CATALOG_SAGA_RECOVERY_MS", Duration::from_secs(1))?,
+            saga_lease: env.interval_or("CATALOG_SAGA_LEASE_MS", Duration::from_secs(30))?,
             access: AccessSettings::from_env(env, "CATALOG")?,
         })
         .map(|mut config: Self| {

@@ -1,4 +1,4 @@
-use fulfillment_errors::{ApiError, ErrorCode, FieldViolation, PreconditionViolation};
+use fulfillment_errors::{ApiError, ErrorCode, FieldViolation, PreconditionViolation, Violations};
 use fulfillment_storage::TransactionError;
 use sea_orm::DbErr;
 
@@ -11,7 +11,7 @@ pub const MANUFACTURER_PART_NOT_FOUND: &str =
 pub enum CatalogError {
     /// The request breaks the document's rules.
     #[error("invalid request: {0:?}")]
-    InvalidRequest(Vec<FieldViolation>),
+    InvalidRequest(Violations),
     /// No SKU has the id.
     #[error("SKU '{0}' not found")]
     SkuNotFound(String),
@@ -65,7 +65,7 @@ pub enum CatalogError {
 impl CatalogError {
     /// A request with a single bad parameter.
     pub fn invalid(violation: FieldViolation) -> Self {
-        CatalogError::InvalidRequest(vec![violation])
+        CatalogError::InvalidRequest(violation.into())
     }
 }
 

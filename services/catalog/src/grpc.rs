@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use fulfillment_access::{ByMode, Need, Policy};
-use fulfillment_errors::FieldViolation;
+use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_proto::catalog::v1 as pb;
 use fulfillment_proto::catalog::v1::catalog_service_server::CatalogService;
 use fulfillment_proto::time::timestamp;
@@ -16,6 +16,7 @@ use crate::error::CatalogError;
 use crate::repository::SkuFilter;
 use crate::saga::Inconsistency;
 use crate::sku::{Sku, SkuAttributes, SkuChanges, SkuField};
+use crate::validation;
 
 /// `ErrorInfo.domain` of the Catalog's errors.
 const DOMAIN: &str = "catalog.fulfillment";
@@ -57,8 +58,8 @@ fn status(error: CatalogError) -> Status {
     error.into_status(DOMAIN)
 }
 
-fn invalid(violations: Vec<FieldViolation>) -> Status {
-    status(CatalogError::InvalidRequest(violations))
+fn invalid(violations: impl Into<Violations>) -> Status {
+    status(CatalogError::InvalidRequest(violations.into()))
 }
 
 #[tonic::async_trait]
@@ -70,7 +71,7 @@ impl CatalogService for CatalogGrpc {
         let catalog = self.catalogs.pick(&request)?;
         let sku = request.into_inner().sku.unwrap_or_default();
         let id = non_empty(sku.id.clone());
-        let created = catalog.create_sku(id, attributes(sku)).await.map_err(status)?;
+        let created = catalog.create_sku(id, attributes(sku)?).await.map_err(status)?;
         Ok(Response::new(pb::CreateSkuResponse { sku: Some(to_proto(created)) }))
     }
 
@@ -80,8 +81,8 @@ impl CatalogService for CatalogGrpc {
     ) -> Result<Response<pb::UpsertSkuResponse>, Status> {
         let catalog = self.catalogs.pick(&request)?;
         let sku = request.into_inner().sku.unwrap_or_default();
-        let id = non_empty(sku.id.clone()).ok_or_else(|| invalid(vec![FieldViolation::missing("id")]))?;
-        let (sku, created) = catalog.upsert_sku(id, attributes(sku)).await.map_err(status)?;
+        let id = non_empty(sku.id.clone()).ok_or_else(|| invalid(FieldViolation::missing("id")))?;
+        let (sku, created) = catalog.upsert_sku(id, attributes(sku)?).await.map_err(status)?;
         Ok(Response::new(pb::UpsertSkuResponse { sku: Some(to_proto(sku)), created }))
     }
 
@@ -92,8 +93,8 @@ impl CatalogService for CatalogGrpc {
         let catalog = self.catalogs.pick(&request)?;
         let request = request.into_inner();
         let sku = request.sku.unwrap_or_default();
-        let id = non_empty(sku.id.clone()).ok_or_else(|| invalid(vec![FieldViolation::missing("id")]))?;
-        let values = attributes(sku);
+        let id = non_empty(sku.id.clone()).ok_or_else(|| invalid(FieldViolation::missing("id")))?;
+        let values = attributes(sku)?;
         let changes = match request.update_mask.filter(|mask| !mask.paths.is_empty()) {
             None => SkuChanges::set_present(values),
             Some(mask) => {
@@ -113,7 +114,7 @@ impl CatalogService for CatalogGrpc {
     async fn list_skus(&self, request: Request<pb::ListSkusRequest>) -> Result<Response<pb::ListSkusResponse>, Status> {
         let catalog = self.catalogs.pick(&request)?;
         let request = request.into_inner();
-        let mut violations = Vec::new();
+        let mut violations = Violations::new();
         let size = page_size(request.page_size).map_err(|v| violations.push(v)).unwrap_or_default();
         let filter = SkuFilter {
             ids: request.ids,
@@ -161,7 +162,7 @@ impl CatalogService for CatalogGrpc {
     ) -> Result<Response<pb::ListManufacturerPartsResponse>, Status> {
         let catalog = self.catalogs.pick(&request)?;
         let request = request.into_inner();
-        let size = page_size(request.page_size).map_err(|v| invalid(vec![v]))?;
+        let size = page_size(request.page_size).map_err(invalid)?;
         let manufacturer_id = non_empty(request.manufacturer_id);
         let part_number = non_empty(request.part_number);
         let page = catalog
@@ -207,8 +208,10 @@ impl CatalogService for CatalogGrpc {
 }
 
 /// The attributes a request sets: empty strings, empty maps and `false` flags count as not set.
-fn attributes(sku: pb::Sku) -> SkuAttributes {
-    SkuAttributes {
+/// The attributes a request sets, its metadata counted before it is copied.
+fn attributes(sku: pb::Sku) -> Result<SkuAttributes, Status> {
+    validation::metadata_count(sku.metadata.len()).map_err(invalid)?;
+    Ok(SkuAttributes {
         name: non_empty(sku.name),
         description: non_empty(sku.description),
         eccn: non_empty(sku.eccn),
@@ -227,7 +230,7 @@ fn attributes(sku: pb::Sku) -> SkuAttributes {
         managed_fulfillment: non_empty(sku.managed_fulfillment),
         item_breadcrumb: non_empty(sku.item_breadcrumb),
         metadata: (!sku.metadata.is_empty()).then(|| sku.metadata.into_iter().collect::<BTreeMap<_, _>>()),
-    }
+    })
 }
 
 fn to_proto(sku: Sku) -> pb::Sku {

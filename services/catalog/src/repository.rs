@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use fulfillment_errors::FieldViolation;
+use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_reference::{MAX_SHORT_TEXT, is_valid_id, validate_text};
 use fulfillment_storage::paging::{Cursor, TimeRange};
 use sea_orm::sea_query::OnConflict;
@@ -41,11 +41,12 @@ impl SkuFilter {
     pub const MAX_IDS: usize = 100;
 
     /// Checks the filters a caller sent.
-    pub fn validate(&self) -> Result<(), Vec<FieldViolation>> {
-        let mut violations = Vec::new();
+    pub fn validate(&self) -> Result<(), Violations> {
+        // The count first: a longer list is refused before any of its ids is looked at.
         if self.ids.len() > Self::MAX_IDS {
-            violations.push(FieldViolation::invalid("ids", format!("At most {} ids may be given.", Self::MAX_IDS)));
+            return Err(FieldViolation::invalid("ids", format!("At most {} ids may be given.", Self::MAX_IDS)).into());
         }
+        let mut violations = Violations::new();
         violations.extend(
             self.ids.iter().filter(|id| !is_valid_id(id)).map(|id| FieldViolation::not_valid("ids", id, "SKU ID")),
         );

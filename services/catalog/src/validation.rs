@@ -1,6 +1,6 @@
 //! The SKU document's rules that need no database.
 
-use fulfillment_errors::FieldViolation;
+use fulfillment_errors::{FieldViolation, Violations};
 use std::collections::BTreeMap;
 
 use fulfillment_reference::{
@@ -19,8 +19,8 @@ pub struct Validated {
 
 /// Checks `attributes` against the SKU document, filling in what it defaults (`weightUnit` to oz,
 /// `allowOversell` to true on physical SKUs), and reports every violation at once.
-pub fn validate(attributes: &mut SkuAttributes, reference: &ReferenceData) -> Result<Validated, Vec<FieldViolation>> {
-    let mut violations = Vec::new();
+pub fn validate(attributes: &mut SkuAttributes, reference: &ReferenceData) -> Result<Validated, Violations> {
+    let mut violations = Violations::new();
     let mut check = |result: Result<(), FieldViolation>| {
         if let Err(violation) = result {
             violations.push(violation);
@@ -117,13 +117,19 @@ pub const MAX_METADATA_ENTRIES: usize = 50;
 const MAX_METADATA_KEY: usize = 64;
 const MAX_METADATA_VALUE: usize = 512;
 
-fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), FieldViolation> {
-    if metadata.len() > MAX_METADATA_ENTRIES {
+/// Checks how many metadata entries a SKU is given, before any of them is looked at.
+pub fn metadata_count(entries: usize) -> Result<(), FieldViolation> {
+    if entries > MAX_METADATA_ENTRIES {
         return Err(FieldViolation::invalid(
             "metadata",
-            format!("The metadata has {} entries; at most {MAX_METADATA_ENTRIES} are allowed.", metadata.len()),
+            format!("The metadata has {entries} entries; at most {MAX_METADATA_ENTRIES} are allowed."),
         ));
     }
+    Ok(())
+}
+
+fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), FieldViolation> {
+    metadata_count(metadata.len())?;
     for (key, value) in metadata {
         validate_text("metadata", key, MAX_METADATA_KEY)?;
         if key.is_empty() {

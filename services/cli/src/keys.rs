@@ -20,9 +20,6 @@ pub(crate) enum KeysCommand {
         /// What the key may do (repeat for several); read and write when none is given.
         #[arg(long = "scope", value_enum)]
         scopes: Vec<ScopeArg>,
-        /// Makes the service key of one of the suite's services (catalog or reservation).
-        #[arg(long)]
-        service: Option<String>,
     },
     /// Lists the keys of the mode of the key used.
     List {
@@ -43,7 +40,7 @@ pub(crate) enum ScopeArg {
 
 pub(crate) async fn run(client: &mut Client, command: KeysCommand) -> Result<(), String> {
     match command {
-        KeysCommand::Create { name, scopes, service } => {
+        KeysCommand::Create { name, scopes } => {
             let scopes = scopes
                 .into_iter()
                 .map(|scope| match scope {
@@ -53,7 +50,7 @@ pub(crate) async fn run(client: &mut Client, command: KeysCommand) -> Result<(),
                 })
                 .map(i32::from)
                 .collect();
-            let request = pb::CreateApiKeyRequest { name, scopes, service: service.unwrap_or_default() };
+            let request = pb::CreateApiKeyRequest { name, scopes, service: String::new() };
             let created = client.create_api_key(request).await.map_err(display::status)?.into_inner();
             if let Some(key) = &created.api_key {
                 println!("{}", line(key));

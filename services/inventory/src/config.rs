@@ -53,7 +53,7 @@ impl InventoryConfig {
                 DEFAULT_DATABASE_URL,
             )?,
             reference: reference_data(env),
-            expiry_sweep_interval: env.millis_or("INVENTORY_EXPIRY_SWEEP_MS", Duration::from_secs(5))?,
+            expiry_sweep_interval: env.interval_or("INVENTORY_EXPIRY_SWEEP_MS", Duration::from_secs(5))?,
             hold_grace: env.millis_or("INVENTORY_HOLD_GRACE_MS", Duration::from_secs(60))?,
             low_stock_threshold: env.parse_or("INVENTORY_LOW_STOCK_THRESHOLD", 10)?,
             access: AccessSettings::from_env(env, "INVENTORY")?,

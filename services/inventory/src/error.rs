@@ -1,4 +1,4 @@
-use fulfillment_errors::{ApiError, ErrorCode, FieldViolation, PreconditionViolation};
+use fulfillment_errors::{ApiError, ErrorCode, FieldViolation, PreconditionViolation, Violations};
 use fulfillment_storage::TransactionError;
 use sea_orm::DbErr;
 
@@ -9,7 +9,7 @@ use crate::allocation::Shortage;
 pub enum InventoryError {
     /// The request breaks a rule.
     #[error("invalid request: {0:?}")]
-    InvalidRequest(Vec<FieldViolation>),
+    InvalidRequest(Violations),
     /// No inventory item has the id.
     #[error("inventory item '{0}' not found")]
     ItemNotFound(String),
@@ -88,7 +88,7 @@ pub enum InventoryError {
 impl InventoryError {
     /// A request with a single bad parameter.
     pub fn invalid(violation: FieldViolation) -> Self {
-        InventoryError::InvalidRequest(vec![violation])
+        InventoryError::InvalidRequest(violation.into())
     }
 }
 

@@ -1,7 +1,7 @@
 //! The gRPC adapter: converts between the contract's messages and the domain, and nothing else.
 
 use fulfillment_access::{ByMode, Need, Policy, principal};
-use fulfillment_errors::{ApiError, FieldViolation};
+use fulfillment_errors::{ApiError, FieldViolation, Violations};
 use fulfillment_proto::inventory::v1 as pb;
 use fulfillment_proto::inventory::v1::inventory_service_server::InventoryService;
 use fulfillment_proto::time::{date_time, timestamp};
@@ -63,8 +63,8 @@ fn status(error: InventoryError) -> Status {
     ApiError::from(error).into_status(DOMAIN)
 }
 
-fn invalid(violations: Vec<FieldViolation>) -> Status {
-    status(InventoryError::InvalidRequest(violations))
+fn invalid(violations: impl Into<Violations>) -> Status {
+    status(InventoryError::InvalidRequest(violations.into()))
 }
 
 /// The Catalog and the Reservation service, known by their service keys (never by anything a
@@ -78,7 +78,7 @@ fn caller<T>(request: &Request<T>) -> Caller {
 }
 
 fn size(requested: i32) -> Result<u64, Status> {
-    page_size(requested).map_err(|v| invalid(vec![v]))
+    page_size(requested).map_err(invalid)
 }
 
 #[tonic::async_trait]
@@ -129,7 +129,7 @@ impl InventoryService for InventoryGrpc {
         let inventory = self.inventories.pick(&request)?;
         let request = request.into_inner();
         let page_size = size(request.page_size)?;
-        let mut violations = Vec::new();
+        let mut violations = Violations::new();
         let filter = ItemFilter {
             ids: request.ids,
             manufacturer_id: non_empty(request.manufacturer_id),
@@ -228,7 +228,7 @@ impl InventoryService for InventoryGrpc {
             Ok(pb::StockChangeKind::Set) => StockChange::Set,
             _ => {
                 let kind = request.kind.to_string();
-                return Err(invalid(vec![FieldViolation::not_valid("kind", &kind, "stock change kind")]));
+                return Err(invalid(FieldViolation::not_valid("kind", &kind, "stock change kind")));
             }
         };
         let (level, movement) = inventory
@@ -291,7 +291,7 @@ impl InventoryService for InventoryGrpc {
             None => None,
             Some(time) => Some(
                 date_time(&time)
-                    .ok_or_else(|| invalid(vec![FieldViolation::not_valid("expireTime", &time.to_string(), "time")]))?,
+                    .ok_or_else(|| invalid(FieldViolation::not_valid("expireTime", &time.to_string(), "time")))?,
             ),
         };
         let hold = inventory

@@ -1,10 +1,10 @@
 //! Holds: stock set aside for a reservation, all lines or none, until it is committed, released
 //! or expires.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use fulfillment_errors::FieldViolation;
+use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_storage::Database;
 use fulfillment_storage::paging::now;
 use sea_orm::{
@@ -118,13 +118,18 @@ fn validate_hold_id(id: &str) -> Result<(), FieldViolation> {
 }
 
 /// Merges the lines of the same item (quantities summed) in the order items first appear.
-fn merge_lines(lines: &[HoldLine]) -> Result<Vec<HoldLine>, Vec<FieldViolation>> {
+fn merge_lines(lines: &[HoldLine]) -> Result<Vec<HoldLine>, Violations> {
     let mut merged: Vec<HoldLine> = Vec::new();
-    let mut violations = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(lines.len());
+    let mut violations = Violations::new();
     for (n, line) in lines.iter().enumerate() {
-        match merged.iter_mut().find(|m| m.inventory_item_id == line.inventory_item_id) {
-            None => merged.push(line.clone()),
-            Some(existing) => {
+        match index.get(line.inventory_item_id.as_str()) {
+            None => {
+                index.insert(&line.inventory_item_id, merged.len());
+                merged.push(line.clone());
+            }
+            Some(&at) => {
+                let existing = &mut merged[at];
                 existing.quantity = existing.quantity.saturating_add(line.quantity);
                 match (existing.allow_oversell, line.allow_oversell) {
                     (Some(a), Some(b)) if a != b => violations.push(FieldViolation::invalid(
@@ -150,7 +155,7 @@ fn merge_lines(lines: &[HoldLine]) -> Result<Vec<HoldLine>, Vec<FieldViolation>>
 
 impl HoldRequest {
     fn validate(&self, inventory: &Inventory) -> Result<Vec<HoldLine>, InventoryError> {
-        let mut violations = Vec::new();
+        let mut violations = Violations::new();
         violations.extend(validate_hold_id(&self.hold_id).err());
         if self.lines.is_empty() {
             violations.push(FieldViolation::missing("lines"));

@@ -106,6 +106,6 @@ impl RowLock {
 }
 
 /// Collects violations and turns them into one error.
-pub(crate) fn check(violations: Vec<fulfillment_errors::FieldViolation>) -> Result<(), crate::InventoryError> {
+pub(crate) fn check(violations: fulfillment_errors::Violations) -> Result<(), crate::InventoryError> {
     if violations.is_empty() { Ok(()) } else { Err(crate::InventoryError::InvalidRequest(violations)) }
 }

@@ -1,6 +1,6 @@
 //! Inventory items: the inventory item document's attributes, rules and wording.
 
-use fulfillment_errors::FieldViolation;
+use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_reference::{MAX_SHORT_TEXT, generate_id, is_valid_id, validate_hs_code, validate_text};
 use fulfillment_storage::paging::{Cursor, Page, TimeRange, now};
 use sea_orm::sea_query::Query;
@@ -14,6 +14,9 @@ use crate::holds::HoldState;
 use crate::inventory::{Caller, Inventory, RowLock, check};
 use crate::stock::StockChange;
 use crate::{InventoryError, retry_lost_insert};
+
+/// The most ids one listing may name.
+pub const MAX_LISTED_IDS: usize = 100;
 
 /// A stored inventory item.
 pub type InventoryItem = inventory_item::Model;
@@ -119,7 +122,7 @@ pub(crate) fn validate_item_id(parameter: &str, id: &str) -> Result<(), FieldVio
 
 impl Inventory {
     fn validate_item(&self, item: &InventoryItem) -> Result<(), InventoryError> {
-        let mut violations = Vec::new();
+        let mut violations = Violations::new();
         let mut push = |result: Result<(), FieldViolation>| violations.extend(result.err());
         if let Some(country) = &item.country_of_origin {
             push(self.reference.validate_country_of_origin(country));
@@ -238,10 +241,12 @@ impl Inventory {
         page_size: u64,
         page_token: &str,
     ) -> Result<Page<InventoryItem>, InventoryError> {
-        let mut violations = Vec::new();
-        if filter.ids.len() > 100 {
-            violations.push(FieldViolation::invalid("ids", "At most 100 ids may be given."));
+        // The count first: a longer list is refused before any of its ids is looked at.
+        if filter.ids.len() > MAX_LISTED_IDS {
+            let message = format!("At most {MAX_LISTED_IDS} ids may be given.");
+            return Err(InventoryError::invalid(FieldViolation::invalid("ids", message)));
         }
+        let mut violations = Violations::new();
         violations.extend(filter.ids.iter().filter_map(|id| validate_item_id("ids", id).err()));
         for (parameter, value) in [("manufacturerId", &filter.manufacturer_id), ("partNumber", &filter.part_number)] {
             if let Some(value) = value {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use fulfillment_errors::FieldViolation;
+use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_reference::{MAX_SHORT_TEXT, generate_id, validate_text};
 use fulfillment_storage::paging::{Cursor, Page, now};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
@@ -85,7 +85,7 @@ pub struct ItemLevel {
 
 impl StockChangeRequest {
     fn validate(&self) -> Result<(), InventoryError> {
-        let mut violations = Vec::new();
+        let mut violations = Violations::new();
         violations.extend(validate_item_id("inventoryItemId", &self.inventory_item_id).err());
         let quantity_ok = match self.change {
             StockChange::Receive => self.quantity > 0,
@@ -235,15 +235,14 @@ impl Inventory {
         ship_to_country: Option<&str>,
         min_available: Option<i64>,
     ) -> Result<Vec<ItemLevel>, InventoryError> {
-        let mut violations = Vec::new();
+        // The count first: a longer list is refused before any of its ids is looked at.
+        if item_ids.len() > MAX_LEVEL_ITEMS {
+            let message = format!("At most {MAX_LEVEL_ITEMS} items may be asked for at once.");
+            return Err(InventoryError::invalid(FieldViolation::invalid("inventoryItemIds", message)));
+        }
+        let mut violations = Violations::new();
         if item_ids.is_empty() {
             violations.push(FieldViolation::missing("inventoryItemIds"));
-        }
-        if item_ids.len() > MAX_LEVEL_ITEMS {
-            violations.push(FieldViolation::invalid(
-                "inventoryItemIds",
-                format!("At most {MAX_LEVEL_ITEMS} items may be asked for at once."),
-            ));
         }
         violations.extend(item_ids.iter().filter_map(|id| validate_item_id("inventoryItemIds", id).err()));
         if let Some(country) = ship_to_country {

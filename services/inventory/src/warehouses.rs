@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use fulfillment_errors::FieldViolation;
+use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_reference::{MAX_SHORT_TEXT, generate_id, is_valid_id, validate_text};
 use fulfillment_storage::paging::{Cursor, Page, now};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -109,9 +109,27 @@ pub fn ships_to(warehouse: &Warehouse, country: &str) -> bool {
     warehouse.ships_everywhere || warehouse.ship_to_countries.split(',').any(|c| c == country)
 }
 
+/// The most countries a warehouse's list may name: there are 249 ISO 3166-1 codes.
+pub const MAX_SHIP_TO_COUNTRIES: usize = 250;
+
 impl Inventory {
+    /// Checks the countries a caller sent before anything is built from them: their count first,
+    /// then each one as given (so `"US,DE"` is one bad code, not two countries).
+    fn validate_ship_to(&self, fields: &WarehouseFields) -> Result<(), InventoryError> {
+        let Some(countries) = &fields.ship_to_countries else { return Ok(()) };
+        if countries.len() > MAX_SHIP_TO_COUNTRIES {
+            let message = format!("At most {MAX_SHIP_TO_COUNTRIES} countries may be given.");
+            return Err(InventoryError::invalid(FieldViolation::invalid("shipToCountries", message)));
+        }
+        let mut violations = Violations::new();
+        for country in countries {
+            violations.extend(self.reference.countries.validate_country("shipToCountries", country).err());
+        }
+        check(violations)
+    }
+
     fn validate_warehouse(&self, warehouse: &Warehouse) -> Result<(), InventoryError> {
-        let mut violations = Vec::new();
+        let mut violations = Violations::new();
         if warehouse.name.is_empty() {
             violations.push(FieldViolation::missing("name"));
         }
@@ -138,6 +156,7 @@ impl Inventory {
             Some(id) => return Err(InventoryError::invalid(FieldViolation::not_valid("id", &id, "warehouse ID"))),
             None => generate_id("wh"),
         };
+        self.validate_ship_to(&fields)?;
         let time = now();
         let mut warehouse = Warehouse {
             id,
@@ -175,6 +194,7 @@ impl Inventory {
         fields: WarehouseFields,
         mask: Vec<WarehouseField>,
     ) -> Result<Warehouse, InventoryError> {
+        self.validate_ship_to(&fields)?;
         let this = self.clone();
         self.db
             .write(|txn| {

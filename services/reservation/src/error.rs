@@ -1,4 +1,4 @@
-use fulfillment_errors::{ApiError, ErrorCode, FieldViolation};
+use fulfillment_errors::{ApiError, ErrorCode, FieldViolation, Violations};
 use fulfillment_storage::TransactionError;
 use sea_orm::DbErr;
 
@@ -7,7 +7,7 @@ use sea_orm::DbErr;
 pub enum ReservationError {
     /// The request breaks a rule.
     #[error("invalid request: {0:?}")]
-    InvalidRequest(Vec<FieldViolation>),
+    InvalidRequest(Violations),
     /// No reservation has the id (or it expired).
     #[error("reservation '{0}' not found")]
     NotFound(String),
@@ -45,7 +45,7 @@ pub enum ReservationError {
 impl ReservationError {
     /// A request with a single bad parameter.
     pub fn invalid(violation: FieldViolation) -> Self {
-        ReservationError::InvalidRequest(vec![violation])
+        ReservationError::InvalidRequest(violation.into())
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use fulfillment_errors::FieldViolation;
+use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_reference::{MAX_SHORT_TEXT, generate_id, is_valid_id, validate_text};
 use fulfillment_storage::paging::{Cursor, Page, now};
 use sea_orm::{
@@ -90,7 +90,13 @@ impl Reservations {
         upstream_id: Option<String>,
         items: Vec<ReservationItem>,
     ) -> Result<FulfillmentOrder, ReservationError> {
-        let mut violations = Vec::new();
+        let limits = self.limits;
+        // The count first: a longer list is refused before any of its items is looked at.
+        if items.len() > limits.max_items {
+            let message = format!("At most {} items may be given.", limits.max_items);
+            return Err(ReservationError::invalid(FieldViolation::invalid("items", message)));
+        }
+        let mut violations = Violations::new();
         if reservation_id.is_empty() {
             violations.push(FieldViolation::missing("reservationId"));
         } else if !is_valid_id(reservation_id) {
@@ -99,20 +105,14 @@ impl Reservations {
         if let Some(upstream) = &upstream_id {
             violations.extend(validate_text("upstreamId", upstream, MAX_SHORT_TEXT).err());
         }
-        let limits = self.limits;
-        if items.len() > limits.max_items {
-            let message = format!("At most {} items may be given.", limits.max_items);
-            violations.push(FieldViolation::invalid("items", message));
-        } else {
-            for (n, item) in items.iter().enumerate() {
-                if !is_valid_id(&item.inventory_item_id) {
-                    let parameter = format!("items[{n}].inventoryItemId");
-                    violations.push(FieldViolation::not_valid(parameter, &item.inventory_item_id, "inventory item ID"));
-                }
-                if !(1..=limits.max_quantity).contains(&item.quantity) {
-                    let parameter = format!("items[{n}].quantity");
-                    violations.push(FieldViolation::not_valid(parameter, &item.quantity.to_string(), "quantity"));
-                }
+        for (n, item) in items.iter().enumerate() {
+            if !is_valid_id(&item.inventory_item_id) {
+                let parameter = format!("items[{n}].inventoryItemId");
+                violations.push(FieldViolation::not_valid(parameter, &item.inventory_item_id, "inventory item ID"));
+            }
+            if !(1..=limits.max_quantity).contains(&item.quantity) {
+                let parameter = format!("items[{n}].quantity");
+                violations.push(FieldViolation::not_valid(parameter, &item.quantity.to_string(), "quantity"));
             }
         }
         if !violations.is_empty() {

@@ -1,7 +1,7 @@
 //! The gRPC adapter: converts between the contract's messages and the domain, and nothing else.
 
 use fulfillment_access::{ByMode, Need, Policy};
-use fulfillment_errors::FieldViolation;
+use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_proto::common::v1 as common;
 use fulfillment_proto::inventory::v1 as inventory;
 use fulfillment_proto::reservation::v1 as pb;
@@ -111,7 +111,7 @@ impl ReservationService for ReservationGrpc {
             Ok(pb::ReservationState::Expired) => (&[], Some(true)),
             Err(_) => return Err(invalid(FieldViolation::not_valid("state", &request.state.to_string(), "state"))),
         };
-        let mut violations = Vec::new();
+        let mut violations = Violations::new();
         let created = time_range(request.created_time, "createdTime", &mut violations);
         if !violations.is_empty() {
             return Err(status(ReservationError::InvalidRequest(violations)));

@@ -1,7 +1,9 @@
 //! A reservation as the service sees it, and how it is stored.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
-use fulfillment_errors::FieldViolation;
+use fulfillment_errors::{FieldViolation, Violations, excerpt};
 use fulfillment_reference::{MAX_SHORT_TEXT, ReferenceData, is_valid_id, validate_text};
 use sea_orm::DbErr;
 use serde::{Deserialize, Serialize};
@@ -237,26 +239,24 @@ impl Reservation {
 
 impl NewReservation {
     /// Checks the request against the reservation document, naming every bad parameter.
-    pub fn validate(
-        &self,
-        reference: &ReferenceData,
-        max_expires_in: i64,
-        limits: Limits,
-    ) -> Result<(), Vec<FieldViolation>> {
-        let mut violations = Vec::new();
+    pub fn validate(&self, reference: &ReferenceData, max_expires_in: i64, limits: Limits) -> Result<(), Violations> {
+        let mut violations = Violations::new();
         if let Some(id) = &self.id
             && !is_valid_id(id)
         {
             // An id given but unusable; an empty one means "generate".
             violations.push(FieldViolation::not_valid("id", id, "reservation ID"));
         }
+        // The count first: a longer list is refused before any of its items is looked at.
+        if self.items.len() > limits.max_items {
+            let message = format!("At most {} items may be reserved at once.", limits.max_items);
+            return Err(FieldViolation::invalid("items", message).into());
+        }
         if self.items.is_empty() {
             violations.push(FieldViolation::missing("items"));
         }
-        if self.items.len() > limits.max_items {
-            let message = format!("At most {} items may be reserved at once.", limits.max_items);
-            violations.push(FieldViolation::invalid("items", message));
-        }
+        // For each item id, the explicit allowOversell values its earlier lines gave.
+        let mut oversell_given: HashMap<&str, [bool; 2]> = HashMap::with_capacity(self.items.len());
         for (n, item) in self.items.iter().enumerate() {
             if !is_valid_id(&item.inventory_item_id) {
                 let parameter = format!("items[{n}].inventoryItemId");
@@ -273,15 +273,15 @@ impl NewReservation {
                     "quantity",
                 ));
             }
-            let disagrees = self.items[..n].iter().any(|earlier| {
-                earlier.inventory_item_id == item.inventory_item_id
-                    && matches!((earlier.allow_oversell, item.allow_oversell), (Some(a), Some(b)) if a != b)
-            });
-            if disagrees {
-                violations.push(FieldViolation::invalid(
-                    format!("items[{n}].allowOversell"),
-                    format!("The items for '{}' disagree on allowOversell.", item.inventory_item_id),
-                ));
+            if let Some(allow) = item.allow_oversell {
+                let given = oversell_given.entry(item.inventory_item_id.as_str()).or_default();
+                if given[usize::from(!allow)] {
+                    violations.push(FieldViolation::invalid(
+                        format!("items[{n}].allowOversell"),
+                        format!("The items for '{}' disagree on allowOversell.", excerpt(&item.inventory_item_id)),
+                    ));
+                }
+                given[usize::from(allow)] = true;
             }
         }
         if self.ship_to.country.is_empty() {

@@ -1,4 +1,4 @@
-use fulfillment_errors::{ApiError, FieldViolation};
+use fulfillment_errors::{ApiError, ErrorCode, FieldViolation};
 use sea_orm::DbErr;
 
 /// Everything managing keys can fail with.
@@ -12,6 +12,9 @@ pub enum AccessError {
         /// What is wrong.
         message: &'static str,
     },
+    /// Service keys come only from the deployment's secrets, never from a call.
+    #[error("service keys come from the deployment")]
+    ServiceKeyFromDeployment,
     /// No key of the caller's mode has the id.
     #[error("API key '{0}' not found")]
     NotFound(String),
@@ -35,6 +38,12 @@ impl From<AccessError> for ApiError {
             AccessError::Invalid { field, message } => {
                 ApiError::bad_request(vec![FieldViolation::invalid(field, message)])
             }
+            AccessError::ServiceKeyFromDeployment => ApiError::new(
+                ErrorCode::PermissionDenied,
+                "Service keys come only from the deployment's secrets (INVENTORY_CATALOG_SERVICE_KEY, \
+                 INVENTORY_RESERVATION_SERVICE_KEY); no key can make one.",
+            )
+            .with_reason("service_key_from_deployment"),
             AccessError::NotFound(id) => ApiError::not_found("ApiKey", &id),
             AccessError::Database(error) => fulfillment_storage::api_error(&error),
             AccessError::Internal(message) => ApiError::internal(message),

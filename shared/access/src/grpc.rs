@@ -11,6 +11,9 @@ use crate::key::{KeyKind, Scope};
 use crate::registry::{ApiKey, NewKey, Registry};
 use crate::{AccessError, DOMAIN, principal};
 
+/// The most scopes a request may name: each of the three once.
+const MAX_SCOPES: usize = 3;
+
 /// The access RPCs over a registry.
 #[derive(Clone, Debug)]
 pub struct AccessGrpc {
@@ -50,23 +53,24 @@ impl AccessService for AccessGrpc {
     ) -> Result<Response<pb::CreateApiKeyResponse>, Status> {
         let caller = principal(&request)?.key.kind;
         let request = request.into_inner();
-        let kind = match (request.service.is_empty(), caller) {
-            (true, KeyKind::Test) => KeyKind::Test,
-            (true, _) => KeyKind::Live,
-            (false, KeyKind::Live) => KeyKind::Service,
-            (false, _) => {
-                return Err(status(AccessError::invalid("service", "Only a live admin key makes service keys.")));
-            }
+        // An identity that passes the ownership guards is the deployment's to give, so that a
+        // leaked admin key cannot act as the Catalog or the Reservation service.
+        if !request.service.is_empty() {
+            return Err(status(AccessError::ServiceKeyFromDeployment));
+        }
+        let kind = if caller == KeyKind::Test { KeyKind::Test } else { KeyKind::Live };
+        if request.scopes.len() > MAX_SCOPES {
+            return Err(status(AccessError::invalid(
+                "scopes",
+                "A key has at most the three scopes read, write and admin.",
+            )));
+        }
+        let scopes = if request.scopes.is_empty() {
+            vec![Scope::Read, Scope::Write]
+        } else {
+            request.scopes.iter().map(|s| scope_from_proto(*s)).collect::<Result<_, _>>().map_err(status)?
         };
-        let scopes = match (kind, request.scopes.is_empty()) {
-            (KeyKind::Service, _) => Vec::new(),
-            (_, true) => vec![Scope::Read, Scope::Write],
-            (_, false) => {
-                request.scopes.iter().map(|s| scope_from_proto(*s)).collect::<Result<_, _>>().map_err(status)?
-            }
-        };
-        let service = (!request.service.is_empty()).then_some(request.service);
-        let new = NewKey { name: request.name, kind, scopes, service };
+        let new = NewKey { name: request.name, kind, scopes, service: None };
         let (key, secret) = self.registry.create(new).await.map_err(status)?;
         tracing::info!(key = %key.prefix, kind = ?key.kind, "API key created");
         Ok(Response::new(pb::CreateApiKeyResponse { api_key: Some(key_to_proto(key)), secret }))

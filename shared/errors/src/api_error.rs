@@ -2,11 +2,9 @@ use std::collections::HashMap;
 
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::{ErrorCode, FieldViolation, PreconditionViolation, excerpt};
+use crate::{ErrorCode, PreconditionViolation, Violations, excerpt};
 
-/// The most violations one bad request reports.
-const MAX_VIOLATIONS: usize = 50;
-/// How many violations the status message quotes; the details carry them all.
+/// How many violations the status message quotes; the details carry every one kept.
 const MESSAGES_QUOTED: usize = 4;
 
 /// A failure as a caller sees it: a code, a message in the documents' wording, and the details that
@@ -18,7 +16,7 @@ pub struct ApiError {
     message: String,
     reason: String,
     metadata: HashMap<String, String>,
-    field_violations: Vec<FieldViolation>,
+    field_violations: Violations,
     precondition_violations: Vec<PreconditionViolation>,
     resource: Option<(String, String)>,
 }
@@ -31,20 +29,20 @@ impl ApiError {
             message: message.into(),
             reason: code.reason().to_owned(),
             metadata: HashMap::new(),
-            field_violations: Vec::new(),
+            field_violations: Violations::new(),
             precondition_violations: Vec::new(),
             resource: None,
         }
     }
 
-    /// INVALID_ARGUMENT carrying every violation; the reason is the first violation's code.
-    pub fn bad_request(mut violations: Vec<FieldViolation>) -> Self {
-        // However bad the request, the answer stays small enough for HTTP/2 headers.
-        violations.truncate(MAX_VIOLATIONS);
+    /// INVALID_ARGUMENT carrying the violations (capped as they were found, so the answer stays
+    /// small enough for HTTP/2 headers); the reason is the first violation's code.
+    pub fn bad_request(violations: impl Into<Violations>) -> Self {
+        let violations = violations.into();
         let mut message =
             violations.iter().take(MESSAGES_QUOTED).map(|v| v.message.as_str()).collect::<Vec<_>>().join(" ");
-        if violations.len() > MESSAGES_QUOTED {
-            message.push_str(&format!(" ({} more problems)", violations.len() - MESSAGES_QUOTED));
+        if violations.found() > MESSAGES_QUOTED {
+            message.push_str(&format!(" ({} more problems)", violations.found() - MESSAGES_QUOTED));
         }
         let mut error = Self::new(ErrorCode::InvalidArgument, message);
         if let Some(first) = violations.first() {
@@ -112,7 +110,7 @@ impl ApiError {
     }
 
     /// The bad-request entries, if any.
-    pub fn field_violations(&self) -> &[FieldViolation] {
+    pub fn field_violations(&self) -> &Violations {
         &self.field_violations
     }
 
@@ -138,6 +136,7 @@ mod tests {
     use tonic_types::StatusExt;
 
     use super::*;
+    use crate::FieldViolation;
 
     #[test]
     fn bad_request_keeps_every_violation_and_the_first_code_as_reason() {
@@ -159,9 +158,9 @@ mod tests {
 
     #[test]
     fn a_huge_bad_request_is_cut_to_a_readable_size() {
-        let violations = (0..10_000).map(|n| FieldViolation::missing(format!("lines[{n}]"))).collect();
+        let violations: Vec<_> = (0..10_000).map(|n| FieldViolation::missing(format!("lines[{n}]"))).collect();
         let status = ApiError::bad_request(violations).into_status("inventory");
-        assert!(status.message().ends_with("(46 more problems)"), "{}", status.message());
+        assert!(status.message().ends_with("(9996 more problems)"), "{}", status.message());
         assert_eq!(status.get_details_bad_request().map(|b| b.field_violations.len()), Some(50));
     }
 

@@ -10,4 +10,6 @@ mod violation;
 
 pub use api_error::ApiError;
 pub use code::ErrorCode;
-pub use violation::{EXCERPT_CHARS, FieldViolation, PreconditionViolation, ViolationCode, excerpt};
+pub use violation::{
+    EXCERPT_CHARS, FieldViolation, MAX_VIOLATIONS, PreconditionViolation, ViolationCode, Violations, excerpt,
+};

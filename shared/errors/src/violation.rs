@@ -69,6 +69,98 @@ impl fmt::Display for FieldViolation {
     }
 }
 
+/// The most violations one bad request reports.
+pub const MAX_VIOLATIONS: usize = 50;
+
+/// The violations of one request, at most [`MAX_VIOLATIONS`] of them: the cap holds while the list
+/// is built, so however many elements a request gets wrong, its answer costs no more than the cap.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Violations {
+    kept: Vec<FieldViolation>,
+    /// How many were found past the cap and not kept.
+    dropped: usize,
+}
+
+impl Violations {
+    /// No violation yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records `violation`, or only counts it when the cap is reached.
+    pub fn push(&mut self, violation: FieldViolation) {
+        if self.kept.len() < MAX_VIOLATIONS {
+            self.kept.push(violation);
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// Whether the cap is reached, so that a loop over a request's elements may stop early.
+    pub fn is_full(&self) -> bool {
+        self.kept.len() >= MAX_VIOLATIONS
+    }
+
+    /// How many were found, kept or not.
+    pub fn found(&self) -> usize {
+        self.kept.len() + self.dropped
+    }
+
+    /// `Ok(value)` when none was found, else these violations.
+    pub fn into_result<T>(self, value: T) -> Result<T, Violations> {
+        if self.is_empty() { Ok(value) } else { Err(self) }
+    }
+}
+
+impl From<FieldViolation> for Violations {
+    fn from(violation: FieldViolation) -> Self {
+        Self { kept: vec![violation], dropped: 0 }
+    }
+}
+
+impl From<Vec<FieldViolation>> for Violations {
+    fn from(violations: Vec<FieldViolation>) -> Self {
+        let mut capped = Self::new();
+        capped.extend(violations);
+        capped
+    }
+}
+
+impl Extend<FieldViolation> for Violations {
+    fn extend<I: IntoIterator<Item = FieldViolation>>(&mut self, violations: I) {
+        for violation in violations {
+            self.push(violation);
+        }
+    }
+}
+
+impl IntoIterator for Violations {
+    type Item = FieldViolation;
+    type IntoIter = std::vec::IntoIter<FieldViolation>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.kept.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Violations {
+    type Item = &'a FieldViolation;
+    type IntoIter = std::slice::Iter<'a, FieldViolation>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.kept.iter()
+    }
+}
+
+/// The violations kept, in the order found.
+impl std::ops::Deref for Violations {
+    type Target = [FieldViolation];
+
+    fn deref(&self) -> &[FieldViolation] {
+        &self.kept
+    }
+}
+
 /// One unmet precondition, as `google.rpc.PreconditionFailure` carries it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PreconditionViolation {
@@ -83,6 +175,18 @@ pub struct PreconditionViolation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn violations_past_the_cap_are_counted_not_kept() {
+        let mut violations = Violations::new();
+        for n in 0..10_000 {
+            assert_eq!(violations.is_full(), n >= MAX_VIOLATIONS);
+            violations.push(FieldViolation::missing(format!("line{n}")));
+        }
+        assert_eq!(violations.iter().count(), MAX_VIOLATIONS);
+        assert_eq!(violations.found(), 10_000);
+        assert_eq!(violations[0].parameter, "line0", "the first found are the ones kept");
+    }
 
     #[test]
     fn short_values_are_quoted_whole_and_long_ones_cut() {

@@ -3,14 +3,23 @@ use fulfillment_errors::FieldViolation;
 /// Whether `code` is a Harmonized System code as the documents write it: `####.##` followed by up to
 /// four more digits in dot-separated groups (`1006.20.4025`, `1006.20.40.25`), 6 to 10 digits in all.
 pub fn is_valid_hs_code(code: &str) -> bool {
-    let groups: Vec<&str> = code.split('.').collect();
-    if groups.len() < 2 || groups[0].len() != 4 || groups[1].len() != 2 {
+    // Ten digits in one-digit groups after `####.##` is the longest: anything longer is refused
+    // before it is split.
+    if code.len() > 15 {
         return false;
     }
-    if groups.iter().any(|g| g.is_empty() || !g.bytes().all(|b| b.is_ascii_digit())) {
-        return false;
+    let mut digits = 0;
+    for (n, group) in code.split('.').enumerate() {
+        let length_fits = match n {
+            0 => group.len() == 4,
+            1 => group.len() == 2,
+            _ => !group.is_empty(),
+        };
+        if !length_fits || !group.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+        digits += group.len();
     }
-    let digits: usize = groups.iter().map(|g| g.len()).sum();
     (6..=10).contains(&digits)
 }
 
@@ -37,6 +46,14 @@ mod tests {
         let violation = validate_hs_code("1234.56.YW").expect_err("letters are not digits");
         assert_eq!(violation.parameter, "hsCode");
         assert_eq!(violation.message, "'1234.56.YW' is not a valid HS code.");
+    }
+
+    #[test]
+    fn a_huge_value_is_refused_and_quoted_short() {
+        let dots = ".".repeat(4_000_000);
+        let violation = validate_hs_code(&dots).expect_err("dots are not digits");
+        assert!(violation.message.len() < 200, "{}", violation.message.len());
+        assert!(!is_valid_hs_code(&format!("1234.56{}", ".1".repeat(100_000))));
     }
 
     #[test]

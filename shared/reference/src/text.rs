@@ -10,12 +10,13 @@ pub const MAX_LONG_TEXT: usize = 4096;
 /// Checks a text value: at most `max_chars` characters and no control characters (a NUL would
 /// be refused by PostgreSQL, the others have no place in these fields).
 pub fn validate_text(parameter: &str, value: &str, max_chars: usize) -> Result<(), FieldViolation> {
-    if value.chars().any(char::is_control) {
-        return Err(FieldViolation::not_valid(parameter, value, parameter));
-    }
+    // The length first, which reads at most `max_chars` characters of any value.
     if value.chars().nth(max_chars).is_some() {
         let what = format!("{parameter}. It must be at most {max_chars} characters");
         return Err(FieldViolation::not_valid(parameter, value, &what));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(FieldViolation::not_valid(parameter, value, parameter));
     }
     Ok(())
 }

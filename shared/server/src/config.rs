@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -12,6 +13,9 @@ use fulfillment_reference::{Countries, Eccns, ReferenceData};
 use fulfillment_storage::PoolConfig;
 
 use crate::ServerOptions;
+
+/// The longest interval or lease a setting may name: a day, in milliseconds.
+const MAX_INTERVAL_MS: u64 = 24 * 3600 * 1000;
 
 /// A setting that could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +92,31 @@ impl Env {
         Ok(Duration::from_millis(millis))
     }
 
+    /// `variable` as a whole number of milliseconds that paces background work or bounds a lease:
+    /// zero, which would spin or lapse at once, is refused, as is more than a day.
+    pub fn interval_or(&self, variable: &str, default: Duration) -> Result<Duration, ConfigError> {
+        let millis = self.parse_within(variable, default.as_millis() as u64, 1..=MAX_INTERVAL_MS)?;
+        Ok(Duration::from_millis(millis))
+    }
+
+    /// `variable` parsed as `T` and within `range`, or `default` when unset.
+    pub fn parse_within<T>(&self, variable: &str, default: T, range: RangeInclusive<T>) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + fmt::Display,
+        T::Err: fmt::Display,
+    {
+        let value = self.parse_or(variable, default)?;
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(ConfigError {
+                variable: variable.to_owned(),
+                value: value.to_string(),
+                reason: format!("it must be from {} to {}", range.start(), range.end()),
+            })
+        }
+    }
+
     /// `variable` as a comma-separated list, or `None` when unset.
     pub fn list(&self, variable: &str) -> Option<Vec<String>> {
         self.get(variable).map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect())
@@ -138,10 +167,10 @@ impl ServiceSettings {
             test_database_url: env.get(&format!("{prefix}_TEST_DATABASE_URL")).map(Secret::new),
             pool: PoolConfig {
                 max_connections: env.parse_or(&format!("{prefix}_DB_MAX_CONNECTIONS"), defaults.max_connections)?,
-                acquire_timeout: env.millis_or("DB_ACQUIRE_TIMEOUT_MS", defaults.acquire_timeout)?,
+                acquire_timeout: env.interval_or("DB_ACQUIRE_TIMEOUT_MS", defaults.acquire_timeout)?,
             },
             server: ServerOptions {
-                request_timeout: env.millis_or("GRPC_REQUEST_TIMEOUT_MS", server_defaults.request_timeout)?,
+                request_timeout: env.interval_or("GRPC_REQUEST_TIMEOUT_MS", server_defaults.request_timeout)?,
                 drain_delay: env.millis_or("GRPC_DRAIN_DELAY_MS", server_defaults.drain_delay)?,
                 reflection: env.parse_or("GRPC_REFLECTION", server_defaults.reflection)?,
                 max_concurrent_calls: env
@@ -216,6 +245,13 @@ mod tests {
         assert_eq!(env.addr_or("ADDR", "0.0.0.0:1").ok(), Some("127.0.0.1:9".parse().expect("addr")));
         assert_eq!(env.millis_or("WAIT_MS", Duration::ZERO).ok(), Some(Duration::from_millis(250)));
         assert_eq!(env.list("LIST"), Some(vec!["KP".to_owned(), "CU".to_owned(), "IR".to_owned()]));
+        for zero in ["0", "00"] {
+            let error = Env::from_pairs([("SWEEP_MS", zero)]).interval_or("SWEEP_MS", Duration::from_secs(1));
+            let error = error.expect_err("a zero interval would spin");
+            assert!(error.to_string().starts_with("SWEEP_MS: cannot parse '0'"), "{error}");
+            assert!(error.to_string().contains("from 1 to 86400000"), "{error}");
+        }
+        assert_eq!(Env::default().interval_or("SWEEP_MS", Duration::from_secs(1)).ok(), Some(Duration::from_secs(1)));
     }
 
     #[test]

@@ -596,10 +596,20 @@ on_every_backend! {
         fulfillment_server::calls::Credentials::new(keys::RESERVATION, true).expect("valid").apply(request.metadata_mut());
         let status = inventory.delete_inventory_item(request).await.expect_err("owned by a SKU");
         assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
-        // A test admin makes test keys only: no service key.
+        // No admin key makes a service key, test or live: identities come from the deployment.
+        use tonic_types::StatusExt as _;
         let mut access = AccessServiceClient::new(suite.inventory.clone());
-        let request = acc::CreateApiKeyRequest { name: "sneaky".into(), service: "catalog".into(), ..Default::default() };
-        let status = access.create_api_key(keyed(request, Some(keys::TEST))).await.expect_err("test admin");
+        for admin in [keys::TEST, keys::LIVE] {
+            let request = acc::CreateApiKeyRequest { name: "sneaky".into(), service: "catalog".into(), ..Default::default() };
+            let status = access.create_api_key(keyed(request, Some(admin))).await.expect_err("no service key from a call");
+            assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+            assert_eq!(status.get_details_error_info().map(|info| info.reason), Some("service_key_from_deployment".to_owned()));
+        }
+        let listed = access.list_api_keys(keyed(acc::ListApiKeysRequest { include_revoked: true }, Some(keys::LIVE))).await.expect("listed");
+        assert!(listed.into_inner().api_keys.iter().all(|key| key.name != "sneaky"), "nothing was made");
+        // A request naming every scope many times over is refused before any is read.
+        let request = acc::CreateApiKeyRequest { name: "greedy".into(), scopes: vec![acc::Scope::Read as i32; 1_000_000], service: String::new() };
+        let status = access.create_api_key(keyed(request, Some(keys::LIVE))).await.expect_err("too many scopes");
         assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
         // A service key must say which mode it acts in.
         let status = inventory.get_inventory_item(keyed(inv::GetInventoryItemRequest { id: LIVE.id("sku") }, Some(keys::CATALOG))).await.expect_err("no mode");

@@ -19,3 +19,4 @@ mod reservations;
 mod saga;
 mod support;
 mod tls;
+mod worst_shapes;
