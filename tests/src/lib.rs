@@ -8,7 +8,7 @@ use fulfillment_proto::catalog::v1::catalog_service_client::CatalogServiceClient
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use fulfillment_proto::reservation::v1::reservation_service_client::ReservationServiceClient;
 use fulfillment_server::config::Env;
-use fulfillment_server::{Listeners, ServeError};
+use fulfillment_server::{Listeners, Port, ServeError};
 pub use fulfillment_storage::Backend;
 use fulfillment_storage::testing::TestDatabase;
 use tokio::net::TcpListener;
@@ -164,6 +164,19 @@ impl RunningService {
             .expect("the service accepts connections")
     }
 
+    /// Waits until the service listens, which it does once its database is ready (it refuses
+    /// connections until then), or until it stopped trying.
+    async fn listening(&self) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(self.address).await.is_err() {
+            let ended = self.task.as_ref().is_none_or(JoinHandle::is_finished);
+            if ended || tokio::time::Instant::now() > deadline {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// Its metrics in the Prometheus text format, as a scraper reads them.
     pub async fn scrape(&self) -> String {
         scrape(self.metrics_address).await
@@ -244,12 +257,21 @@ where
     ]);
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(run(env, listeners, stopped));
-    RunningService { address, metrics_address, stop: Some(stop), task: Some(task), _database: None, peers: Vec::new() }
+    let service = RunningService {
+        address,
+        metrics_address,
+        stop: Some(stop),
+        task: Some(task),
+        _database: None,
+        peers: Vec::new(),
+    };
+    service.listening().await;
+    service
 }
 
 /// A gRPC and a metrics listener on free local ports.
 async fn bind_local() -> Listeners {
-    let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let grpc = Port::bind(([127, 0, 0, 1], 0).into()).expect("bind 127.0.0.1:0");
     let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
     Listeners { grpc, metrics: Some(metrics) }
 }
@@ -442,8 +464,8 @@ pub async fn start_process(binary: &str, settings: &[(&str, &str)]) -> (tokio::p
 /// the port is still held by a previous run.
 pub async fn run_inventory_at(database_url: &str, address: SocketAddr) -> JoinHandle<Result<(), ServeError>> {
     let grpc = loop {
-        match TcpListener::bind(address).await {
-            Ok(listener) => break listener,
+        match Port::bind(address) {
+            Ok(port) => break port,
             Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
         }
     };
@@ -454,11 +476,29 @@ pub async fn run_inventory_at(database_url: &str, address: SocketAddr) -> JoinHa
     tokio::spawn(inventory::run(config, listeners, std::future::pending()))
 }
 
-/// A TCP proxy to `upstream` that holds every chunk back by `delay` while `slow` is set: an
+/// A TCP proxy to `upstream` that holds every chunk back by 600 ms while `slow` is set: an
 /// Inventory that answers after the Catalog's deadline.
 pub async fn slow_proxy(
     upstream: std::net::SocketAddr,
     slow: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::net::SocketAddr {
+    let slow = move || slow.load(std::sync::atomic::Ordering::Relaxed);
+    proxy(upstream, move || if slow() { std::time::Duration::from_millis(600) } else { std::time::Duration::ZERO })
+        .await
+}
+
+/// A TCP proxy to `upstream` that holds every chunk back by `delay_ms` milliseconds (none at 0):
+/// a peer paused for as long as a test needs.
+pub async fn delayed_proxy(
+    upstream: std::net::SocketAddr,
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> std::net::SocketAddr {
+    proxy(upstream, move || std::time::Duration::from_millis(delay_ms.load(std::sync::atomic::Ordering::Relaxed))).await
+}
+
+async fn proxy(
+    upstream: std::net::SocketAddr,
+    delay: impl Fn() -> std::time::Duration + Clone + Send + Sync + 'static,
 ) -> std::net::SocketAddr {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -475,15 +515,16 @@ pub async fn slow_proxy(
                 ),
                 (Box::new(out_read), Box::new(in_write)),
             ] {
-                let slow = slow.clone();
+                let delay = delay.clone();
                 tokio::spawn(async move {
                     let mut buffer = vec![0u8; 16 * 1024];
                     while let Ok(read) = from.read(&mut buffer).await {
                         if read == 0 {
                             break;
                         }
-                        if slow.load(std::sync::atomic::Ordering::Relaxed) {
-                            tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+                        let wait = delay();
+                        if !wait.is_zero() {
+                            tokio::time::sleep(wait).await;
                         }
                         if to.write_all(&buffer[..read]).await.is_err() {
                             break;

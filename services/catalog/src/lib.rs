@@ -66,8 +66,7 @@ pub async fn run(
     let server = CatalogServiceServer::new(CatalogGrpc::new(catalogs))
         .max_decoding_message_size(config.service.server.max_message_bytes);
     let routes = Routes::new(server);
-    listeners.log_serving("catalog");
-    let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME], metrics.clone())
+    let served = GrpcServer::new("catalog", config.service.server, routes, vec![SERVICE_NAME], metrics.clone())
         .with_gate(gate)
         .with_background(move |stop| live.run_saga_recovery(interval, stop))
         .with_background(move |stop| test.run_saga_recovery(interval, stop))

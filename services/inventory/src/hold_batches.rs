@@ -13,7 +13,7 @@
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
-use fulfillment_storage::Database;
+use fulfillment_storage::{Database, retry_lost_insert};
 use opentelemetry::metrics::Histogram;
 use opentelemetry::trace::TraceContextExt;
 use tokio::sync::{mpsc, oneshot};
@@ -97,13 +97,17 @@ async fn run_batch(db: Database, batch: Vec<Job>) {
     }
     let inputs: Vec<(HoldRequest, Vec<HoldLine>)> =
         batch.iter().map(|job| (job.request.clone(), job.lines.clone())).collect();
-    let placed = db
-        .write(|txn| {
+    // A hold id inserted by another transaction meanwhile fails the insert of the whole batch;
+    // once more, the batch reads that hold and answers it as a repeat or a conflict, so one caller's
+    // id does not send every other hold of the batch back to be placed alone.
+    let placed = retry_lost_insert(|| {
+        db.write(|txn| {
             let inputs = inputs.clone();
             Box::pin(async move { place_holds(txn, &inputs).await })
         })
-        .instrument(span)
-        .await;
+    })
+    .instrument(span)
+    .await;
     match placed {
         Ok(answers) => {
             for (job, answer) in batch.into_iter().zip(answers) {

@@ -5,8 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use fulfillment_errors::{FieldViolation, Violations};
-use fulfillment_storage::Database;
 use fulfillment_storage::paging::now;
+use fulfillment_storage::{Database, TransactionError};
+use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     QuerySelect,
@@ -233,36 +234,56 @@ impl Inventory {
         self.close(id, HoldState::Committed, Some(caller)).await
     }
 
-    /// Expires every held hold whose expiry time is before `cutoff`, a batch at a time; replicas
-    /// sweeping together skip each other's rows. Returns how many it expired.
-    pub async fn expire_holds(&self, cutoff: DateTime<Utc>, batch: u64) -> Result<usize, InventoryError> {
-        let batch = batch.max(1);
+    /// Expires every held hold whose expiry time is before `cutoff`, oldest first, each in a
+    /// transaction of its own that claims it with `FOR UPDATE SKIP LOCKED` on PostgreSQL: replicas
+    /// sweeping together pass over each other's holds instead of queueing on them. A hold that
+    /// cannot be expired is left for a later sweep, up to `max_failures` of them. Returns how many
+    /// it expired.
+    pub async fn expire_holds(&self, cutoff: DateTime<Utc>, max_failures: usize) -> Result<usize, InventoryError> {
         let mut expired = 0;
+        let mut failed: Vec<String> = Vec::new();
         loop {
-            // A replica that finds a hold already closed by another simply moves on; each hold is
-            // closed in a transaction of its own, so one that fails does not hold the others back.
-            let due: Vec<String> = hold::Entity::find()
-                .select_only()
-                .column(hold::Column::Id)
-                .filter(hold::Column::State.eq(HoldState::Held.as_str()))
-                .filter(hold::Column::ExpireTime.lt(cutoff))
-                .order_by_asc(hold::Column::ExpireTime)
-                .limit(batch)
-                .into_tuple()
-                .all(self.db.connection())
-                .await?;
-            let mut progressed = false;
-            for id in &due {
-                match self.close(id, HoldState::Expired, None).await {
-                    Ok(_) => {
-                        expired += 1;
-                        progressed = true;
-                    }
-                    Err(InventoryError::HoldClosed { .. }) => progressed = true,
-                    Err(error) => tracing::warn!(hold = %id, %error, "cannot expire hold; left for a later sweep"),
+            let closed = self
+                .db
+                .write(|txn| {
+                    let failed = failed.clone();
+                    Box::pin(async move {
+                        let due: Option<String> = hold::Entity::find()
+                            .select_only()
+                            .column(hold::Column::Id)
+                            .filter(hold::Column::State.eq(HoldState::Held.as_str()))
+                            .filter(hold::Column::ExpireTime.lt(cutoff))
+                            .filter(hold::Column::Id.is_not_in(failed))
+                            .order_by_asc(hold::Column::ExpireTime)
+                            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                            .into_tuple()
+                            .one(txn)
+                            .await?;
+                        match due {
+                            None => Ok(None),
+                            Some(id) => match close_hold(txn, &id, HoldState::Expired, None).await {
+                                Ok(hold) => Ok(Some(hold)),
+                                // Rolled back, whatever part of it was written.
+                                Err(error) => Err(ExpiryFailure(id, Box::new(error))),
+                            },
+                        }
+                    })
+                })
+                .await;
+            match closed {
+                Ok(None) => return Ok(expired),
+                Ok(Some(_)) => {
+                    expired += 1;
+                    self.metrics.hold(HoldOutcome::Expired);
+                }
+                // A failure before any hold was found (the query itself): the next tick tries again.
+                Err(ExpiryFailure(id, error)) if id.is_empty() => return Err(*error),
+                Err(ExpiryFailure(id, error)) => {
+                    tracing::warn!(hold = %id, %error, "cannot expire hold; left for a later sweep");
+                    failed.push(id);
                 }
             }
-            if (due.len() as u64) < batch || !progressed {
+            if failed.len() >= max_failures.max(1) {
                 return Ok(expired);
             }
         }
@@ -288,6 +309,22 @@ impl Inventory {
             self.metrics.hold(outcome);
         }
         Ok(closed)
+    }
+}
+
+/// A hold the sweep could not expire, and why.
+struct ExpiryFailure(String, Box<InventoryError>);
+
+impl From<DbErr> for ExpiryFailure {
+    fn from(error: DbErr) -> Self {
+        ExpiryFailure(String::new(), Box::new(error.into()))
+    }
+}
+
+/// Retried as the failure inside is: a lost serialization race is tried again.
+impl TransactionError for ExpiryFailure {
+    fn as_db_err(&self) -> Option<&DbErr> {
+        self.1.as_db_err()
     }
 }
 

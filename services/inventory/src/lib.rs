@@ -39,8 +39,8 @@ pub use crate::metrics::InventoryMetrics;
 pub use crate::migration::Migrator;
 pub(crate) use fulfillment_storage::retry_lost_insert;
 
-/// How many lapsed holds one sweep transaction releases.
-const EXPIRY_BATCH: u64 = 100;
+/// How many lapsed holds one sweep may fail to expire before it waits for the next tick.
+const EXPIRY_MAX_FAILURES: usize = 100;
 
 /// Connects to the live and the test store, applies migrations, and serves the Inventory and the
 /// access RPCs on `listeners` until `shutdown` resolves, sweeping lapsed holds meanwhile.
@@ -82,14 +82,18 @@ pub async fn run(
     let routes = Routes::new(server).add_service(access);
     let policy = AccessGrpc::policy(InventoryGrpc::policy(Policy::default()));
     let gate = KeyGate::new(Keys::Local(registry), policy, config.access.rate);
-    listeners.log_serving("inventory");
-    let served =
-        GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME, ACCESS_SERVICE_NAME], metrics.clone())
-            .with_gate(gate)
-            .with_background(move |stop| sweep_expired_holds(live, sweep, stop))
-            .with_background(move |stop| sweep_expired_holds(test, sweep, stop))
-            .serve(listeners, shutdown)
-            .await;
+    let served = GrpcServer::new(
+        "inventory",
+        config.service.server,
+        routes,
+        vec![SERVICE_NAME, ACCESS_SERVICE_NAME],
+        metrics.clone(),
+    )
+    .with_gate(gate)
+    .with_background(move |stop| sweep_expired_holds(live, sweep, stop))
+    .with_background(move |stop| sweep_expired_holds(test, sweep, stop))
+    .serve(listeners, shutdown)
+    .await;
     metrics.shutdown().await;
     stores.close().await?;
     served
@@ -122,7 +126,7 @@ async fn sweep_expired_holds(inventory: Inventory, sweep: Sweep, mut stop: watch
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
         let cutoff = now().checked_sub_signed(grace).unwrap_or_default();
-        match inventory.expire_holds(cutoff, EXPIRY_BATCH).await {
+        match inventory.expire_holds(cutoff, EXPIRY_MAX_FAILURES).await {
             Ok(0) => {}
             Ok(expired) => tracing::info!(expired, "released lapsed holds"),
             Err(error) => tracing::warn!(%error, "expiry sweep failed; retrying at the next tick"),

@@ -102,3 +102,12 @@ pub fn is_not_owned(status: &Status) -> bool {
     status.code() == Code::FailedPrecondition
         && status.get_details_error_info().is_some_and(|info| info.reason == "not_owned")
 }
+
+/// Whether the Inventory refused a hold because its expiry time had passed when it came to place
+/// it: the reservation expired on the way, which no input of the caller's could have caused.
+pub fn is_expiry_passed(status: &Status) -> bool {
+    status.code() == Code::InvalidArgument
+        && status
+            .get_details_bad_request()
+            .is_some_and(|bad| bad.field_violations.iter().any(|v| v.field == "expireTime"))
+}

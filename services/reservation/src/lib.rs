@@ -71,8 +71,7 @@ pub async fn run(
     let server = ReservationServiceServer::new(ReservationGrpc::new(services))
         .max_decoding_message_size(config.service.server.max_message_bytes);
     let routes = Routes::new(server);
-    listeners.log_serving("reservation");
-    let served = GrpcServer::new(config.service.server, routes, vec![SERVICE_NAME], metrics.clone())
+    let served = GrpcServer::new("reservation", config.service.server, routes, vec![SERVICE_NAME], metrics.clone())
         .with_gate(gate)
         .with_background(move |stop| live.run_sweeper(interval, stop))
         .with_background(move |stop| test.run_sweeper(interval, stop))

@@ -19,7 +19,9 @@ use sea_orm::{
 
 use crate::entity::reservation as row;
 use crate::error::ReservationError;
-use crate::inventory_client::{InventoryClient, Outcome, closed_hold_state, is_insufficient_inventory, is_not_owned};
+use crate::inventory_client::{
+    InventoryClient, Outcome, closed_hold_state, is_expiry_passed, is_insufficient_inventory, is_not_owned,
+};
 use crate::metrics::ReservationMetrics;
 use crate::reservation::{Allocation, Claim, Limits, NewReservation, Reservation, State};
 
@@ -278,6 +280,14 @@ impl Reservations {
         Ok(Decision::Claimed(Box::new(reservation)))
     }
 
+    /// Ends a reservation whose expiry came before its hold: too late to hold anything, so whatever
+    /// an earlier attempt placed is released instead, and the reservation is not found.
+    async fn expired_before_held(&self, reservation: Reservation) -> Result<Reservation, ReservationError> {
+        let id = reservation.id.clone();
+        self.finish_expiry(reservation).await?;
+        Err(ReservationError::NotFound(id))
+    }
+
     /// Places the hold of a claimed pending reservation and records the outcome: active with its
     /// allocations, or deleted when the Inventory refuses (its answer goes to the caller).
     /// `first_attempt` says that no earlier attempt can have placed the hold.
@@ -287,10 +297,7 @@ impl Reservations {
         first_attempt: bool,
     ) -> Result<Reservation, ReservationError> {
         if reservation.expire_time <= now() {
-            // Too late to hold anything: whatever an earlier attempt placed is released instead.
-            let id = reservation.id.clone();
-            self.finish_expiry(reservation).await?;
-            return Err(ReservationError::NotFound(id));
+            return self.expired_before_held(reservation).await;
         }
         let request = inventory::PlaceHoldRequest {
             hold_id: reservation.id.clone(),
@@ -327,6 +334,11 @@ impl Reservations {
             // Someone else's hold has the id (a client's, say): the id is spent.
             Outcome::Refused(status) if status.code() == tonic::Code::AlreadyExists => {
                 ReservationError::Exists(reservation.id.clone())
+            }
+            // The expiry passed while the Inventory came to the hold (it was slow, or paused):
+            // the same answer as when this service finds the expiry itself.
+            Outcome::Refused(status) if is_expiry_passed(&status) => {
+                return self.expired_before_held(reservation).await;
             }
             Outcome::Refused(status) => ReservationError::Inventory(status),
             // Nothing reached the Inventory, and no earlier attempt did: nothing is held, nothing kept.

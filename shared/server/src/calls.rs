@@ -152,6 +152,9 @@ impl CallPolicy {
                     maybe_applied = true;
                     last = Some(Outcome::Unknown(status));
                 }
+                // A refusal of a retry says nothing of the attempt before it, which may have
+                // landed: the outcome stays unknown, to be settled by reading what is there.
+                Err(status) if maybe_applied => return Outcome::Unknown(status),
                 Err(status) => return Outcome::Refused(status),
             }
         }
@@ -291,6 +294,28 @@ mod tests {
             })
             .await;
         assert!(matches!(outcome, Outcome::Unknown(_)), "{outcome:?}");
+    }
+
+    #[tokio::test]
+    async fn a_timeout_followed_by_a_refusal_stays_unknown() {
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let outcome: Outcome<()> = policy(3)
+            .call((), |_| {
+                let first = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0;
+                async move {
+                    if first {
+                        Err(Status::deadline_exceeded("slow"))
+                    } else {
+                        Err(Status::failed_precondition("insufficient_inventory"))
+                    }
+                }
+            })
+            .await;
+        assert!(
+            matches!(&outcome, Outcome::Unknown(status) if status.code() == Code::FailedPrecondition),
+            "{outcome:?}"
+        );
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 2, "a refusal ends the retries");
     }
 
     #[tokio::test]

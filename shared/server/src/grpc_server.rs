@@ -3,8 +3,10 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use opentelemetry::metrics::Counter;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{oneshot, watch};
+use tokio::task::JoinSet;
 use tonic::service::Routes;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
@@ -15,7 +17,7 @@ use std::sync::Arc;
 
 use crate::admission::AdmissionLayer;
 use crate::gate::{Gate, GateLayer};
-use crate::metrics::{Metrics, RpcMetricsLayer};
+use crate::metrics::{Metrics, Probes, RpcMetricsLayer};
 use crate::tls::ServerTls;
 use crate::{ServeError, ServiceSettings};
 
@@ -57,24 +59,57 @@ type BackgroundWork = Box<dyn FnOnce(watch::Receiver<bool>) -> Pin<Box<dyn Futur
 /// How long the metrics endpoint may take to finish its scrapes at shutdown.
 const METRICS_SHUTDOWN: Duration = Duration::from_secs(5);
 
+/// A port taken for the gRPC server but not yet listening: until the service has connected to its
+/// database and migrated it, a client's connection is refused at once (and reads as "not sent"),
+/// rather than accepted and left unanswered.
+#[derive(Debug)]
+pub struct Port(TcpSocket);
+
+impl Port {
+    /// Takes `address` (port 0 picks a free one).
+    pub fn bind(address: SocketAddr) -> Result<Self, ServeError> {
+        let taken = || {
+            let socket = if address.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+            // As a listener does: a restart need not wait for the old connections' TIME_WAIT.
+            socket.set_reuseaddr(true)?;
+            socket.bind(address)?;
+            Ok(socket)
+        };
+        taken().map(Self).map_err(|source| ServeError::Listen { address, source })
+    }
+
+    /// The address taken.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+
+    /// Starts accepting connections.
+    fn listen(self) -> Result<TcpListener, ServeError> {
+        let address = self.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        self.0.listen(LISTEN_BACKLOG).map_err(|source| ServeError::Listen { address, source })
+    }
+}
+
+/// Connections the kernel queues before the server accepts them.
+const LISTEN_BACKLOG: u32 = 1024;
+
 /// Where a service listens: gRPC, and the Prometheus endpoint unless it is turned off.
 #[derive(Debug)]
 pub struct Listeners {
-    /// The gRPC server's.
-    pub grpc: TcpListener,
-    /// The metrics endpoint's.
+    /// The gRPC server's port, listening only once the server serves.
+    pub grpc: Port,
+    /// The metrics endpoint's; it answers from the start, its `/readyz` saying not ready.
     pub metrics: Option<TcpListener>,
 }
 
 impl Listeners {
     /// Binds the addresses `settings` name.
     pub async fn bind(settings: &ServiceSettings) -> Result<Self, ServeError> {
-        let bind = |address: SocketAddr| async move {
-            TcpListener::bind(address).await.map_err(|source| ServeError::Listen { address, source })
-        };
-        let grpc = bind(settings.listen_addr).await?;
+        let grpc = Port::bind(settings.listen_addr)?;
         let metrics = match settings.metrics_addr {
-            Some(address) => Some(bind(address).await?),
+            Some(address) => {
+                Some(TcpListener::bind(address).await.map_err(|source| ServeError::Listen { address, source })?)
+            }
             None => None,
         };
         Ok(Self { grpc, metrics })
@@ -82,15 +117,17 @@ impl Listeners {
 
     /// Logs that `service` serves, with its addresses; tests that start a binary wait for this line.
     pub fn log_serving(&self, service: &str) {
-        let address = |listener: &TcpListener| listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        let metrics = self.metrics.as_ref().map(address).unwrap_or_else(|| "off".to_owned());
-        tracing::info!(address = %address(&self.grpc), metrics_address = %metrics, "{service} serving");
+        let grpc = self.grpc.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let metrics = self.metrics.as_ref().and_then(|l| l.local_addr().ok());
+        let metrics = metrics.map_or_else(|| "off".to_owned(), |a| a.to_string());
+        tracing::info!(address = %grpc, metrics_address = %metrics, "{service} serving");
     }
 }
 
 /// A service's gRPC server: its routes plus `grpc.health.v1` and server reflection, its calls
 /// measured, and its metrics endpoint beside it.
 pub struct GrpcServer {
+    name: &'static str,
     options: ServerOptions,
     routes: Routes,
     service_names: Vec<&'static str>,
@@ -110,10 +147,16 @@ impl std::fmt::Debug for GrpcServer {
 }
 
 impl GrpcServer {
-    /// A server for `routes`, whose services are named in `service_names` for health reporting
-    /// and metrics.
-    pub fn new(options: ServerOptions, routes: Routes, service_names: Vec<&'static str>, metrics: Metrics) -> Self {
-        Self { options, routes, service_names, metrics, gate: None, background: Vec::new() }
+    /// The server of the service `name` for `routes`, whose gRPC services are named in
+    /// `service_names` for health reporting and metrics.
+    pub fn new(
+        name: &'static str,
+        options: ServerOptions,
+        routes: Routes,
+        service_names: Vec<&'static str>,
+        metrics: Metrics,
+    ) -> Self {
+        Self { name, options, routes, service_names, metrics, gate: None, background: Vec::new() }
     }
 
     /// Runs `work` beside the server from the start: it is told to stop (its signal turns true) as
@@ -140,6 +183,12 @@ impl GrpcServer {
         listeners: Listeners,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
+        let grpc = listeners.grpc.listen()?;
+        let address = grpc.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let metrics_address = listeners.metrics.as_ref().and_then(|l| l.local_addr().ok());
+        let metrics_address = metrics_address.map_or_else(|| "off".to_owned(), |a| a.to_string());
+        // Tests that start a binary wait for this line.
+        tracing::info!(%address, %metrics_address, "{} serving", self.name);
         let mut builder = Server::builder();
         if let Some(tls) = &self.options.tls {
             let config = tls.config()?;
@@ -147,11 +196,14 @@ impl GrpcServer {
         }
         let (stop_metrics, metrics_stopped) = oneshot::channel::<()>();
         let (ready, readiness) = watch::channel(false);
+        let (live, liveness) = watch::channel(true);
+        let probes = Probes { ready: readiness, live: liveness };
         let metrics_endpoint = listeners.metrics.map(|listener| {
-            tokio::spawn(self.metrics.clone().serve(listener, readiness, async move {
+            tokio::spawn(self.metrics.clone().serve(listener, probes, async move {
                 let _ = metrics_stopped.await;
             }))
         });
+        let ready = Arc::new(ready);
         let mut measured = self.service_names.clone();
         measured.extend([
             "grpc.health.v1.Health",
@@ -169,18 +221,31 @@ impl GrpcServer {
         let _ = ready.send(true);
 
         let (stop_background, background_stop) = watch::channel(false);
-        let background: Vec<_> =
-            self.background.into_iter().map(|work| tokio::spawn(work(background_stop.clone()))).collect();
+        let mut background = JoinSet::new();
+        for work in self.background {
+            background.spawn(work(background_stop.clone()));
+        }
+        let unwell =
+            Unwell { health: health.clone(), service_names: self.service_names.clone(), ready: ready.clone(), live };
+        let stopped = self
+            .metrics
+            .meter()
+            .u64_counter("server.background.stopped")
+            .with_description(
+                "Background tasks (sweeps, recovery) that ended before shutdown; the server then reports NOT_SERVING",
+            )
+            .build();
+        let background = tokio::spawn(watch_background(background, background_stop, unwell, stopped));
         let drain_delay = self.options.drain_delay;
         let service_names = self.service_names.clone();
         let stopping = async move {
             shutdown.await;
             let _ = stop_background.send(true);
             set_status(&health, &service_names, ServingStatus::NotServing).await;
-            let _ = ready.send(false);
+            ready.send_replace(false);
             tokio::time::sleep(drain_delay).await;
         };
-        let incoming = TcpIncoming::from(listeners.grpc).with_nodelay(Some(true));
+        let incoming = TcpIncoming::from(grpc).with_nodelay(Some(true));
         let served = builder
             .timeout(self.options.request_timeout)
             .trace_fn(crate::telemetry::server_span)
@@ -190,9 +255,7 @@ impl GrpcServer {
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, stopping)
             .await;
-        for work in background {
-            let _ = work.await;
-        }
+        let _ = background.await;
         let _ = stop_metrics.send(());
         if let Some(mut endpoint) = metrics_endpoint {
             // A scraper that never finishes its request must not hold the shutdown up.
@@ -201,6 +264,35 @@ impl GrpcServer {
             }
         }
         Ok(served?)
+    }
+}
+
+/// What a server reports when its background work stops before shutdown.
+struct Unwell {
+    health: HealthReporter,
+    service_names: Vec<&'static str>,
+    ready: Arc<watch::Sender<bool>>,
+    live: watch::Sender<bool>,
+}
+
+/// Waits for the background work to end. Work that ends (or panics) before `stop` says so leaves
+/// the service unable to expire holds or finish sagas: it is logged and counted, and the server
+/// reports NOT_SERVING on every probe, so that it leaves the load balancer and its liveness probe
+/// restarts it.
+async fn watch_background(mut work: JoinSet<()>, stop: watch::Receiver<bool>, unwell: Unwell, stopped: Counter<u64>) {
+    stopped.add(0, &[]);
+    while let Some(ended) = work.join_next().await {
+        if *stop.borrow() {
+            continue;
+        }
+        match ended {
+            Err(error) if error.is_panic() => tracing::error!("background work panicked; reporting NOT_SERVING"),
+            _ => tracing::error!("background work ended before shutdown; reporting NOT_SERVING"),
+        }
+        stopped.add(1, &[]);
+        unwell.live.send_replace(false);
+        unwell.ready.send_replace(false);
+        set_status(&unwell.health, &unwell.service_names, ServingStatus::NotServing).await;
     }
 }
 
@@ -244,6 +336,18 @@ mod tests {
     use crate::config::Env;
     use crate::testing::http_get as get;
 
+    /// A channel to the server at `address`, once it listens.
+    async fn connect(address: SocketAddr) -> tonic::transport::Channel {
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}")).expect("a URL");
+        for _ in 0..500 {
+            if let Ok(channel) = endpoint.connect().await {
+                return channel;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the server never listened at {address}");
+    }
+
     #[tokio::test]
     async fn a_taken_port_names_its_address() {
         let taken = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -261,16 +365,15 @@ mod tests {
         use tonic_health::pb::health_check_response::ServingStatus;
         use tonic_health::pb::health_client::HealthClient;
 
-        let grpc = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let grpc = Port::bind(([127, 0, 0, 1], 0).into()).expect("bind");
         let metrics = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let (grpc_address, metrics_address) = (grpc.local_addr().expect("bound"), metrics.local_addr().expect("bound"));
         let options = ServerOptions { drain_delay: Duration::from_millis(500), ..ServerOptions::default() };
-        let server = GrpcServer::new(options, Routes::default(), vec![], Metrics::new("test", None));
+        let server = GrpcServer::new("test", options, Routes::default(), vec![], Metrics::new("test", None));
         let (shutdown_tx, shutdown) = oneshot::channel::<()>();
         let serving =
             tokio::spawn(server.serve(Listeners { grpc, metrics: Some(metrics) }, async move { drop(shutdown.await) }));
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{grpc_address}")).expect("a URL");
-        let mut health = HealthClient::new(channel.connect().await.expect("connected"));
+        let mut health = HealthClient::new(connect(grpc_address).await);
         let status = || HealthCheckRequest { service: String::new() };
         assert_eq!(health.check(status()).await.expect("health").into_inner().status(), ServingStatus::Serving);
         assert_eq!(get(metrics_address, "/readyz").await, ("HTTP/1.1 200 OK".to_owned(), "serving".to_owned()));
@@ -287,22 +390,84 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_taken_port_refuses_connections_until_the_server_serves() {
+        let port = Port::bind(([127, 0, 0, 1], 0).into()).expect("bind");
+        let address = port.local_addr().expect("bound");
+        let refused = tokio::net::TcpStream::connect(address).await.expect_err("not listening yet");
+        assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+
+        let server =
+            GrpcServer::new("test", ServerOptions::default(), Routes::default(), vec![], Metrics::new("test", None));
+        let (shutdown_tx, shutdown) = oneshot::channel::<()>();
+        let serving =
+            tokio::spawn(server.serve(Listeners { grpc: port, metrics: None }, async move { drop(shutdown.await) }));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::net::TcpStream::connect(address).await.is_err() {
+            assert!(tokio::time::Instant::now() < deadline, "the server never listened");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let taken = Port::bind(address).expect_err("the port is the server's");
+        assert!(taken.to_string().contains(&address.to_string()), "{taken}");
+        shutdown_tx.send(()).expect("the server listens for shutdown");
+        serving.await.expect("no panic").expect("served");
+    }
+
+    #[tokio::test]
+    async fn background_work_that_stops_early_makes_the_server_not_serving() {
+        use tonic_health::pb::HealthCheckRequest;
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::health_client::HealthClient;
+
+        for panics in [false, true] {
+            let grpc = Port::bind(([127, 0, 0, 1], 0).into()).expect("bind");
+            let metrics_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let (grpc_address, metrics_address) =
+                (grpc.local_addr().expect("bound"), metrics_listener.local_addr().expect("bound"));
+            let metrics = Metrics::new("test", None);
+            let server = GrpcServer::new("test", ServerOptions::default(), Routes::default(), vec![], metrics.clone())
+                .with_background(|mut stop| async move {
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                })
+                .with_background(move |_stop| async move {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    assert!(!panics, "a sweep that panics");
+                });
+            let (shutdown_tx, shutdown) = oneshot::channel::<()>();
+            let listeners = Listeners { grpc, metrics: Some(metrics_listener) };
+            let serving = tokio::spawn(server.serve(listeners, async move { drop(shutdown.await) }));
+            let mut health = HealthClient::new(connect(grpc_address).await);
+            let status = || HealthCheckRequest { service: String::new() };
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while health.check(status()).await.expect("health").into_inner().status() == ServingStatus::Serving {
+                assert!(tokio::time::Instant::now() < deadline, "still serving without its background work");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(get(metrics_address, "/livez").await.0, "HTTP/1.1 503 Service Unavailable");
+            assert_eq!(get(metrics_address, "/readyz").await.0, "HTTP/1.1 503 Service Unavailable");
+            assert!(metrics.render().contains("server_background_stopped_total 1"), "{}", metrics.render());
+            shutdown_tx.send(()).expect("the server listens for shutdown");
+            serving.await.expect("no panic").expect("served");
+        }
+    }
+
+    #[tokio::test]
     async fn background_work_runs_until_shutdown_and_serve_waits_for_it() {
         use std::sync::atomic::{AtomicBool, Ordering};
 
-        let listeners = Listeners { grpc: TcpListener::bind("127.0.0.1:0").await.expect("bind"), metrics: None };
+        let listeners = Listeners { grpc: Port::bind(([127, 0, 0, 1], 0).into()).expect("bind"), metrics: None };
         let (started_tx, started) = oneshot::channel();
         let finished = Arc::new(AtomicBool::new(false));
         let (shutdown_tx, shutdown) = oneshot::channel::<()>();
         let done = finished.clone();
-        let server = GrpcServer::new(ServerOptions::default(), Routes::default(), vec![], Metrics::new("test", None))
-            .with_background(move |mut stop| async move {
-                let _ = started_tx.send(*stop.borrow());
-                let _ = stop.wait_for(|stopped| *stopped).await;
-                // Slower than the server's own shutdown: `serve` must still wait.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                done.store(true, Ordering::SeqCst);
-            });
+        let server =
+            GrpcServer::new("test", ServerOptions::default(), Routes::default(), vec![], Metrics::new("test", None))
+                .with_background(move |mut stop| async move {
+                    let _ = started_tx.send(*stop.borrow());
+                    let _ = stop.wait_for(|stopped| *stopped).await;
+                    // Slower than the server's own shutdown: `serve` must still wait.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    done.store(true, Ordering::SeqCst);
+                });
         let serving = tokio::spawn(server.serve(listeners, async move { drop(shutdown.await) }));
         assert_eq!(started.await, Ok(false), "the work starts with the server, not yet told to stop");
         assert!(!finished.load(Ordering::SeqCst));

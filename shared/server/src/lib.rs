@@ -16,7 +16,7 @@ pub mod testing;
 pub mod tls;
 
 pub use config::{ServiceSettings, reference_data};
-pub use grpc_server::{GrpcServer, Listeners, ServerOptions};
+pub use grpc_server::{GrpcServer, Listeners, Port, ServerOptions};
 pub use metrics::Metrics;
 
 /// Why a service could not start or stopped serving.

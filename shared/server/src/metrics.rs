@@ -78,13 +78,10 @@ impl Metrics {
 
     /// Serves `GET /metrics` on `listener` until `stop` resolves, and beside it the plaintext
     /// probes a kubelet can use when the gRPC port speaks TLS (its gRPC probe cannot): `/livez`
-    /// answers while the process serves, `/readyz` only while `ready` says the server takes calls.
-    pub async fn serve(
-        self,
-        listener: TcpListener,
-        ready: watch::Receiver<bool>,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) {
+    /// answers 200 while `probes.live` says the process is whole, `/readyz` only while
+    /// `probes.ready` says the server takes calls.
+    pub async fn serve(self, listener: TcpListener, probes: Probes, stop: impl Future<Output = ()> + Send + 'static) {
+        let Probes { ready, live } = probes;
         let app = axum::Router::new()
             .route(
                 "/metrics",
@@ -93,7 +90,19 @@ impl Metrics {
                     async move { ([(http::header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], metrics.render()) }
                 }),
             )
-            .route("/livez", axum::routing::get(|| async { "live" }))
+            .route(
+                "/livez",
+                axum::routing::get(move || {
+                    let live = *live.borrow();
+                    async move {
+                        if live {
+                            (http::StatusCode::OK, "live")
+                        } else {
+                            (http::StatusCode::SERVICE_UNAVAILABLE, "background work stopped")
+                        }
+                    }
+                }),
+            )
             .route(
                 "/readyz",
                 axum::routing::get(move || {
@@ -148,6 +157,16 @@ impl Metrics {
             .with_boundaries(LATENCY_BUCKETS.to_vec())
             .build()
     }
+}
+
+/// What the HTTP probes report: whether the server takes calls, and whether the process is whole
+/// (its background work still runs).
+#[derive(Clone, Debug)]
+pub struct Probes {
+    /// Read by `/readyz`.
+    pub ready: watch::Receiver<bool>,
+    /// Read by `/livez`.
+    pub live: watch::Receiver<bool>,
 }
 
 /// A gauge set by the service; see [`Metrics::level`].

@@ -301,3 +301,32 @@ on_every_backend! {
 fn instant(timestamp: &Option<prost_types::Timestamp>) -> (i64, i32) {
     crate::support::instant(timestamp)
 }
+
+on_every_backend! {
+    async fn a_reservation_that_expires_while_the_inventory_is_paused_is_not_found(backend: Backend) {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU64, Ordering};
+
+        let (inventory_service, mut inventory) = spawn_inventory(backend).await;
+        warehouse(&mut inventory, "w", &[], 0).await;
+        item(&mut inventory, "a").await;
+        receive(&mut inventory, "a", "w", 5).await;
+        let pause = Arc::new(AtomicU64::new(0));
+        let proxy = suite_tests::delayed_proxy(inventory_service.address, pause.clone()).await;
+        let (_reservation_service, mut reservations) = spawn_reservation(backend, proxy, &[]).await;
+        reserve(&mut reservations, document_reservation("warm", &[("a", 1)])).await.expect("reserved");
+
+        // Each chunk to the Inventory now waits longer than the reservation lives.
+        pause.store(1_500, Ordering::Relaxed);
+        let late = pb::Reservation { expires_in_seconds: 1, ..document_reservation("late", &[("a", 1)]) };
+        let status = reserve(&mut reservations, late).await.expect_err("expired on the way");
+        assert_eq!(status.code(), Code::NotFound, "{status:?}");
+        assert_eq!(status.message(), "Reservation 'late' not found.");
+        assert!(violations(&status).iter().all(|(field, _)| field != "expireTime"), "{status:?}");
+        pause.store(0, Ordering::Relaxed);
+
+        assert_eq!(get(&mut reservations, "late").await.expect_err("gone").code(), Code::NotFound);
+        let (_, reserved, _, _) = level(&mut inventory, "a").await;
+        assert_eq!(reserved, 1, "only the first reservation holds stock");
+    }
+}
