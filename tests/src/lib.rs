@@ -254,6 +254,7 @@ where
         (&format!("{prefix}_DB_MAX_CONNECTIONS"), "8"),
         (&key_variable, service_key),
         ("API_KEY_RATE_LIMIT", "0"),
+        ("API_KEY_FAILURE_LIMIT", "0"),
     ]);
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(run(env, listeners, stopped));

@@ -59,7 +59,7 @@ pub async fn run(
         test: catalog(&stores.test, test_credentials).for_test_mode(),
     };
     let policy = CatalogGrpc::policy(Policy::default());
-    let gate = config.access.remote_gate(inventory.clone(), CallPolicy::new(timeout, 2, &metrics), policy)?;
+    let gate = config.access.remote_gate(inventory.clone(), CallPolicy::new(timeout, 2, &metrics), policy, &metrics)?;
 
     let (live, test) = (catalogs.live.clone(), catalogs.test.clone());
     let interval = config.saga_recovery_interval;

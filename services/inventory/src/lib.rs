@@ -81,7 +81,7 @@ pub async fn run(
         AccessServiceServer::new(AccessGrpc::new(registry.clone())).max_decoding_message_size(max_message_bytes);
     let routes = Routes::new(server).add_service(access);
     let policy = AccessGrpc::policy(InventoryGrpc::policy(Policy::default()));
-    let gate = KeyGate::new(Keys::Local(registry), policy, config.access.rate);
+    let gate = KeyGate::new(Keys::Local(registry), policy, config.access.limits(), &metrics);
     let served = GrpcServer::new(
         "inventory",
         config.service.server,

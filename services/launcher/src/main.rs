@@ -35,6 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if env.get("RESERVATION_INVENTORY_URL").is_none() {
         reservation_config.inventory_url = inventory_url;
     }
+    let mut addresses = Vec::new();
     for (name, listeners) in
         [("catalog", &catalog_listeners), ("inventory", &inventory_listeners), ("reservation", &reservation_listeners)]
     {
@@ -42,13 +43,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Some(metrics) => format!("http://{}/metrics", metrics.local_addr()?),
             None => "off".to_owned(),
         };
-        println!("{name:<12} listening on {}, metrics {metrics}", listeners.grpc.local_addr()?);
+        addresses.push((name, listeners.grpc.local_addr()?, metrics));
     }
-    if let Some(test_key) = test_key {
-        println!("test API key   {} (read, write, admin; kept in {KEY_FILE})", test_key.secret);
-        println!("               export FULFILLMENT_API_KEY={}", test_key.secret);
-    }
-    println!("press ctrl-c to stop");
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
@@ -61,6 +57,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     spawn(&mut services, "catalog", catalog::run(catalog_config, catalog_listeners, stopped()));
     spawn(&mut services, "inventory", inventory::run(inventory_config, inventory_listeners, stopped()));
     spawn(&mut services, "reservation", reservation::run(reservation_config, reservation_listeners, stopped()));
+    // Each service listens once its database is ready: say where only then, so that the first
+    // command a newcomer types finds the suite up.
+    for (name, address, metrics) in &addresses {
+        wait_listening(*address).await;
+        println!("{name:<12} listening on {address}, metrics {metrics}");
+    }
+    if let Some(test_key) = test_key {
+        println!("test API key   {} (read, write, admin; kept in {KEY_FILE})", test_key.secret);
+        println!("               export FULFILLMENT_API_KEY={}", test_key.secret);
+    }
+    println!("press ctrl-c to stop");
 
     // Stop everything at ctrl-c or SIGTERM, or as soon as one service ends on its own.
     let mut failed = false;
@@ -74,6 +81,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     telemetry.shutdown().await;
     if failed { Err("a service failed; see the log above".into()) } else { Ok(()) }
+}
+
+/// Waits until `address` accepts connections, for a minute at most (a service that cannot start
+/// says why in the log, and the launcher stops).
+async fn wait_listening(address: std::net::SocketAddr) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(address).await.is_err() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// Where the launcher keeps the test key it made, so that every start can print it again.

@@ -64,7 +64,7 @@ pub async fn run(
         test: service(&stores.test, test_credentials).for_test_mode(),
     };
     let policy = ReservationGrpc::policy(Policy::default());
-    let gate = config.access.remote_gate(inventory.clone(), CallPolicy::new(timeout, 2, &metrics), policy)?;
+    let gate = config.access.remote_gate(inventory.clone(), CallPolicy::new(timeout, 2, &metrics), policy, &metrics)?;
 
     let (live, test) = (services.live.clone(), services.test.clone());
     let interval = config.sweep_interval;

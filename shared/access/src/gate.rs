@@ -1,17 +1,22 @@
 //! The key check every call passes: who is calling (the `authorization: Bearer` key), in which mode,
 //! whether the key's scopes allow the method, and whether the key is within its rate.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use fulfillment_errors::{ApiError, ErrorCode};
 use fulfillment_proto::access::v1 as pb;
 use fulfillment_proto::access::v1::access_service_client::AccessServiceClient;
+use fulfillment_server::Metrics;
 use fulfillment_server::calls::{CallPolicy, Credentials, MODE_METADATA, Outcome};
-use fulfillment_server::gate::{Gate, GateFuture};
+use fulfillment_server::gate::{Admitted, Call, Gate, GateFuture};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::Counter;
 use tonic::transport::Channel;
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -71,6 +76,17 @@ pub enum Keys {
 }
 
 impl Keys {
+    /// What is already known of `secret` without asking anyone: `None` when a lookup is needed.
+    async fn remembered(&self, secret: &str) -> Option<Option<ApiKey>> {
+        if crate::key::prefix_of(secret).is_none() {
+            return Some(None);
+        }
+        match self {
+            Keys::Local(registry) => registry.remembered(secret).await,
+            Keys::Remote(remote) => remote.remembered(secret).await,
+        }
+    }
+
     async fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>, tonic::Status> {
         match self {
             Keys::Local(registry) => {
@@ -133,6 +149,17 @@ impl RemoteKeys {
             cache,
             unknown,
         }
+    }
+
+    async fn remembered(&self, secret: &str) -> Option<Option<ApiKey>> {
+        let hash = crate::key::hash(secret);
+        if let Some(unknown) = &self.unknown
+            && unknown.contains_key(&hash)
+        {
+            return Some(None);
+        }
+        let known = self.cache.as_ref()?.get(&hash).await?;
+        (known.at.elapsed() < self.fresh).then(|| known.key.clone())
     }
 
     async fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>, tonic::Status> {
@@ -206,33 +233,164 @@ impl RemoteKeys {
     }
 }
 
+/// What a gate limits, per key and per caller. Service keys are limited by none of them: their
+/// calls are made on behalf of callers already counted.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GateLimits {
+    /// Calls per key over time.
+    pub rate: Option<RateLimit>,
+    /// The most calls one key has in flight at once, so that one key, test or live, cannot take
+    /// every call slot of a server with slow requests.
+    pub calls_per_key: Option<usize>,
+    /// Failed authentications per caller address. Past them, a call from that address whose key is
+    /// not already known is refused without a lookup until the rate lets one through again.
+    pub failures: Option<RateLimit>,
+}
+
+/// Why the gate refused a call, as its refusal counter labels it.
+#[derive(Clone, Copy, Debug)]
+enum Refusal {
+    MissingKey,
+    UnknownKey,
+    FailuresLimited,
+    ModeMissing,
+    PermissionDenied,
+    RateLimited,
+    ConcurrencyLimited,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 7] = [
+        Refusal::MissingKey,
+        Refusal::UnknownKey,
+        Refusal::FailuresLimited,
+        Refusal::ModeMissing,
+        Refusal::PermissionDenied,
+        Refusal::RateLimited,
+        Refusal::ConcurrencyLimited,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::MissingKey => "missing_key",
+            Refusal::UnknownKey => "unknown_key",
+            Refusal::FailuresLimited => "failures_limited",
+            Refusal::ModeMissing => "mode_missing",
+            Refusal::PermissionDenied => "permission_denied",
+            Refusal::RateLimited => "rate_limited",
+            Refusal::ConcurrencyLimited => "concurrency_limited",
+        }
+    }
+}
+
+/// How many callers' failures a gate remembers before it forgets the quiet ones.
+const FAILING_PEERS: usize = 10_000;
+
 /// The suite's [`Gate`]: see the module documentation.
-#[derive(Debug)]
 pub struct KeyGate {
     keys: Keys,
     policy: Policy,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
+    calls_per_key: Option<usize>,
+    in_flight: Arc<Mutex<HashMap<String, usize>>>,
+    failures: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Caller addresses past their failures, and until when.
+    barred: moka::future::Cache<IpAddr, Instant>,
+    refusals: Counter<u64>,
+}
+
+impl std::fmt::Debug for KeyGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyGate")
+            .field("keys", &self.keys)
+            .field("calls_per_key", &self.calls_per_key)
+            .finish_non_exhaustive()
+    }
+}
+
+fn keyed_limiter<K: std::hash::Hash + Eq + Clone>(rate: RateLimit) -> Option<DefaultKeyedRateLimiter<K>> {
+    let quota = Quota::per_second(NonZeroU32::new(rate.per_second)?)
+        .allow_burst(NonZeroU32::new(rate.burst).unwrap_or(NonZeroU32::MIN));
+    Some(DefaultKeyedRateLimiter::keyed(quota))
 }
 
 impl KeyGate {
-    /// Checks keys in `keys` against `policy`, limiting each key to `rate` when given.
-    pub fn new(keys: Keys, policy: Policy, rate: Option<RateLimit>) -> Arc<Self> {
-        let limiter = rate.and_then(|rate| {
-            let quota = Quota::per_second(NonZeroU32::new(rate.per_second)?)
-                .allow_burst(NonZeroU32::new(rate.burst).unwrap_or(NonZeroU32::MIN));
-            Some(DefaultKeyedRateLimiter::keyed(quota))
-        });
-        Arc::new(Self { keys, policy, limiter })
+    /// Checks keys in `keys` against `policy` within `limits`, counting refusals in `metrics`.
+    pub fn new(keys: Keys, policy: Policy, limits: GateLimits, metrics: &Metrics) -> Arc<Self> {
+        let refusals = metrics
+            .meter()
+            .u64_counter("access.refusals")
+            .with_description("Calls the key gate refused, by reason")
+            .build();
+        for refusal in Refusal::ALL {
+            refusals.add(0, &[KeyValue::new("reason", refusal.label())]);
+        }
+        Arc::new(Self {
+            keys,
+            policy,
+            limiter: limits.rate.and_then(keyed_limiter),
+            calls_per_key: limits.calls_per_key.filter(|max| *max > 0),
+            in_flight: Arc::default(),
+            failures: limits.failures.and_then(keyed_limiter),
+            barred: moka::future::Cache::builder()
+                .max_capacity(FAILING_PEERS as u64)
+                .time_to_live(Duration::from_secs(60))
+                .build(),
+            refusals,
+        })
     }
 
-    async fn admit(&self, path: &str, headers: &http::HeaderMap) -> Result<Principal, tonic::Status> {
-        let secret = bearer(headers)
-            .ok_or_else(|| unauthenticated("An API key is required: send it as 'authorization: Bearer <key>'."))?;
-        let key = self
-            .keys
-            .authenticate(secret)
-            .await?
-            .ok_or_else(|| unauthenticated("The API key is not valid, or it was revoked."))?;
+    fn refuse(&self, refusal: Refusal, status: tonic::Status) -> tonic::Status {
+        self.refusals.add(1, &[KeyValue::new("reason", refusal.label())]);
+        status
+    }
+
+    /// Counts a failed authentication from `peer`, barring it once past its failures.
+    async fn failed(&self, peer: Option<IpAddr>) {
+        let (Some(limiter), Some(peer)) = (&self.failures, peer) else { return };
+        if limiter.len() > FAILING_PEERS {
+            limiter.retain_recent();
+        }
+        if let Err(not_until) = limiter.check_key(&peer) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            self.barred.insert(peer, Instant::now() + wait).await;
+        }
+    }
+
+    /// How long `peer` is still barred, if it is.
+    async fn barred_for(&self, peer: Option<IpAddr>) -> Option<Duration> {
+        let until = self.barred.get(&peer?).await?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    async fn admit(&self, call: Call<'_>) -> Result<(Principal, Option<KeyCall>), tonic::Status> {
+        let headers = call.headers;
+        let Some(secret) = bearer(headers) else {
+            self.failed(call.peer).await;
+            let message = "An API key is required: send it as 'authorization: Bearer <key>'.";
+            return Err(self.refuse(Refusal::MissingKey, unauthenticated(message)));
+        };
+        let key = match self.keys.remembered(secret).await {
+            Some(known) => known,
+            None => {
+                // A caller past its failures gets no lookup for a key nobody knows yet.
+                if let Some(wait) = self.barred_for(call.peer).await {
+                    let status = tonic::Status::with_error_details(
+                        tonic::Code::ResourceExhausted,
+                        "Too many failed authentications from this address; retry after the delay given.",
+                        ErrorDetails::with_retry_info(Some(wait.max(Duration::from_millis(1)))),
+                    );
+                    return Err(self.refuse(Refusal::FailuresLimited, status));
+                }
+                self.keys.authenticate(secret).await?
+            }
+        };
+        let Some(key) = key else {
+            self.failed(call.peer).await;
+            let message = "The API key is not valid, or it was revoked.";
+            return Err(self.refuse(Refusal::UnknownKey, unauthenticated(message)));
+        };
         let live_mode = match key.kind {
             KeyKind::Live => true,
             KeyKind::Test => false,
@@ -240,15 +398,16 @@ impl KeyGate {
                 Some(b"live") => true,
                 Some(b"test") => false,
                 _ => {
-                    return Err(ApiError::new(
+                    let status = ApiError::new(
                         ErrorCode::InvalidArgument,
                         format!("A service key names the mode it acts in: '{MODE_METADATA}: live' or 'test'."),
                     )
-                    .into_status(DOMAIN));
+                    .into_status(DOMAIN);
+                    return Err(self.refuse(Refusal::ModeMissing, status));
                 }
             },
         };
-        let need = self.policy.need(path);
+        let need = self.policy.need(call.path);
         let allowed = match need {
             None => true,
             Some(Need::Service) => key.kind == KeyKind::Service,
@@ -263,34 +422,86 @@ impl KeyGate {
                 Some(Need::Admin) => "the admin scope",
                 _ => "a service key of the suite's",
             };
-            return Err(ApiError::new(ErrorCode::PermissionDenied, format!("This call needs {need}."))
+            let status = ApiError::new(ErrorCode::PermissionDenied, format!("This call needs {need}."))
                 .with_reason("permission_denied")
                 .with_metadata("key", key.prefix.clone())
-                .into_status(DOMAIN));
+                .into_status(DOMAIN);
+            return Err(self.refuse(Refusal::PermissionDenied, status));
         }
-        if let (Some(limiter), false) = (&self.limiter, key.kind == KeyKind::Service)
+        if key.kind == KeyKind::Service {
+            return Ok((Principal { key, live_mode }, None));
+        }
+        if let Some(limiter) = &self.limiter
             && let Err(not_until) = limiter.check_key(&key.id)
         {
-            {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                return Err(tonic::Status::with_error_details(
-                    tonic::Code::ResourceExhausted,
-                    "This API key is over its rate limit; retry after the delay given.",
-                    ErrorDetails::with_retry_info(Some(wait.max(Duration::from_millis(1)))),
-                ));
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let status = tonic::Status::with_error_details(
+                tonic::Code::ResourceExhausted,
+                "This API key is over its rate limit; retry after the delay given.",
+                ErrorDetails::with_retry_info(Some(wait.max(Duration::from_millis(1)))),
+            );
+            return Err(self.refuse(Refusal::RateLimited, status));
+        }
+        let slot = match self.calls_per_key {
+            None => None,
+            Some(max) => match KeyCall::take(&self.in_flight, &key.id, max) {
+                Some(slot) => Some(slot),
+                None => {
+                    let status = tonic::Status::with_error_details(
+                        tonic::Code::ResourceExhausted,
+                        format!("This API key has {max} calls in flight, its limit; retry shortly."),
+                        ErrorDetails::with_retry_info(Some(KEY_BUSY_RETRY)),
+                    );
+                    return Err(self.refuse(Refusal::ConcurrencyLimited, status));
+                }
+            },
+        };
+        Ok((Principal { key, live_mode }, slot))
+    }
+}
+
+/// How long a key at its limit of calls in flight is told to wait.
+const KEY_BUSY_RETRY: Duration = Duration::from_millis(50);
+
+/// One call in flight of a key's, counted until it is answered.
+struct KeyCall {
+    in_flight: Arc<Mutex<HashMap<String, usize>>>,
+    key: String,
+}
+
+impl KeyCall {
+    /// A slot for one more call of `key`, unless it has `max` in flight.
+    fn take(in_flight: &Arc<Mutex<HashMap<String, usize>>>, key: &str, max: usize) -> Option<Self> {
+        let mut counts = in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry(key.to_owned()).or_default();
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(Self { in_flight: in_flight.clone(), key: key.to_owned() })
+    }
+}
+
+impl Drop for KeyCall {
+    fn drop(&mut self) {
+        let mut counts = self.in_flight.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counts.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.key);
             }
         }
-        Ok(Principal { key, live_mode })
     }
 }
 
 impl Gate for KeyGate {
-    fn check<'a>(&'a self, path: &'a str, headers: &'a http::HeaderMap) -> GateFuture<'a> {
+    fn check<'a>(&'a self, call: Call<'a>) -> GateFuture<'a> {
         Box::pin(async move {
-            let principal = self.admit(path, headers).await?;
-            let mut extensions = http::Extensions::new();
-            extensions.insert(principal);
-            Ok(extensions)
+            let (principal, slot) = self.admit(call).await?;
+            let mut admitted = Admitted::default();
+            admitted.extensions.insert(principal);
+            admitted.guard = slot.map(|slot| Box::new(slot) as Box<dyn Send>);
+            Ok(admitted)
         })
     }
 }

@@ -18,7 +18,7 @@ mod settings;
 use tonic::{Request, Status};
 
 pub use crate::error::AccessError;
-pub use crate::gate::{KeyGate, Keys, Need, Policy, RateLimit, RemoteKeys};
+pub use crate::gate::{GateLimits, KeyGate, Keys, Need, Policy, RateLimit, RemoteKeys};
 pub use crate::grpc::{AccessGrpc, key_to_proto};
 pub use crate::key::{KeyKind, Scope};
 pub use crate::registry::{ApiKey, NewKey, Registry, SERVICES};

@@ -234,6 +234,11 @@ impl Registry {
         from_row(row)
     }
 
+    /// What this replica remembers of `secret`, without a query: `None` when it must look.
+    pub(crate) async fn remembered(&self, secret: &str) -> Option<Option<ApiKey>> {
+        self.remembered.as_ref()?.get(&key::hash(secret)).await
+    }
+
     /// The key `secret` belongs to, unless it is unknown or revoked.
     pub async fn authenticate(&self, secret: &str) -> Result<Option<ApiKey>, AccessError> {
         let Some(cache) = &self.remembered else { return self.look_up(secret).await };

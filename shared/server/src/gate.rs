@@ -4,6 +4,7 @@
 //! tools call them.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -11,13 +12,42 @@ use std::task::{Context, Poll};
 use tonic::body::Body;
 use tower::{Layer, Service};
 
-/// What a gate answers for one call: extensions to attach to it, or the refusal to send instead.
-pub type GateFuture<'a> = Pin<Box<dyn Future<Output = Result<http::Extensions, tonic::Status>> + Send + 'a>>;
+/// What a gate answers for one call: what to attach to it, or the refusal to send instead.
+pub type GateFuture<'a> = Pin<Box<dyn Future<Output = Result<Admitted, tonic::Status>> + Send + 'a>>;
 
-/// Decides whether a call may proceed, from its path (`/package.Service/Method`) and headers.
+/// A call the gate let through.
+#[derive(Default)]
+pub struct Admitted {
+    /// Attached to the call, for its handler.
+    pub extensions: http::Extensions,
+    /// Kept until the call is answered, then dropped: a slot the call holds while it runs.
+    pub guard: Option<Box<dyn Send>>,
+}
+
+/// What a gate knows of one call.
+#[derive(Clone, Copy, Debug)]
+pub struct Call<'a> {
+    /// `/package.Service/Method`.
+    pub path: &'a str,
+    /// Its headers (metadata).
+    pub headers: &'a http::HeaderMap,
+    /// The address it came from, when the transport knows it.
+    pub peer: Option<IpAddr>,
+}
+
+/// Decides whether a call may proceed, from its path, headers and peer.
 pub trait Gate: Send + Sync + 'static {
     /// Checks one call.
-    fn check<'a>(&'a self, path: &'a str, headers: &'a http::HeaderMap) -> GateFuture<'a>;
+    fn check<'a>(&'a self, call: Call<'a>) -> GateFuture<'a>;
+}
+
+/// The address a call came from, over plain TCP or TLS.
+fn peer(extensions: &http::Extensions) -> Option<IpAddr> {
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    let tcp = extensions
+        .get::<TcpConnectInfo>()
+        .or_else(|| extensions.get::<TlsConnectInfo<TcpConnectInfo>>().map(TlsConnectInfo::get_ref))?;
+    tcp.remote_addr().map(|address| address.ip())
 }
 
 /// Whether `path` is a call that never needs a key.
@@ -85,11 +115,14 @@ where
         }
         let gate = self.gate.clone();
         Box::pin(async move {
-            let checked = gate.check(request.uri().path(), request.headers()).await;
+            let peer = peer(request.extensions());
+            let checked = gate.check(Call { path: request.uri().path(), headers: request.headers(), peer }).await;
             match checked {
-                Ok(extensions) => {
-                    request.extensions_mut().extend(extensions);
-                    Ok(inner.call(request).await?.map(Body::new))
+                Ok(admitted) => {
+                    request.extensions_mut().extend(admitted.extensions);
+                    let answered = inner.call(request).await?.map(Body::new);
+                    drop(admitted.guard);
+                    Ok(answered)
                 }
                 Err(status) => Ok(status.into_http()),
             }

@@ -642,3 +642,73 @@ on_every_backend! {
         assert!(listed.into_inner().api_keys.iter().all(|k| k.name != "short-lived"));
     }
 }
+
+/// A secret of a key's shape that no registry knows.
+fn made_up_key(n: usize) -> String {
+    format!("fk_live_{n:0>40}")
+}
+
+on_every_backend! {
+    async fn one_key_cannot_hold_every_call_slot(backend: Backend) {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        let (inventory_service, live) = suite_tests::spawn_inventory(backend).await;
+        let test = InventoryServiceClient::new(inventory_service.keyed(keys::TEST).await);
+        for mut inventory in [live, test] {
+            crate::inventory_support::warehouse(&mut inventory, "w", &[], 0).await;
+            crate::inventory_support::item(&mut inventory, "a").await;
+            crate::inventory_support::receive(&mut inventory, "a", "w", 100).await;
+        }
+        let slow = Arc::new(AtomicBool::new(false));
+        let proxy = suite_tests::slow_proxy(inventory_service.address, slow.clone()).await;
+        let (reservation_service, _client) = suite_tests::spawn_reservation(backend, proxy, &[("API_KEY_MAX_CONCURRENT_CALLS", "2")]).await;
+        let channel = reservation_service.channel().await;
+        let reserve = |id: String, key: &'static str| {
+            let mut client = ReservationServiceClient::new(channel.clone());
+            let reservation = res::Reservation { id, items: vec![res::ReservationItem { inventory_item_id: "a".into(), quantity: 1, allow_oversell: None }], ship_to: address(), ..Default::default() };
+            async move { client.create_reservation(keyed(res::CreateReservationRequest { reservation: Some(reservation) }, Some(key))).await.map(drop) }
+        };
+        // Both keys known to the Reservation service before the Inventory slows down.
+        reserve("warm-live".into(), keys::LIVE).await.expect("reserved");
+        reserve("warm-test".into(), keys::TEST).await.expect("reserved");
+        slow.store(true, Ordering::Relaxed);
+        let slow_calls: Vec<_> = (0..2).map(|n| tokio::spawn(reserve(format!("slow-{n}"), keys::LIVE))).collect();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let status = reserve("third".into(), keys::LIVE).await.expect_err("the key's two slots are taken");
+        assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+        use tonic_types::StatusExt as _;
+        assert!(status.get_details_retry_info().and_then(|info| info.retry_delay).is_some(), "says when to retry");
+        // Another key has slots of its own.
+        let other = tokio::spawn(reserve("other-key".into(), keys::TEST));
+        for call in slow_calls {
+            call.await.expect("no panic").expect("the slow calls finish");
+        }
+        other.await.expect("no panic").expect("another key is served meanwhile");
+        slow.store(false, Ordering::Relaxed);
+        reserve("after".into(), keys::LIVE).await.expect("slots are given back when calls end");
+        let figures = crate::metrics::Figures::of(&reservation_service).await;
+        assert_eq!(figures.value("access_refusals_total", &[("reason", "concurrency_limited")]), 1.0);
+    }
+
+    async fn a_burst_of_made_up_keys_is_refused_without_lookups(backend: Backend) {
+        let limits = [("API_KEY_FAILURE_LIMIT", "1"), ("API_KEY_FAILURE_BURST", "3")];
+        let (inventory_service, _client) = suite_tests::spawn_inventory_with(backend, &limits).await;
+        let mut client = InventoryServiceClient::new(inventory_service.channel().await);
+        let list = |key: &str| keyed(inv::ListWarehousesRequest::default(), Some(key));
+        client.list_warehouses(list(keys::LIVE)).await.expect("a known key");
+        // The burst of three, and the fourth that finds the burst spent: each looked up.
+        for n in 0..4 {
+            let status = client.list_warehouses(list(&made_up_key(n))).await.expect_err("unknown");
+            assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+        }
+        for n in 4..20 {
+            let status = client.list_warehouses(list(&made_up_key(n))).await.expect_err("barred");
+            assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+        }
+        client.list_warehouses(list(keys::LIVE)).await.expect("a key already known still works");
+        let figures = crate::metrics::Figures::of(&inventory_service).await;
+        assert_eq!(figures.value("access_refusals_total", &[("reason", "unknown_key")]), 4.0, "the fourth failure bars");
+        assert_eq!(figures.value("access_refusals_total", &[("reason", "failures_limited")]), 16.0);
+    }
+}
