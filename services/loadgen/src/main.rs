@@ -3,6 +3,7 @@
 //! one go, and writes the figures to BENCHMARKS.md.
 
 mod baselines;
+mod hostile;
 mod stats;
 mod suite;
 mod workloads;
@@ -111,6 +112,7 @@ fn secret(tag: &str) -> String {
 /// The suite on one database: every workload, the baselines, and each service's peak memory.
 async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, Box<dyn std::error::Error>> {
     let run = unique("bench");
+    let sqlite = admin.is_none();
     let databases = match admin {
         Some(admin) => Databases::postgres(admin, &run).await?,
         None => Databases::sqlite(&PathBuf::from("target/bench"), &run)?,
@@ -176,6 +178,17 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
     let sql_hot = sql.run(true, concurrency, duration, &format!("{run}-sql-hot")).await;
     let sql_holds = sql.run_holds(concurrency, duration, &format!("{run}-sql-holds")).await;
     let echo = baselines::run_echo(baselines::start_echo().await?, concurrency, duration).await;
+    // Memory does not depend on the database: the hostile shapes run once, on SQLite.
+    let hostile = if sqlite {
+        eprintln!("   hostile requests");
+        let directory = PathBuf::from("target/bench").join(format!("{run}-hostile"));
+        std::fs::create_dir_all(&directory)?;
+        let section = hostile::measure(&binaries, &env, &directory, &inventory.url, &admin).await?;
+        let _ = std::fs::remove_dir_all(&directory);
+        section
+    } else {
+        String::new()
+    };
     let memory: Vec<(&str, Option<f64>)> = vec![
         ("catalog", catalog.peak_memory_mib()),
         ("inventory", inventory.peak_memory_mib()),
@@ -223,6 +236,7 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
         );
     }
     text.push('\n');
+    text.push_str(&hostile);
     eprint!("{text}");
     Ok(text)
 }

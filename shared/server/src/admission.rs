@@ -1,16 +1,19 @@
-//! Admission: at most `GRPC_MAX_CONCURRENT_CALLS` calls run at once. One more is refused at once
+//! Admission: at most `GRPC_MAX_CONCURRENT_CALLS` calls run at once, and the request bytes of all
+//! the calls in flight stay within `GRPC_MAX_INFLIGHT_BYTES`. A call past either is refused at once
 //! with RESOURCE_EXHAUSTED and a hint of when to retry, rather than queued without bound, so
-//! overload shows as answers, not as ever longer waits. Health checks are always admitted: a busy
-//! server is not a dead one. An admitted call's handler runs under its deadline (the client's
-//! `grpc-timeout` or the server's bound, whichever is sooner), which bounds the calls it makes.
+//! overload shows as answers, not as ever longer waits, and memory stays within what a deployment
+//! gives a pod (the README's limits section has the arithmetic). Health checks are always admitted:
+//! a busy server is not a dead one. An admitted call's handler runs under its deadline (the
+//! client's `grpc-timeout` or the server's bound, whichever is sooner), which bounds the calls it
+//! makes.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::body::Body;
 use tonic_types::{ErrorDetails, StatusExt};
 use tower::{Layer, Service};
@@ -22,13 +25,20 @@ const RETRY_AFTER: Duration = Duration::from_millis(100);
 #[derive(Clone, Debug)]
 pub struct AdmissionLayer {
     permits: Arc<Semaphore>,
+    bytes: Arc<Semaphore>,
     request_timeout: Duration,
 }
 
 impl AdmissionLayer {
-    /// Admits at most `max_calls` calls at once, each bound by `request_timeout` at the most.
-    pub fn new(max_calls: usize, request_timeout: Duration) -> Self {
-        Self { permits: Arc::new(Semaphore::new(max_calls.max(1))), request_timeout }
+    /// Admits at most `max_calls` calls at once, whose requests hold at most `max_bytes` in all,
+    /// each bound by `request_timeout` at the most.
+    pub fn new(max_calls: usize, max_bytes: usize, request_timeout: Duration) -> Self {
+        let max_bytes = max_bytes.clamp(1, Semaphore::MAX_PERMITS);
+        Self {
+            permits: Arc::new(Semaphore::new(max_calls.max(1))),
+            bytes: Arc::new(Semaphore::new(max_bytes)),
+            request_timeout,
+        }
     }
 }
 
@@ -36,7 +46,12 @@ impl<S> Layer<S> for AdmissionLayer {
     type Service = Admission<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Admission { inner, permits: self.permits.clone(), request_timeout: self.request_timeout }
+        Admission {
+            inner,
+            permits: self.permits.clone(),
+            bytes: self.bytes.clone(),
+            request_timeout: self.request_timeout,
+        }
     }
 }
 
@@ -45,12 +60,15 @@ impl<S> Layer<S> for AdmissionLayer {
 pub struct Admission<S> {
     inner: S,
     permits: Arc<Semaphore>,
+    bytes: Arc<Semaphore>,
     request_timeout: Duration,
 }
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for Admission<S>
 where
-    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S: Service<http::Request<Body>, Response = http::Response<ResBody>>,
+    ReqBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ReqBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
@@ -65,7 +83,8 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        let permit = if request.uri().path().starts_with("/grpc.health.v1.Health/") {
+        let health = request.uri().path().starts_with("/grpc.health.v1.Health/");
+        let permit = if health {
             None
         } else {
             match self.permits.clone().try_acquire_owned() {
@@ -73,6 +92,11 @@ where
                 Err(_) => return Box::pin(std::future::ready(Ok(overloaded()))),
             }
         };
+        // The bytes a call reads stay counted until it is answered: its decoded message lives as
+        // long as its handler.
+        let held = Arc::new(Mutex::new(None));
+        let budget = (!health).then(|| self.bytes.clone());
+        let request = request.map(|inner| Body::new(Budgeted { inner, budget, held: held.clone() }));
         let timeout = request
             .headers()
             .get("grpc-timeout")
@@ -82,9 +106,68 @@ where
         Box::pin(async move {
             let response = response.await?;
             drop(permit);
+            drop(held);
             Ok(response.map(Body::new))
         })
     }
+}
+
+pin_project_lite::pin_project! {
+    /// A request body whose bytes are taken from the server's budget as they arrive.
+    struct Budgeted<B> {
+        #[pin]
+        inner: B,
+        budget: Option<Arc<Semaphore>>,
+        held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+    }
+}
+
+impl<B> http_body::Body for Budgeted<B>
+where
+    B: http_body::Body<Data = bytes::Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = bytes::Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = match this.inner.poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => frame,
+            Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(tonic::Status::from_error(error.into())))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => return Poll::Pending,
+        };
+        if let (Some(budget), Some(data)) = (this.budget.as_ref(), frame.data_ref()) {
+            let taken = u32::try_from(data.len()).ok().and_then(|n| budget.clone().try_acquire_many_owned(n).ok());
+            let Some(taken) = taken else { return Poll::Ready(Some(Err(over_budget()))) };
+            let mut held = this.held.lock().unwrap_or_else(PoisonError::into_inner);
+            match held.as_mut() {
+                Some(permits) => permits.merge(taken),
+                None => *held = Some(taken),
+            }
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn over_budget() -> tonic::Status {
+    tonic::Status::with_error_details(
+        tonic::Code::ResourceExhausted,
+        "The server is at its limit of request bytes in flight; retry shortly.",
+        ErrorDetails::with_retry_info(Some(RETRY_AFTER)),
+    )
 }
 
 fn overloaded() -> http::Response<Body> {

@@ -161,6 +161,14 @@ impl ServiceSettings {
             _ => Some(env.addr_or(&metrics_variable, default_metrics_addr)?),
         };
         let server_defaults = ServerOptions::default();
+        let max_message_bytes: usize =
+            env.parse_within("GRPC_MAX_MESSAGE_BYTES", server_defaults.max_message_bytes, 1024..=64 << 20)?;
+        // One message of the largest size must fit, or no such call could ever be served.
+        let max_inflight_bytes = env.parse_within(
+            "GRPC_MAX_INFLIGHT_BYTES",
+            server_defaults.max_inflight_bytes.max(max_message_bytes),
+            max_message_bytes..=1 << 40,
+        )?;
         Ok(Self {
             listen_addr: env.addr_or(&format!("{prefix}_LISTEN_ADDR"), default_addr)?,
             database_url: Secret::new(env.string_or(&format!("{prefix}_DATABASE_URL"), default_database)),
@@ -176,7 +184,8 @@ impl ServiceSettings {
                 max_concurrent_calls: env
                     .parse_or("GRPC_MAX_CONCURRENT_CALLS", server_defaults.max_concurrent_calls)?
                     .max(1),
-                max_message_bytes: env.parse_or("GRPC_MAX_MESSAGE_BYTES", server_defaults.max_message_bytes)?,
+                max_message_bytes,
+                max_inflight_bytes,
                 tls: crate::tls::ServerTls::from_env(env, prefix)?,
             },
             metrics_addr,

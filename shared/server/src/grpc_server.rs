@@ -35,6 +35,9 @@ pub struct ServerOptions {
     pub max_concurrent_calls: usize,
     /// The largest request message a service decodes; a larger one is refused unread.
     pub max_message_bytes: usize,
+    /// The most request bytes all the calls in flight hold together; a call that would pass it is
+    /// refused.
+    pub max_inflight_bytes: usize,
     /// TLS, and mutual TLS when a client CA is given; plaintext when `None`.
     pub tls: Option<ServerTls>,
 }
@@ -45,8 +48,9 @@ impl Default for ServerOptions {
             request_timeout: Duration::from_secs(30),
             drain_delay: Duration::ZERO,
             reflection: true,
-            max_concurrent_calls: 1024,
-            max_message_bytes: 4 * 1024 * 1024,
+            max_concurrent_calls: 256,
+            max_message_bytes: 1024 * 1024,
+            max_inflight_bytes: 4 * 1024 * 1024,
             tls: None,
         }
     }
@@ -250,7 +254,11 @@ impl GrpcServer {
             .timeout(self.options.request_timeout)
             .trace_fn(crate::telemetry::server_span)
             .layer(rpc_metrics)
-            .layer(AdmissionLayer::new(self.options.max_concurrent_calls, self.options.request_timeout))
+            .layer(AdmissionLayer::new(
+                self.options.max_concurrent_calls,
+                self.options.max_inflight_bytes,
+                self.options.request_timeout,
+            ))
             .layer(tower::util::option_layer(self.gate))
             .add_routes(routes)
             .serve_with_incoming_shutdown(incoming, stopping)

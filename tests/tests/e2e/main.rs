@@ -2,6 +2,7 @@
 
 mod access;
 mod bad_input;
+mod cancelled_writes;
 mod catalog_errors;
 mod catalog_listing;
 mod catalog_skus;

@@ -76,3 +76,44 @@ on_every_backend! {
         warehouse(&mut inventory, "small", &[], 0).await;
     }
 }
+
+on_every_backend! {
+    async fn a_call_past_the_request_bytes_in_flight_is_shed_at_once(backend: Backend) {
+        let (inventory_service, mut inventory) = spawn_inventory_with(backend, &[]).await;
+        warehouse(&mut inventory, "w", &[], 0).await;
+        let slow = Arc::new(AtomicBool::new(true));
+        let proxy = slow_proxy(inventory_service.address, slow.clone()).await;
+        let budget = [("GRPC_MAX_MESSAGE_BYTES", "8192"), ("GRPC_MAX_INFLIGHT_BYTES", "8192")];
+        let (reservation_service, reservations) = spawn_reservation(backend, proxy, &budget).await;
+        // About 5 KB each: fifty items with ids of a hundred characters.
+        let large = |id: &str| pb::CreateReservationRequest {
+            reservation: Some(pb::Reservation {
+                id: id.into(),
+                items: (0..50).map(|n| pb::ReservationItem { inventory_item_id: format!("{n:0>100}"), quantity: 1, allow_oversell: Some(true) }).collect(),
+                ship_to: Some(pb::ShipTo { address: Some(Address { country: "US".into(), ..Default::default() }) }),
+                ..Default::default()
+            }),
+        };
+        assert!(prost::Message::encoded_len(&large("x")) > 4096);
+
+        let mut first = reservations.clone();
+        let request = large("first");
+        let busy = tokio::spawn(async move { first.create_reservation(request).await });
+        let in_flight = |f: &Figures| f.get("rpc_server_active_requests", &[("rpc_service", "fulfillment.reservation.v1.ReservationService")]) == Some(1.0);
+        eventually(&reservation_service, in_flight).await;
+
+        let mut second = reservations.clone();
+        let status = second.create_reservation(large("second")).await.expect_err("its bytes do not fit beside the first's");
+        assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+        assert!(status.get_details_retry_info().and_then(|info| info.retry_delay).is_some(), "says when to retry");
+        let small = second.get_reservation(pb::GetReservationRequest { id: "none".into() }).await.expect_err("unknown");
+        assert_eq!(small.code(), Code::NotFound, "a small call still fits: {small:?}");
+
+        slow.store(false, Ordering::Relaxed);
+        let _ = busy.await.expect("the first call's task");
+        let after = second.create_reservation(large("third")).await;
+        assert_ne!(after.map(drop).err().map(|s| s.code()), Some(Code::ResourceExhausted), "the bytes are given back");
+        let figures = Figures::of(&reservation_service).await;
+        assert_eq!(figures.calls("CreateReservation", Code::ResourceExhausted), 1.0, "shed calls are counted");
+    }
+}

@@ -17,18 +17,21 @@ use crate::inventory_support::{hold_request, item, warehouse};
 use crate::support::{create, example_sku, get};
 
 /// The servers' default `GRPC_MAX_MESSAGE_BYTES`.
-const LIMIT: usize = 4 * 1024 * 1024;
+fn limit() -> usize {
+    fulfillment_server::ServerOptions::default().max_message_bytes
+}
 
-/// `make(n)` with the largest `n` whose encoding fits [`LIMIT`].
+/// `make(n)` with the largest `n` whose encoding fits the [`limit`].
 fn largest<M: Message>(make: impl Fn(usize) -> M) -> M {
+    let limit = limit();
     let (empty, sample) = (make(0).encoded_len(), make(1_000).encoded_len());
     let per_element = (sample - empty) as f64 / 1_000.0;
-    let mut n = ((LIMIT - empty) as f64 / per_element) as usize;
-    while make(n).encoded_len() > LIMIT {
+    let mut n = ((limit - empty) as f64 / per_element) as usize;
+    while make(n).encoded_len() > limit {
         n -= n / 100 + 1;
     }
     let message = make(n);
-    assert!(message.encoded_len() > LIMIT * 9 / 10, "the request is as large as a server takes");
+    assert!(message.encoded_len() > limit * 9 / 10, "the request is as large as a server takes");
     message
 }
 
