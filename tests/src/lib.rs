@@ -82,6 +82,25 @@ pub async fn connect_keyed(url: String) -> Result<KeyedChannel, tonic::transport
     Ok(InterceptedService::new(channel, Bearer::new(keys::LIVE)))
 }
 
+/// Every finding of the Catalog's consistency check, read page by page of `page_size`, and how
+/// many calls that took.
+pub async fn consistency(
+    catalog: &mut CatalogServiceClient<KeyedChannel>,
+    page_size: i32,
+) -> Result<(Vec<fulfillment_proto::catalog::v1::Inconsistency>, usize), tonic::Status> {
+    let (mut found, mut calls, mut page_token) = (Vec::new(), 0, String::new());
+    loop {
+        let request = fulfillment_proto::catalog::v1::CheckConsistencyRequest { page_size, page_token };
+        let page = catalog.check_consistency(request).await?.into_inner();
+        calls += 1;
+        found.extend(page.inconsistencies);
+        if page.next_page_token.is_empty() {
+            return Ok((found, calls));
+        }
+        page_token = page.next_page_token;
+    }
+}
+
 /// `message` sent as the Catalog sends it: with its service key, in live mode.
 pub fn as_catalog<T>(message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
@@ -248,13 +267,15 @@ where
             ""
         }
     };
-    // Tests make calls faster than a client should; the rate limit has tests of its own.
+    // Tests make calls faster, and more at once, than a client should; the rate limit, the cap on
+    // a key's calls in flight and the limit on failed authentications have tests of their own.
     let env = Env::from_pairs([
         (url_variable.as_str(), database_url),
         (&format!("{prefix}_DB_MAX_CONNECTIONS"), "8"),
         (&key_variable, service_key),
         ("API_KEY_RATE_LIMIT", "0"),
         ("API_KEY_FAILURE_LIMIT", "0"),
+        ("API_KEY_MAX_CONCURRENT_CALLS", "0"),
     ]);
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(run(env, listeners, stopped));

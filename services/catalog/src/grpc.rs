@@ -58,6 +58,9 @@ fn status(error: CatalogError) -> Status {
     error.into_status(DOMAIN)
 }
 
+/// SKUs and items a consistency check looks at per call when the caller names no page size.
+const CONSISTENCY_PAGE: u64 = 100;
+
 fn invalid(violations: impl Into<Violations>) -> Status {
     status(CatalogError::InvalidRequest(violations.into()))
 }
@@ -190,7 +193,12 @@ impl CatalogService for CatalogGrpc {
         request: Request<pb::CheckConsistencyRequest>,
     ) -> Result<Response<pb::CheckConsistencyResponse>, Status> {
         let catalog = self.catalogs.pick(&request)?;
-        let found = catalog.check_consistency().await.map_err(status)?;
+        let request = request.into_inner();
+        let size = match request.page_size {
+            0 => CONSISTENCY_PAGE,
+            requested => page_size(requested).map_err(invalid)?,
+        };
+        let (found, next_page_token) = catalog.check_consistency(size, &request.page_token).await.map_err(status)?;
         let inconsistencies = found
             .into_iter()
             .map(|finding| {
@@ -203,7 +211,7 @@ impl CatalogService for CatalogGrpc {
                 pb::Inconsistency { sku_id, kind: kind.into() }
             })
             .collect();
-        Ok(Response::new(pb::CheckConsistencyResponse { inconsistencies }))
+        Ok(Response::new(pb::CheckConsistencyResponse { inconsistencies, next_page_token }))
     }
 }
 

@@ -165,32 +165,37 @@ impl InventoryItems {
         }
     }
 
-    /// Every item a SKU owns, for the consistency check.
-    pub async fn owned_items(&self) -> Outcome<Vec<pb::InventoryItem>> {
-        let mut items = Vec::new();
-        let mut token = String::new();
-        loop {
-            let message =
-                pb::ListInventoryItemsRequest { page_size: 100, page_token: token.clone(), ..Default::default() };
-            let page = self
-                .calls
-                .call(message, |request| {
-                    let mut client = self.client.clone();
-                    async move { client.list_inventory_items(request).await.map(|r| r.into_inner()) }
-                })
-                .await;
-            let page = match page {
-                Outcome::Done(page) => page,
-                Outcome::Refused(status) => return Outcome::Refused(status),
-                Outcome::NotSent(status) => return Outcome::NotSent(status),
-                Outcome::Unknown(status) => return Outcome::Unknown(status),
-            };
-            items.extend(page.inventory_items.into_iter().filter(|item| !item.owner_sku_id.is_empty()));
-            if page.next_page_token.is_empty() {
-                return Outcome::Done(items);
-            }
-            token = page.next_page_token;
+    /// One page of the Inventory's items after `token` (from the start when empty): the items a
+    /// SKU owns, and the token of the next page (empty at the end).
+    pub async fn owned_items_page(&self, token: &str, size: u64) -> Outcome<(Vec<pb::InventoryItem>, String)> {
+        let message = pb::ListInventoryItemsRequest {
+            page_size: i32::try_from(size).unwrap_or(100),
+            page_token: token.to_owned(),
+            ..Default::default()
+        };
+        self.list(message).await.map(|page| {
+            let owned = page.inventory_items.into_iter().filter(|item| !item.owner_sku_id.is_empty()).collect();
+            (owned, page.next_page_token)
+        })
+    }
+
+    /// The items with these ids (at most a page of them), those the Inventory has.
+    pub async fn items_with_ids(&self, ids: Vec<String>) -> Outcome<Vec<pb::InventoryItem>> {
+        if ids.is_empty() {
+            return Outcome::Done(Vec::new());
         }
+        let size = i32::try_from(ids.len()).unwrap_or(100);
+        let message = pb::ListInventoryItemsRequest { ids, page_size: size, ..Default::default() };
+        self.list(message).await.map(|page| page.inventory_items)
+    }
+
+    async fn list(&self, message: pb::ListInventoryItemsRequest) -> Outcome<pb::ListInventoryItemsResponse> {
+        self.calls
+            .call(message, |request| {
+                let mut client = self.client.clone();
+                async move { client.list_inventory_items(request).await.map(|r| r.into_inner()) }
+            })
+            .await
     }
 }
 

@@ -8,12 +8,14 @@
 //! (the item and the SKU are put back). While a saga is open, other writes to the SKU are refused
 //! with ABORTED, so compensation never undoes a later change.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
+use fulfillment_errors::FieldViolation;
 use fulfillment_proto::inventory::v1 as inventory;
 use fulfillment_reference::generate_id;
 use fulfillment_server::calls::Outcome;
-use fulfillment_storage::paging::now;
+use fulfillment_storage::paging::{Cursor, now};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
@@ -276,37 +278,64 @@ impl Catalog {
         }
     }
 
-    /// Compares every managed SKU with its item and every owned item with its SKU.
-    pub async fn check_consistency(&self) -> Result<Vec<Inconsistency>, CatalogError> {
+    /// Compares one page of managed SKUs with their items, then, once the SKUs are done, one page
+    /// of owned items with their SKUs, going on from `token` (from the start when empty). Answers
+    /// what it found and the token of the next page, empty when the check is complete: a call costs
+    /// at most a page of each, however many SKUs and items there are.
+    pub async fn check_consistency(
+        &self,
+        size: u64,
+        token: &str,
+    ) -> Result<(Vec<Inconsistency>, String), CatalogError> {
         let mut found = Vec::new();
+        let mut looked_at: Vec<String> = Vec::new();
+        let mut next = String::new();
+        let mut from = CheckFrom::decode(token)?;
         let open_before = self.open_sagas().await?;
-        let owned = match self.items.owned_items().await {
-            Outcome::Done(items) => items,
-            Outcome::Refused(status) => return Err(CatalogError::Inventory(status)),
-            Outcome::NotSent(status) | Outcome::Unknown(status) => {
-                return Err(CatalogError::InventoryUnavailable(status));
-            }
-        };
-        let mut owned: std::collections::BTreeMap<String, inventory::InventoryItem> =
-            owned.into_iter().map(|item| (item.id.clone(), item)).collect();
-        let mut after = None;
-        loop {
-            let skus = repository::list_skus(self.db.connection(), &Default::default(), after.as_ref(), 100).await?;
-            let Some(last) = skus.last() else { break };
-            after = Some(fulfillment_storage::paging::Cursor::after(last.created_time, &last.id));
-            for sku in &skus {
-                let Some(spec) = ItemSpec::of(sku) else { continue };
-                match owned.remove(&sku.id) {
+        if let CheckFrom::Skus(cursor) = &from {
+            let skus = repository::list_skus(self.db.connection(), &Default::default(), cursor.as_ref(), size).await?;
+            let managed: Vec<(&Sku, ItemSpec)> =
+                skus.iter().filter_map(|sku| ItemSpec::of(sku).map(|spec| (sku, spec))).collect();
+            let ids = managed.iter().map(|(sku, _)| sku.id.clone()).collect();
+            let items = settled(self.items.items_with_ids(ids).await)?;
+            let owned: HashMap<&str, &inventory::InventoryItem> = items
+                .iter()
+                .filter(|item| !item.owner_sku_id.is_empty())
+                .map(|item| (item.id.as_str(), item))
+                .collect();
+            for (sku, spec) in &managed {
+                match owned.get(sku.id.as_str()) {
                     None => found.push(Inconsistency::MissingItem(sku.id.clone())),
-                    Some(item) if !spec.matches(&item) => found.push(Inconsistency::ItemDiffers(sku.id.clone())),
+                    Some(item) if !spec.matches(item) => found.push(Inconsistency::ItemDiffers(sku.id.clone())),
                     Some(_) => {}
                 }
             }
+            looked_at.extend(skus.iter().map(|sku| sku.id.clone()));
+            match skus.last() {
+                Some(last) if skus.len() as u64 == size => {
+                    next = format!("s:{}", Cursor::after(last.created_time, &last.id).encode());
+                }
+                _ => from = CheckFrom::Items(String::new()),
+            }
         }
-        found.extend(owned.into_keys().map(Inconsistency::OrphanItem));
+        if let CheckFrom::Items(token) = &from {
+            let (owned, next_items) = settled(self.items.owned_items_page(token, size).await)?;
+            let ids: Vec<String> = owned.iter().map(|item| item.id.clone()).collect();
+            let filter = repository::SkuFilter { ids: ids.clone(), ..Default::default() };
+            let skus = repository::list_skus(self.db.connection(), &filter, None, size).await?;
+            let managed: HashSet<&str> =
+                skus.iter().filter(|sku| ItemSpec::of(sku).is_some()).map(|sku| sku.id.as_str()).collect();
+            found
+                .extend(ids.iter().filter(|id| !managed.contains(id.as_str())).cloned().map(Inconsistency::OrphanItem));
+            looked_at.extend(ids);
+            if !next_items.is_empty() {
+                next = format!("i:{next_items}");
+            }
+        }
         // A pair with a saga open before or after the reads is in flight, not inconsistent.
-        let open: std::collections::BTreeSet<String> =
-            open_before.into_iter().chain(self.open_sagas().await?).collect();
+        let looked_at: HashSet<String> = looked_at.into_iter().collect();
+        let open: BTreeSet<String> =
+            open_before.into_iter().chain(self.open_sagas().await?).filter(|id| looked_at.contains(id)).collect();
         found.retain(|finding| match finding {
             Inconsistency::MissingItem(id) | Inconsistency::ItemDiffers(id) | Inconsistency::OrphanItem(id) => {
                 !open.contains(id)
@@ -314,9 +343,11 @@ impl Catalog {
             Inconsistency::OpenSaga(_) => true,
         });
         found.extend(open.into_iter().map(Inconsistency::OpenSaga));
-        Ok(found)
+        Ok((found, next))
     }
 
+    /// The SKUs whose sagas are open: as many as calls in flight and crashed drivers left, never
+    /// the whole catalog.
     async fn open_sagas(&self) -> Result<Vec<String>, CatalogError> {
         Ok(sku_saga::Entity::find()
             .select_only()
@@ -335,4 +366,34 @@ async fn close(txn: &impl ConnectionTrait, saga: &Saga) -> Result<bool, DbErr> {
         .exec(txn)
         .await?;
     Ok(deleted.rows_affected > 0)
+}
+
+/// Where a paged consistency check goes on: among the SKUs after a cursor, or among the
+/// Inventory's items after its page token.
+enum CheckFrom {
+    Skus(Option<Cursor>),
+    Items(String),
+}
+
+impl CheckFrom {
+    fn decode(token: &str) -> Result<Self, CatalogError> {
+        let refused = || CatalogError::invalid(FieldViolation::not_valid("pageToken", token, "page token"));
+        if token.is_empty() {
+            return Ok(CheckFrom::Skus(None));
+        }
+        match token.split_once(':') {
+            Some(("s", cursor)) => Ok(CheckFrom::Skus(Cursor::decode(cursor).map_err(|_| refused())?)),
+            Some(("i", items)) if !items.is_empty() => Ok(CheckFrom::Items(items.to_owned())),
+            _ => Err(refused()),
+        }
+    }
+}
+
+/// What a read from the Inventory found, or the error its failure is.
+fn settled<T>(outcome: Outcome<T>) -> Result<T, CatalogError> {
+    match outcome {
+        Outcome::Done(value) => Ok(value),
+        Outcome::Refused(status) => Err(CatalogError::Inventory(status)),
+        Outcome::NotSent(status) | Outcome::Unknown(status) => Err(CatalogError::InventoryUnavailable(status)),
+    }
 }

@@ -55,10 +55,8 @@ fn managed_sku(id: &str) -> pb::Sku {
 async fn wait_consistent(catalog: &mut Catalog) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let found =
-            catalog.check_consistency(pb::CheckConsistencyRequest {}).await.map(|r| r.into_inner().inconsistencies);
-        match found {
-            Ok(found) if found.is_empty() => return,
+        match suite_tests::consistency(catalog, 0).await {
+            Ok((found, _)) if found.is_empty() => return,
             other => assert!(tokio::time::Instant::now() < deadline, "still inconsistent: {other:?}"),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -223,16 +223,25 @@ impl Connector {
 }
 
 async fn check(client: &mut CatalogServiceClient<Conn>) -> Result<(), String> {
-    let found = client.check_consistency(pb::CheckConsistencyRequest {}).await.map_err(display::status)?.into_inner();
-    if found.inconsistencies.is_empty() {
+    let (mut found, mut page_token) = (0, String::new());
+    loop {
+        let request = pb::CheckConsistencyRequest { page_size: 0, page_token };
+        let page = client.check_consistency(request).await.map_err(display::status)?.into_inner();
+        for finding in &page.inconsistencies {
+            let kind = finding.kind().as_str_name().trim_start_matches("INCONSISTENCY_KIND_").to_lowercase();
+            println!("{:<36} {kind}", finding.sku_id);
+        }
+        found += page.inconsistencies.len();
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    if found == 0 {
         println!("consistent: every managed SKU has its inventory item, and every owned item its SKU");
         return Ok(());
     }
-    for finding in &found.inconsistencies {
-        let kind = finding.kind().as_str_name().trim_start_matches("INCONSISTENCY_KIND_").to_lowercase();
-        println!("{:<36} {kind}", finding.sku_id);
-    }
-    Err(format!("{} inconsistencies", found.inconsistencies.len()))
+    Err(format!("{found} inconsistencies"))
 }
 
 async fn run_part(client: &mut CatalogServiceClient<Conn>, command: PartCommand) -> Result<(), String> {

@@ -9,8 +9,8 @@ use fulfillment_storage::paging::now;
 use fulfillment_storage::{Database, TransactionError};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 
@@ -459,8 +459,8 @@ struct LockedStock {
 }
 
 impl LockedStock {
-    /// Locks `items`, every warehouse, and the items' levels in the warehouses shipping to any of
-    /// `countries`; nothing when there are no items.
+    /// Locks `items`, the warehouses shipping to any of `countries`, and the items' levels in them;
+    /// nothing when there are no items.
     async fn lock(
         txn: &impl ConnectionTrait,
         items: BTreeSet<String>,
@@ -484,7 +484,20 @@ impl LockedStock {
             .into_iter()
             .map(|item| (item.id.clone(), item))
             .collect();
-        let warehouses = warehouse::Entity::find().order_by_asc(warehouse::Column::Id).lock_shared().all(txn).await?;
+        // Only the warehouses that ship to one of the countries are read and locked: how many others
+        // there are costs a hold nothing.
+        let mut ships = Condition::any().add(warehouse::Column::ShipsEverywhere.eq(true));
+        for country in countries {
+            // The stored list is comma-separated: the country alone, first, last or between.
+            let listed = warehouse::Column::ShipToCountries;
+            ships = ships
+                .add(listed.eq(country.as_str()))
+                .add(listed.like(format!("{country},%")))
+                .add(listed.like(format!("%,{country}")))
+                .add(listed.like(format!("%,{country},%")));
+        }
+        let warehouses =
+            warehouse::Entity::find().filter(ships).order_by_asc(warehouse::Column::Id).lock_shared().all(txn).await?;
         let eligible: Vec<String> =
             warehouses.iter().filter(|w| countries.iter().any(|c| ships_to(w, c))).map(|w| w.id.clone()).collect();
         let levels = lock_levels(txn, ids, eligible).await?;

@@ -91,8 +91,9 @@ impl Shape {
         }
     }
 
-    /// Sends the shape's normal request, or its worst one, answering the code and the bytes sent.
-    async fn send(self, suite: &Suite, worst: bool) -> (Code, usize) {
+    /// Sends the shape's normal request, or its worst one, answering the code, the bytes sent and
+    /// the time from sending to the answer (the request is built before the clock starts).
+    async fn send(self, suite: &Suite, worst: bool) -> (Code, usize, Duration) {
         let n = usize::from(worst);
         let (mut catalog, mut inventory, mut reservation) =
             (suite.catalog.clone(), suite.inventory.clone(), suite.reservation.clone());
@@ -101,7 +102,9 @@ impl Shape {
                 let make = $make;
                 let request = if worst { largest(make) } else { make(n) };
                 let bytes = request.encoded_len();
-                (code($client.$method(request).await), bytes)
+                let started = Instant::now();
+                let answer = code($client.$method(request).await);
+                (answer, bytes, started.elapsed())
             }};
         }
         match self {
@@ -276,17 +279,9 @@ pub async fn measure(
             Service::Reservation => (inventory_url, inventory_url, process.url.as_str()),
         };
         let suite = Suite::connect(catalog, inventory, reservation, key).await?;
-        let timed = |worst: bool| {
-            let suite = &suite;
-            async move {
-                let started = Instant::now();
-                let (code, bytes) = shape.send(suite, worst).await;
-                (code, bytes, started.elapsed())
-            }
-        };
-        let (normal, _, normal_took) = timed(false).await;
+        let (normal, _, normal_took) = shape.send(&suite, false).await;
         let before = process.peak_memory_mib();
-        let (hostile, bytes, hostile_took) = timed(true).await;
+        let (hostile, bytes, hostile_took) = shape.send(&suite, true).await;
         let after = process.peak_memory_mib();
         process.stop().await;
         let ms = |took: Duration| took.as_secs_f64() * 1000.0;

@@ -103,6 +103,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// Warehouses added that ship elsewhere, to show that a hold's cost does not grow with them.
+const FOREIGN_WAREHOUSES: usize = 1000;
+
 /// A fresh key secret: `fk_<tag>_` and 40 letters or digits.
 fn secret(tag: &str) -> String {
     let random = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
@@ -172,6 +175,10 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
     let hot_unbatched =
         run_workload(&one_by_one, Workload::HotHold, concurrency, duration, &format!("{run}-unbatched")).await;
     unbatched.stop().await;
+    // The same hot holds once the Inventory has a thousand warehouses that do not ship there.
+    eprintln!("   (f) again, beside {FOREIGN_WAREHOUSES} warehouses that ship elsewhere");
+    suite.add_foreign_warehouses(FOREIGN_WAREHOUSES).await?;
+    let hot_crowded = run_workload(&suite, Workload::HotHold, concurrency, duration, &format!("{run}-crowded")).await;
     eprintln!("   baselines");
     let sql = ReservationSql::connect(&inventory_db, &reservation_db).await?;
     let sql_spread = sql.run(false, concurrency, duration, &format!("{run}-sql-spread")).await;
@@ -213,6 +220,11 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
     let unbatched_name = "(f) with `INVENTORY_HOLD_BATCH_MAX=1`: one transaction per hold";
     text.push_str(&row(unbatched_name, &hot_unbatched, Some(("SQL hold, same row", &sql_holds))));
     text.push('\n');
+    if let Some((_, batched)) = runs.iter().find(|(w, _)| *w == Workload::HotHold) {
+        let crowded_name = format!("(f) beside {FOREIGN_WAREHOUSES} warehouses that do not ship to the hold's country");
+        text.push_str(&row(&crowded_name, &hot_crowded, Some(("(f)", batched))));
+        text.push('\n');
+    }
     text.push_str(&row("baseline: a reservation's SQL, spread items, as the services send it", &sql_spread, None));
     text.push('\n');
     text.push_str(&row("baseline: a reservation's SQL, all on one row, as the services send it", &sql_hot, None));
@@ -311,6 +323,12 @@ const NOTES: &str = "
   whole cost. It runs twice: with hold batching (the default) and with `INVENTORY_HOLD_BATCH_MAX=1`
   (the same Inventory, one transaction per hold), and both are compared with the hold's SQL alone
   on one row, one transaction each.
+- The last (f) row places the same holds once the Inventory has a thousand more warehouses that
+  ship only to Germany (the holds ship to the United States): a hold reads and locks only the
+  warehouses that ship to its country, so its cost should not change.
+- The hostile section sends each worst request shape, filled to the message limit, to a fresh
+  process of its service; its time excludes building the request, and the peak memory (VmHWM) is
+  read after a normal request of the same RPC and again after the hostile one.
 - The bare tonic baseline is a tonic server with only `grpc.health.v1` on the same machine, in the
   load generator's own process: the cost of a gRPC call and nothing else. (c), (d) and (e) are
   compared with it.

@@ -137,6 +137,25 @@ impl Suite {
         Ok(())
     }
 
+    /// `count` more warehouses that ship only to Germany, none of the workloads' country: a hold
+    /// for the United States should not notice them.
+    pub async fn add_foreign_warehouses(&self, count: usize) -> Result<(), tonic::Status> {
+        let mut inventory = self.inventory.clone();
+        for n in 0..count {
+            let warehouse = inv::Warehouse {
+                id: format!("bench-de-{n}"),
+                name: "bench, Germany only".into(),
+                country: "DE".into(),
+                ship_to_countries: vec!["DE".into()],
+                ..Default::default()
+            };
+            ignore_exists(
+                inventory.create_warehouse(inv::CreateWarehouseRequest { warehouse: Some(warehouse) }).await,
+            )?;
+        }
+        Ok(())
+    }
+
     /// One operation of `workload`; `key` makes its ids unique.
     pub async fn operate(&mut self, workload: Workload, key: &str, n: u64) -> Result<(), Code> {
         let code = |status: tonic::Status| status.code();

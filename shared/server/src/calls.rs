@@ -26,6 +26,18 @@ pub enum Outcome<T> {
     Unknown(Status),
 }
 
+impl<T> Outcome<T> {
+    /// The same outcome with what was done turned by `f`.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+        match self {
+            Outcome::Done(value) => Outcome::Done(f(value)),
+            Outcome::Refused(status) => Outcome::Refused(status),
+            Outcome::NotSent(status) => Outcome::NotSent(status),
+            Outcome::Unknown(status) => Outcome::Unknown(status),
+        }
+    }
+}
+
 tokio::task_local! {
     /// When the call being served must be answered by.
     static DEADLINE: Instant;

@@ -203,7 +203,7 @@ async fn call(suite: &Suite, method: &str, key: Option<&str>, target: Mode) -> R
             catalog.delete_manufacturer_part(keyed(part, key)).await.map(nothing)?
         }
         "CheckConsistency" => {
-            catalog.check_consistency(keyed(cat::CheckConsistencyRequest {}, key)).await.map(nothing)?
+            catalog.check_consistency(keyed(cat::CheckConsistencyRequest::default(), key)).await.map(nothing)?
         }
         "CreateInventoryItem" => inventory.create_inventory_item(keyed(item(id("item")), key)).await.map(nothing)?,
         "UpdateInventoryItem" => {

@@ -240,7 +240,8 @@ async fn two_replicas_of_every_service_share_one_postgresql_database_each() {
     // The Catalog: every pair consistent, seen from either replica, and each saga closed once.
     let catalog_replicas = [catalog_a, catalog_b];
     for mut catalog in [catalog_client_a, catalog_client_b] {
-        let check = catalog.check_consistency(cat::CheckConsistencyRequest {}).await.expect("checked").into_inner();
+        let check =
+            catalog.check_consistency(cat::CheckConsistencyRequest::default()).await.expect("checked").into_inner();
         assert!(check.inconsistencies.is_empty(), "{:?}", check.inconsistencies);
     }
     let outcomes = "catalog_saga_outcomes_total";

@@ -98,7 +98,7 @@ on_every_backend! {
             ..Default::default()
         };
         client.create_sku(cat::CreateSkuRequest { sku: Some(sku) }).await.expect("the saga ran over mutual TLS");
-        let found = client.check_consistency(cat::CheckConsistencyRequest {}).await.expect("checked").into_inner();
+        let found = client.check_consistency(cat::CheckConsistencyRequest::default()).await.expect("checked").into_inner();
         assert!(found.inconsistencies.is_empty(), "{found:?}");
         let channel: Channel = tls::endpoint(&inventory_url, &ca.client(Some(ca.leaf(BOTH)), None)).expect("endpoint").connect().await.expect("connected");
         let mut inventory_client = InventoryServiceClient::new(InterceptedService::new(channel, Bearer::new(keys::LIVE)));

@@ -202,7 +202,7 @@ impl Suite {
         }));
         let holds = join_all(holds.iter().map(|id| self.hold(id)));
         let consistency = async {
-            let request = authorized(catalog::CheckConsistencyRequest {}, &self.hosts[CATALOG]);
+            let request = authorized(catalog::CheckConsistencyRequest::default(), &self.hosts[CATALOG]);
             let consistency = self.catalog().check_consistency(request).await;
             ("catalog consistency".to_owned(), describe(consistency.map(|r| r.into_inner().inconsistencies)))
         };
