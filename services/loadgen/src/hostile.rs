@@ -20,6 +20,9 @@ use crate::workloads::Suite;
 /// The servers' default `GRPC_MAX_MESSAGE_BYTES`, which every hostile request fills.
 const LIMIT: usize = 1024 * 1024;
 
+/// A service process's environment: the run's keys and settings with `pairs` added.
+type Environment<'a> = &'a dyn Fn(&[(&str, &str)]) -> Vec<(String, String)>;
+
 /// The service a shape is sent to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Service {
@@ -233,7 +236,7 @@ fn largest<M: Message>(make: impl Fn(usize) -> M) -> M {
 async fn fresh(
     shape: Shape,
     binaries: &Path,
-    env: &dyn Fn(&[(&str, &str)]) -> Vec<(String, String)>,
+    env: Environment<'_>,
     database: &str,
     inventory_url: &str,
 ) -> std::io::Result<Process> {
@@ -258,7 +261,7 @@ async fn fresh(
 /// and answers the report's section.
 pub async fn measure(
     binaries: &Path,
-    env: &dyn Fn(&[(&str, &str)]) -> Vec<(String, String)>,
+    env: Environment<'_>,
     directory: &Path,
     inventory_url: &str,
     key: &str,

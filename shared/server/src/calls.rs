@@ -290,44 +290,33 @@ mod tests {
         assert!(matches!(outcome, Outcome::NotSent(_)));
     }
 
-    #[tokio::test]
-    async fn a_timeout_followed_by_a_refused_connection_stays_unknown() {
+    /// A call of `attempts` attempts whose first times out and every later one fails with `then`:
+    /// its outcome, and how many attempts were made.
+    async fn timed_out_then(attempts: u32, then: fn() -> Status) -> (Outcome<()>, u32) {
         let calls = std::sync::atomic::AtomicU32::new(0);
-        let outcome: Outcome<()> = policy(2)
+        let outcome = policy(attempts)
             .call((), |_| {
                 let first = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0;
-                async move {
-                    if first {
-                        Err(Status::deadline_exceeded("slow"))
-                    } else {
-                        Err(Status::unavailable("tcp connect error: Connection refused"))
-                    }
-                }
+                async move { Err(if first { Status::deadline_exceeded("slow") } else { then() }) }
             })
             .await;
+        (outcome, calls.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    #[tokio::test]
+    async fn a_timeout_followed_by_a_refused_connection_stays_unknown() {
+        let (outcome, _) = timed_out_then(2, || Status::unavailable("tcp connect error: Connection refused")).await;
         assert!(matches!(outcome, Outcome::Unknown(_)), "{outcome:?}");
     }
 
     #[tokio::test]
     async fn a_timeout_followed_by_a_refusal_stays_unknown() {
-        let calls = std::sync::atomic::AtomicU32::new(0);
-        let outcome: Outcome<()> = policy(3)
-            .call((), |_| {
-                let first = calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0;
-                async move {
-                    if first {
-                        Err(Status::deadline_exceeded("slow"))
-                    } else {
-                        Err(Status::failed_precondition("insufficient_inventory"))
-                    }
-                }
-            })
-            .await;
+        let (outcome, calls) = timed_out_then(3, || Status::failed_precondition("insufficient_inventory")).await;
         assert!(
             matches!(&outcome, Outcome::Unknown(status) if status.code() == Code::FailedPrecondition),
             "{outcome:?}"
         );
-        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 2, "a refusal ends the retries");
+        assert_eq!(calls, 2, "a refusal ends the retries");
     }
 
     #[tokio::test]

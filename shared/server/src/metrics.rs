@@ -90,32 +90,8 @@ impl Metrics {
                     async move { ([(http::header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], metrics.render()) }
                 }),
             )
-            .route(
-                "/livez",
-                axum::routing::get(move || {
-                    let live = *live.borrow();
-                    async move {
-                        if live {
-                            (http::StatusCode::OK, "live")
-                        } else {
-                            (http::StatusCode::SERVICE_UNAVAILABLE, "background work stopped")
-                        }
-                    }
-                }),
-            )
-            .route(
-                "/readyz",
-                axum::routing::get(move || {
-                    let ready = *ready.borrow();
-                    async move {
-                        if ready {
-                            (http::StatusCode::OK, "serving")
-                        } else {
-                            (http::StatusCode::SERVICE_UNAVAILABLE, "not serving")
-                        }
-                    }
-                }),
-            );
+            .route("/livez", probe(live, "live", "background work stopped"))
+            .route("/readyz", probe(ready, "serving", "not serving"));
         if let Err(error) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
             tracing::error!(%error, "the metrics endpoint failed");
         }
@@ -157,6 +133,14 @@ impl Metrics {
             .with_boundaries(LATENCY_BUCKETS.to_vec())
             .build()
     }
+}
+
+/// A probe that answers 200 and `up` while `state` is true, else 503 and `down`.
+fn probe(state: watch::Receiver<bool>, up: &'static str, down: &'static str) -> axum::routing::MethodRouter {
+    axum::routing::get(move || {
+        let healthy = *state.borrow();
+        async move { if healthy { (http::StatusCode::OK, up) } else { (http::StatusCode::SERVICE_UNAVAILABLE, down) } }
+    })
 }
 
 /// What the HTTP probes report: whether the server takes calls, and whether the process is whole
