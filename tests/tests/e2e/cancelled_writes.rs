@@ -1,7 +1,8 @@
 //! A write whose caller goes away mid-transaction (a client that hangs up, a deadline that passes)
 //! never leaves its pooled PostgreSQL connection inside a transaction for the next borrower.
 
-use std::time::Duration;
+use std::future::Future;
+use std::task::Poll;
 
 use fulfillment_storage::testing::TestDatabase;
 use fulfillment_storage::{Backend, Database, PoolConfig};
@@ -20,17 +21,33 @@ async fn a_write_cut_off_at_any_point_leaves_no_transaction_open() {
     // SAVEPOINT is refused outside a transaction block, and taken inside one.
     let outside = || async { db.connection().execute_unprepared("SAVEPOINT probe").await.is_err() };
     assert!(outside().await, "a fresh session is outside any transaction");
+    let insert =
+        || db.write(|txn| Box::pin(async move { txn.execute_unprepared("INSERT INTO t VALUES (1)").await.map(drop) }));
     let mut cut_short = 0;
-    for n in 0..400u64 {
-        // From before BEGIN is sent to after COMMIT is answered.
-        let cut = Duration::from_micros(n * 37 % 3_000);
-        let write =
-            db.write(|txn| Box::pin(async move { txn.execute_unprepared("INSERT INTO t VALUES (1)").await.map(drop) }));
-        if tokio::time::timeout(cut, write).await.is_err() {
+    for n in 0..400 {
+        // Dropped at its first, second, ... fortieth wait: every await of BEGIN, INSERT and COMMIT.
+        let waits = n % 40;
+        if cut_after(waits, insert()).await.is_none() {
             cut_short += 1;
         }
-        assert!(outside().await, "a write cut off after {cut:?} left its connection inside a transaction");
+        assert!(outside().await, "a write cut off at its wait {waits} left its connection inside a transaction");
     }
-    assert!(cut_short > 50, "the test cut off only {cut_short} writes");
+    assert!(cut_short >= 40, "the test cut off only {cut_short} writes of 400");
     let _: Result<(), DbErr> = db.close().await;
+}
+
+/// Polls `future` until it has waited `waits` times, then drops it, as a server drops the handler of
+/// a call whose client went away: `None` when it was cut off.
+async fn cut_after<F: Future>(waits: usize, future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut left = waits;
+    std::future::poll_fn(move |cx| match future.as_mut().poll(cx) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending if left == 0 => Poll::Ready(None),
+        Poll::Pending => {
+            left -= 1;
+            Poll::Pending
+        }
+    })
+    .await
 }

@@ -81,10 +81,15 @@ on_every_backend! {
     async fn a_call_past_the_request_bytes_in_flight_is_shed_at_once(backend: Backend) {
         let (inventory_service, mut inventory) = spawn_inventory_with(backend, &[]).await;
         warehouse(&mut inventory, "w", &[], 0).await;
-        let slow = Arc::new(AtomicBool::new(true));
+        let slow = Arc::new(AtomicBool::new(false));
         let proxy = slow_proxy(inventory_service.address, slow.clone()).await;
         let budget = [("GRPC_MAX_MESSAGE_BYTES", "8192"), ("GRPC_MAX_INFLIGHT_BYTES", "8192")];
-        let (reservation_service, reservations) = spawn_reservation(backend, proxy, &budget).await;
+        let (reservation_service, mut reservations) = spawn_reservation(backend, proxy, &budget).await;
+        // The key known to the Reservation service before the Inventory slows down, so that both
+        // calls below pass the gate at once and read their bodies in the order they are sent.
+        let warm = reservations.get_reservation(pb::GetReservationRequest { id: "none".into() }).await;
+        assert_eq!(warm.expect_err("none yet").code(), Code::NotFound);
+        slow.store(true, Ordering::Relaxed);
         // About 5 KB each: fifty items with ids of a hundred characters.
         let large = |id: &str| pb::CreateReservationRequest {
             reservation: Some(pb::Reservation {
@@ -101,6 +106,8 @@ on_every_backend! {
         let busy = tokio::spawn(async move { first.create_reservation(request).await });
         let in_flight = |f: &Figures| f.get("rpc_server_active_requests", &[("rpc_service", "fulfillment.reservation.v1.ReservationService")]) == Some(1.0);
         eventually(&reservation_service, in_flight).await;
+        // In flight, the first call has read its body within moments and waits on the Inventory.
+        tokio::time::sleep(Duration::from_millis(200)).await;
 
         let mut second = reservations.clone();
         let status = second.create_reservation(large("second")).await.expect_err("its bytes do not fit beside the first's");
