@@ -32,7 +32,9 @@ async fn a_write_cut_off_at_any_point_leaves_no_transaction_open() {
         }
         assert!(outside().await, "a write cut off at its wait {waits} left its connection inside a transaction");
     }
-    assert!(cut_short >= 40, "the test cut off only {cut_short} writes of 400");
+    // However fast the database, a write waits at least once (for its BEGIN): the ten dropped at
+    // their first wait are cut off, and the others as far as their waits go.
+    assert!(cut_short >= 10, "the test cut off only {cut_short} writes of 400");
     let _: Result<(), DbErr> = db.close().await;
 }
 
