@@ -167,19 +167,15 @@ impl RemoteKeys {
         if crate::key::prefix_of(secret).is_none() {
             return Ok(None);
         }
-        let hash = crate::key::hash(secret);
-        if let Some(unknown) = &self.unknown
-            && unknown.contains_key(&hash)
-        {
-            return Ok(None);
+        if let Some(answer) = self.remembered(secret).await {
+            return Ok(answer);
         }
+        let hash = crate::key::hash(secret);
+        // An answer too old to trust, kept for when the access service cannot be reached.
         let known = match &self.cache {
             Some(cache) => cache.get(&hash).await,
             None => None,
         };
-        if let Some(known) = known.as_ref().filter(|known| known.at.elapsed() < self.fresh) {
-            return Ok(known.key.clone());
-        }
         match self.ask(secret).await {
             Ok(None) => {
                 if let Some(cache) = &self.cache {

@@ -264,6 +264,26 @@ mod tests {
     }
 
     #[test]
+    fn the_bytes_in_flight_hold_at_least_one_message_of_the_largest_size() {
+        let settings = |pairs: &[(&str, &str)]| {
+            ServiceSettings::from_env(
+                &Env::from_pairs(pairs.iter().copied()),
+                "CATALOG",
+                "127.0.0.1:1",
+                "127.0.0.1:2",
+                "x",
+            )
+        };
+        let defaults = settings(&[]).expect("the defaults fit").server;
+        assert!(defaults.max_inflight_bytes >= defaults.max_message_bytes);
+        let raised = settings(&[("GRPC_MAX_MESSAGE_BYTES", "8388608")]).expect("valid").server;
+        assert_eq!(raised.max_inflight_bytes, 8388608, "the default budget grows to one message");
+        let error = settings(&[("GRPC_MAX_MESSAGE_BYTES", "2097152"), ("GRPC_MAX_INFLIGHT_BYTES", "1048576")])
+            .expect_err("no message of the largest size could be served");
+        assert_eq!(error.variable, "GRPC_MAX_INFLIGHT_BYTES");
+    }
+
+    #[test]
     fn service_settings_read_the_prefix_and_the_shared_variables() {
         let env = Env::from_pairs([
             ("CATALOG_LISTEN_ADDR", "0.0.0.0:7000"),
