@@ -77,14 +77,7 @@ pub fn allocate(needs: &[Need], candidates: &[Candidate]) -> Result<Vec<Allocati
     let covers = |chosen: &[&Candidate]| {
         targets.iter().all(|(need, target)| chosen.iter().map(|c| available_of(c, &need.item)).sum::<i64>() >= *target)
     };
-    let chosen = fewest_covering(
-        &candidates,
-        covers,
-        |remaining: &[(&Need, i64)], c: &Candidate| {
-            remaining.iter().map(|(need, left)| available_of(c, &need.item).min(*left)).sum::<i64>()
-        },
-        &targets,
-    );
+    let chosen = fewest_covering(&candidates, covers, &targets);
 
     let mut allocations = Vec::new();
     for (need, target) in &targets {
@@ -129,7 +122,6 @@ pub fn allocate(needs: &[Need], candidates: &[Candidate]) -> Result<Vec<Allocati
 fn fewest_covering<'a>(
     candidates: &[&'a Candidate],
     covers: impl Fn(&[&Candidate]) -> bool,
-    units_covered: impl Fn(&[(&Need, i64)], &Candidate) -> i64,
     targets: &[(&Need, i64)],
 ) -> Vec<&'a Candidate> {
     if covers(&[]) {
@@ -150,23 +142,77 @@ fn fewest_covering<'a>(
         }
         return candidates.to_vec();
     }
-    let mut remaining: Vec<(&Need, i64)> = targets.to_vec();
-    let mut chosen: Vec<&'a Candidate> = Vec::new();
-    while remaining.iter().any(|(_, left)| *left > 0) {
-        let best = candidates
-            .iter()
-            .filter(|c| !chosen.iter().any(|d| d.warehouse == c.warehouse))
-            .max_by_key(|c| (units_covered(&remaining, c), std::cmp::Reverse((c.priority, &c.warehouse))));
-        let Some(best) = best else { break };
-        if units_covered(&remaining, best) == 0 {
+    let mut chosen = greedy_covering(candidates, targets);
+    chosen.sort_by(|a, b| (a.priority, &a.warehouse).cmp(&(b.priority, &b.warehouse)));
+    chosen
+}
+
+/// Rounds of the greedy search; a hold that needs more warehouses than this takes the rest in
+/// priority order, so its cost stays a few passes over the stock it read.
+const GREEDY_ROUNDS: usize = 32;
+
+/// Takes, round after round, the candidate that covers the most units still wanted (ties to the
+/// preferred priority, then id). Coverage only shrinks as candidates are taken, so a candidate's
+/// last count is a bound: only the one on top is counted again (a lazy greedy, choosing what the
+/// plain one would), and each count reads only the items the candidate has.
+fn greedy_covering<'a>(candidates: &[&'a Candidate], targets: &[(&Need, i64)]) -> Vec<&'a Candidate> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    let mut left: Vec<i64> = targets.iter().map(|(_, target)| *target).collect();
+    // Per candidate, the lines it has units of, and how many.
+    let stock: Vec<Vec<(usize, i64)>> = candidates
+        .iter()
+        .map(|c| {
+            targets
+                .iter()
+                .enumerate()
+                .filter_map(|(line, (need, _))| {
+                    let units = c.available.get(&need.item).copied().unwrap_or(0);
+                    (units > 0).then_some((line, units))
+                })
+                .collect()
+        })
+        .collect();
+    let gain =
+        |index: usize, left: &[i64]| stock[index].iter().map(|&(line, units)| units.min(left[line])).sum::<i64>();
+    let key =
+        |index: usize, gain: i64| (gain, Reverse((candidates[index].priority, &candidates[index].warehouse)), index);
+
+    let mut heap: BinaryHeap<_> =
+        (0..candidates.len()).map(|i| key(i, gain(i, &left))).filter(|(gain, _, _)| *gain > 0).collect();
+    let mut taken = vec![false; candidates.len()];
+    let mut chosen = Vec::new();
+    let mut take = |index: usize, left: &mut [i64], taken: &mut [bool]| {
+        for &(line, units) in &stock[index] {
+            left[line] -= units.min(left[line]);
+        }
+        taken[index] = true;
+        chosen.push(candidates[index]);
+    };
+    let mut rounds = 0;
+    while rounds < GREEDY_ROUNDS && left.iter().any(|l| *l > 0) {
+        let Some((_, _, index)) = heap.pop() else { break };
+        let now = gain(index, &left);
+        if now == 0 {
+            continue;
+        }
+        let current = key(index, now);
+        if heap.peek().is_some_and(|next| *next > current) {
+            heap.push(current);
+            continue;
+        }
+        take(index, &mut left, &mut taken);
+        rounds += 1;
+    }
+    for index in 0..candidates.len() {
+        if !left.iter().any(|l| *l > 0) {
             break;
         }
-        for (need, left) in remaining.iter_mut() {
-            *left -= best.available.get(&need.item).copied().unwrap_or(0).max(0).min(*left);
+        if !taken[index] && gain(index, &left) > 0 {
+            take(index, &mut left, &mut taken);
         }
-        chosen.push(best);
     }
-    chosen.sort_by(|a, b| (a.priority, &a.warehouse).cmp(&(b.priority, &b.warehouse)));
     chosen
 }
 
@@ -277,6 +323,69 @@ mod tests {
                 .map(|(i, (quantity, oversell))| Need { item: format!("i{i}"), quantity, oversell })
                 .collect()
         })
+    }
+
+    /// The plain greedy search, counting every candidate every round: what the lazy one must choose.
+    fn plain_greedy<'a>(candidates: &[&'a Candidate], targets: &[(&Need, i64)]) -> Vec<&'a Candidate> {
+        let mut left: Vec<i64> = targets.iter().map(|(_, t)| *t).collect();
+        let mut chosen: Vec<&Candidate> = Vec::new();
+        let units = |c: &Candidate, item: &str| c.available.get(item).copied().unwrap_or(0).max(0);
+        while left.iter().any(|l| *l > 0) {
+            let gain = |c: &Candidate, left: &[i64]| {
+                targets.iter().zip(left).map(|((need, _), l)| units(c, &need.item).min(*l)).sum::<i64>()
+            };
+            let best = candidates
+                .iter()
+                .filter(|c| !chosen.iter().any(|d| d.warehouse == c.warehouse))
+                .max_by_key(|c| (gain(c, &left), std::cmp::Reverse((c.priority, &c.warehouse))));
+            let Some(best) = best.filter(|c| gain(c, &left) > 0) else { break };
+            for ((need, _), l) in targets.iter().zip(left.iter_mut()) {
+                *l -= units(best, &need.item).min(*l);
+            }
+            chosen.push(best);
+        }
+        chosen
+    }
+
+    #[test]
+    fn past_the_greedy_rounds_the_rest_is_taken_in_priority_order() {
+        // 200 warehouses with one unit each: the hold needs 100 of them, more rounds than the greedy
+        // search takes.
+        let candidates: Vec<Candidate> =
+            (0..200).map(|n| candidate(&format!("w{n:03}"), 200 - n, &[("a", 1)])).collect();
+        let allocations = allocate(&[need("a", 100)], &candidates).expect("filled");
+        assert_eq!(allocations.iter().map(|a| a.quantity).sum::<i64>(), 100);
+        let used = warehouses_used(&allocations);
+        assert_eq!(used.len(), 100);
+        // Lower priority numbers are preferred: the last hundred warehouses, w100 to w199.
+        assert_eq!(used.first().map(String::as_str), Some("w100"));
+        assert_eq!(used.last().map(String::as_str), Some("w199"));
+    }
+
+    proptest! {
+        #[test]
+        fn the_lazy_greedy_search_chooses_what_the_plain_one_does(
+            needs in needs_strategy(),
+            rows in proptest::collection::vec((0i32..4, proptest::collection::vec(0i64..6, 3)), 13..24),
+        ) {
+            let candidates: Vec<Candidate> = rows
+                .into_iter()
+                .enumerate()
+                .map(|(n, (priority, stock))| Candidate {
+                    warehouse: format!("w{n:02}"),
+                    priority,
+                    available: stock.into_iter().enumerate().map(|(i, units)| (format!("i{i}"), units)).collect(),
+                })
+                .collect();
+            let mut sorted: Vec<&Candidate> = candidates.iter().collect();
+            sorted.sort_by(|a, b| (a.priority, &a.warehouse).cmp(&(b.priority, &b.warehouse)));
+            let targets: Vec<(&Need, i64)> = needs
+                .iter()
+                .map(|n| (n, n.quantity.min(candidates.iter().map(|c| c.available[&n.item]).sum())))
+                .collect();
+            let names = |chosen: Vec<&Candidate>| chosen.into_iter().map(|c| c.warehouse.clone()).collect::<Vec<_>>();
+            prop_assert_eq!(names(greedy_covering(&sorted, &targets)), names(plain_greedy(&sorted, &targets)));
+        }
     }
 
     proptest! {

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::InventoryError;
 use crate::holds::{HoldLine, HoldRequest, Placed, place_holds};
 
 /// How many lanes place holds side by side.
@@ -90,6 +91,20 @@ async fn run_lane(db: Database, mut jobs: mpsc::Receiver<Job>, sizes: Histogram<
     }
 }
 
+/// Places a batch of holds in one transaction. A hold id inserted by another transaction meanwhile
+/// fails the insert of the whole batch; once more, the batch reads that hold and answers it as a
+/// repeat or a conflict, so one caller's id does not send every other hold of the batch back to be
+/// placed alone.
+async fn place_batch(db: &Database, inputs: &[(HoldRequest, Vec<HoldLine>)]) -> Result<Vec<Placed>, InventoryError> {
+    retry_lost_insert(|| {
+        db.write(|txn| {
+            let inputs = inputs.to_vec();
+            Box::pin(async move { place_holds(txn, &inputs).await })
+        })
+    })
+    .await
+}
+
 async fn run_batch(db: Database, batch: Vec<Job>) {
     let span = tracing::info_span!(parent: &batch[0].span, "hold batch", holds = batch.len());
     for job in &batch[1..] {
@@ -97,17 +112,7 @@ async fn run_batch(db: Database, batch: Vec<Job>) {
     }
     let inputs: Vec<(HoldRequest, Vec<HoldLine>)> =
         batch.iter().map(|job| (job.request.clone(), job.lines.clone())).collect();
-    // A hold id inserted by another transaction meanwhile fails the insert of the whole batch;
-    // once more, the batch reads that hold and answers it as a repeat or a conflict, so one caller's
-    // id does not send every other hold of the batch back to be placed alone.
-    let placed = retry_lost_insert(|| {
-        db.write(|txn| {
-            let inputs = inputs.clone();
-            Box::pin(async move { place_holds(txn, &inputs).await })
-        })
-    })
-    .instrument(span)
-    .await;
+    let placed = place_batch(&db, &inputs).instrument(span).await;
     match placed {
         Ok(answers) => {
             for (job, answer) in batch.into_iter().zip(answers) {
@@ -121,5 +126,106 @@ async fn run_batch(db: Database, batch: Vec<Job>) {
                 let _ = job.reply.send(None);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, Utc};
+    use fulfillment_reference::ReferenceData;
+    use fulfillment_storage::testing::{TestDatabase, postgres_url};
+    use fulfillment_storage::{Backend, PoolConfig};
+    use sea_orm::{ConnectionTrait, EntityTrait, IntoActiveModel, TransactionTrait};
+
+    use super::*;
+    use crate::entity::hold;
+    use crate::items::ItemFields;
+    use crate::stock::{StockChange, StockChangeRequest};
+    use crate::warehouses::WarehouseFields;
+    use crate::{Caller, Inventory, InventoryMetrics, Migrator};
+
+    fn request(hold_id: &str, quantity: i64) -> (HoldRequest, Vec<HoldLine>) {
+        let lines = vec![HoldLine { inventory_item_id: "i".into(), quantity, allow_oversell: None }];
+        let request = HoldRequest {
+            hold_id: hold_id.into(),
+            lines: lines.clone(),
+            ship_to_country: "US".into(),
+            expire_time: Some(Utc::now() + Duration::minutes(10)),
+            placed_by: Caller::Reservation,
+        };
+        (request, lines)
+    }
+
+    /// Only PostgreSQL lets two writers race to insert one hold id: SQLite's writers take turns.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hold_id_inserted_meanwhile_fails_only_its_own_caller() {
+        if postgres_url().is_none() {
+            assert!(std::env::var("REQUIRE_POSTGRES").is_err(), "REQUIRE_POSTGRES is set but TEST_DATABASE_URL is not");
+            eprintln!("skipped: TEST_DATABASE_URL is not set");
+            return;
+        }
+        let database = TestDatabase::create(Backend::Postgres).await.expect("a test database");
+        let db = Database::connect(database.url(), PoolConfig::default()).await.expect("connect");
+        fulfillment_storage::migrate::<Migrator>(&db).await.expect("migrate");
+        let metrics = InventoryMetrics::new(&fulfillment_server::Metrics::new("inventory", None));
+        let inventory = Inventory::new(db.clone(), ReferenceData::default(), metrics);
+        inventory.create_item(Some("i".into()), ItemFields::default(), None, Caller::Client).await.expect("item");
+        let fields = WarehouseFields {
+            name: Some("w".into()),
+            country: Some("US".into()),
+            ships_everywhere: Some(true),
+            ..Default::default()
+        };
+        inventory.create_warehouse(Some("w".into()), fields).await.expect("warehouse");
+        let receive = StockChangeRequest {
+            inventory_item_id: "i".into(),
+            warehouse_id: "w".into(),
+            change: StockChange::Receive,
+            quantity: 10,
+            reason: "test".into(),
+            idempotency_key: "r".into(),
+        };
+        inventory.change_stock(receive).await.expect("stock");
+
+        // Another writer inserts hold "taken" and keeps its transaction open: the batch does not see
+        // it, and its insert of the same id waits on it.
+        let other = db.connection().begin().await.expect("begin");
+        let now = Utc::now();
+        let taken = hold::Model {
+            id: "taken".into(),
+            state: "held".into(),
+            ship_to_country: "US".into(),
+            lines: "[]".into(),
+            expire_time: now + Duration::minutes(10),
+            created_time: now,
+            updated_time: now,
+            placed_by: Some(Caller::Client.as_str().to_owned()),
+        };
+        hold::Entity::insert(taken.into_active_model()).exec_without_returning(&other).await.expect("insert");
+
+        let inputs = vec![request("taken", 1), request("free", 2)];
+        let batch = tokio::spawn({
+            let db = db.clone();
+            async move { place_batch(&db, &inputs).await }
+        });
+        let waiting = "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while db
+            .connection()
+            .query_one_raw(sea_orm::Statement::from_string(db.connection().get_database_backend(), waiting))
+            .await
+            .expect("pg_stat_activity")
+            .is_none()
+        {
+            assert!(tokio::time::Instant::now() < deadline, "the batch never waited on the other insert");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        other.commit().await.expect("commit");
+
+        let answers = batch.await.expect("the batch ran").expect("the batch is answered, not failed as a whole");
+        assert!(matches!(&answers[0], Err(InventoryError::HoldExists(id)) if id == "taken"), "{:?}", answers[0]);
+        let (free, placed) = answers[1].as_ref().expect("the other hold is placed");
+        assert!(*placed);
+        assert_eq!(free.allocations.iter().map(|a| a.quantity).sum::<i64>(), 2);
     }
 }

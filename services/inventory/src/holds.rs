@@ -9,8 +9,8 @@ use fulfillment_storage::paging::now;
 use fulfillment_storage::{Database, TransactionError};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +20,7 @@ use crate::inventory::{Caller, Inventory, check};
 use crate::items::validate_item_id;
 use crate::metrics::HoldOutcome;
 use crate::stock::{COMMIT_KIND, MAX_QUANTITY, save_level};
-use crate::warehouses::ships_to;
+use crate::warehouses::{shipping_to, ships_to};
 use crate::{InventoryError, retry_lost_insert};
 
 /// The most lines one hold may have.
@@ -486,18 +486,7 @@ impl LockedStock {
             .collect();
         // Only the warehouses that ship to one of the countries are read and locked: how many others
         // there are costs a hold nothing.
-        let mut ships = Condition::any().add(warehouse::Column::ShipsEverywhere.eq(true));
-        for country in countries {
-            // The stored list is comma-separated: the country alone, first, last or between.
-            let listed = warehouse::Column::ShipToCountries;
-            ships = ships
-                .add(listed.eq(country.as_str()))
-                .add(listed.like(format!("{country},%")))
-                .add(listed.like(format!("%,{country}")))
-                .add(listed.like(format!("%,{country},%")));
-        }
-        let warehouses =
-            warehouse::Entity::find().filter(ships).order_by_asc(warehouse::Column::Id).lock_shared().all(txn).await?;
+        let warehouses = shipping_to(countries.iter().map(String::as_str)).lock_shared().all(txn).await?;
         let eligible: Vec<String> =
             warehouses.iter().filter(|w| countries.iter().any(|c| ships_to(w, c))).map(|w| w.id.clone()).collect();
         let levels = lock_levels(txn, ids, eligible).await?;

@@ -15,7 +15,7 @@ use sea_orm::{
 use crate::entity::{inventory_item, stock_level, stock_movement, warehouse};
 use crate::inventory::{Inventory, RowLock, check};
 use crate::items::{find_item, validate_item_id};
-use crate::warehouses::{find_warehouse, ships_to};
+use crate::warehouses::{find_warehouse, shipping_to};
 use crate::{InventoryError, retry_lost_insert};
 
 /// A stored stock level of one item in one warehouse.
@@ -264,20 +264,27 @@ impl Inventory {
         if let Some(missing) = item_ids.iter().find(|id| !known.contains(*id)) {
             return Err(InventoryError::ItemNotFound(missing.clone()));
         }
-        let counted: BTreeSet<String> = warehouse::Entity::find()
-            .all(db)
-            .await?
-            .into_iter()
-            .filter(|w| ship_to_country.is_none_or(|country| ships_to(w, country)))
-            .map(|w| w.id)
-            .collect();
+        // Without a country every level counts, and no warehouse needs to be read.
+        let counted: Option<BTreeSet<String>> = match ship_to_country {
+            Some(country) => Some(
+                shipping_to([country])
+                    .select_only()
+                    .column(warehouse::Column::Id)
+                    .into_tuple::<String>()
+                    .all(db)
+                    .await?
+                    .into_iter()
+                    .collect(),
+            ),
+            None => None,
+        };
         let mut by_item: BTreeMap<String, Vec<StockLevel>> = BTreeMap::new();
         let rows = stock_level::Entity::find()
             .filter(stock_level::Column::InventoryItemId.is_in(wanted))
             .order_by_asc(stock_level::Column::WarehouseId)
             .all(db)
             .await?;
-        for row in rows.into_iter().filter(|row| counted.contains(&row.warehouse_id)) {
+        for row in rows.into_iter().filter(|row| counted.as_ref().is_none_or(|c| c.contains(&row.warehouse_id))) {
             by_item.entry(row.inventory_item_id.clone()).or_default().push(row);
         }
         let mut seen = BTreeSet::new();

@@ -5,13 +5,13 @@ use std::collections::BTreeSet;
 use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_reference::{MAX_SHORT_TEXT, generate_id, is_valid_id, validate_text};
 use fulfillment_storage::paging::{Cursor, Page, now};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query, UnionType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select,
 };
 
-use crate::entity::{hold, hold_allocation, stock_level, warehouse};
+use crate::entity::{hold, hold_allocation, stock_level, warehouse, warehouse_ship_to};
 use crate::holds::HoldState;
 use crate::inventory::{Inventory, RowLock, check};
 use crate::{InventoryError, retry_lost_insert};
@@ -180,6 +180,7 @@ impl Inventory {
                     warehouse::Entity::insert(warehouse.clone().into_active_model())
                         .exec_without_returning(txn)
                         .await?;
+                    index_ship_to(txn, &warehouse).await?;
                     Ok(warehouse)
                 })
             })
@@ -201,10 +202,15 @@ impl Inventory {
                 let (this, id, fields, mask) = (this.clone(), id.to_owned(), fields.clone(), mask.clone());
                 Box::pin(async move {
                     let mut warehouse = find_warehouse(txn, &id, RowLock::Exclusive).await?;
+                    let countries_before = warehouse.ship_to_countries.clone();
                     fields.apply_to(&mut warehouse, &mask);
                     this.validate_warehouse(&warehouse)?;
                     warehouse.updated_time = Ord::max(now(), warehouse.created_time);
                     warehouse.clone().into_active_model().reset_all().update(txn).await?;
+                    if warehouse.ship_to_countries != countries_before {
+                        unindex_ship_to(txn, &warehouse.id).await?;
+                        index_ship_to(txn, &warehouse).await?;
+                    }
                     Ok(warehouse)
                 })
             })
@@ -266,6 +272,7 @@ impl Inventory {
                         .filter(stock_level::Column::WarehouseId.eq(id.clone()))
                         .exec(txn)
                         .await?;
+                    unindex_ship_to(txn, &id).await?;
                     warehouse::Entity::delete_by_id(id).exec(txn).await?;
                     Ok(())
                 })
@@ -287,4 +294,44 @@ pub(crate) async fn find_warehouse(
         .one(db)
         .await?
         .ok_or_else(|| InventoryError::WarehouseNotFound(id.to_owned()))
+}
+
+/// Records the countries `warehouse` ships to in the index holds find warehouses by.
+async fn index_ship_to(txn: &impl ConnectionTrait, warehouse: &Warehouse) -> Result<(), DbErr> {
+    let rows: Vec<warehouse_ship_to::ActiveModel> = ship_to_countries(warehouse)
+        .into_iter()
+        .map(|country| warehouse_ship_to::Model { country, warehouse_id: warehouse.id.clone() }.into_active_model())
+        .collect();
+    if !rows.is_empty() {
+        warehouse_ship_to::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    }
+    Ok(())
+}
+
+/// Removes a warehouse's countries from the index.
+async fn unindex_ship_to(txn: &impl ConnectionTrait, warehouse_id: &str) -> Result<(), DbErr> {
+    warehouse_ship_to::Entity::delete_many()
+        .filter(warehouse_ship_to::Column::WarehouseId.eq(warehouse_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// The warehouses that ship to any of `countries`, in id order, found through the country index:
+/// the warehouses that ship elsewhere are never read.
+pub(crate) fn shipping_to<'a>(countries: impl IntoIterator<Item = &'a str>) -> Select<warehouse::Entity> {
+    let listed = Query::select()
+        .column(warehouse_ship_to::Column::WarehouseId)
+        .from(warehouse_ship_to::Entity)
+        .and_where(warehouse_ship_to::Column::Country.is_in(countries.into_iter().map(str::to_owned)))
+        .union(
+            UnionType::Distinct,
+            Query::select()
+                .column(warehouse::Column::Id)
+                .from(warehouse::Entity)
+                .and_where(warehouse::Column::ShipsEverywhere.eq(true))
+                .to_owned(),
+        )
+        .to_owned();
+    warehouse::Entity::find().filter(warehouse::Column::Id.in_subquery(listed)).order_by_asc(warehouse::Column::Id)
 }

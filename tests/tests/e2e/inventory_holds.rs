@@ -147,6 +147,53 @@ on_every_backend! {
         place(&mut client, hold_request("r", vec![line("a", 1)], "DE")).await.expect("ships to DE");
     }
 
+    async fn a_warehouse_serves_the_countries_it_was_last_given(backend: Backend) {
+        let (_inventory, mut client) = spawn_inventory(backend).await;
+        warehouse(&mut client, "w", &["DE", "FR"], 0).await;
+        stocked(&mut client, &[("a", "w", 5)]).await;
+        place(&mut client, hold_request("r1", vec![line("a", 1)], "FR")).await.expect("ships to FR");
+        let update = pb::UpdateWarehouseRequest {
+            warehouse: Some(pb::Warehouse { id: "w".into(), ship_to_countries: vec!["US".into(), "DE".into()], ..Default::default() }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["ship_to_countries".into()] }),
+        };
+        client.update_warehouse(update).await.expect("updated");
+        place(&mut client, hold_request("r2", vec![line("a", 1)], "FR")).await.expect_err("no longer ships to FR");
+        place(&mut client, hold_request("r3", vec![line("a", 1)], "US")).await.expect("now ships to US");
+        place(&mut client, hold_request("r4", vec![line("a", 1)], "DE")).await.expect("still ships to DE");
+        let levels = |country: &str| pb::GetInventoryLevelsRequest {
+            inventory_item_ids: vec!["a".into()],
+            ship_to_country: country.into(),
+            min_available: None,
+        };
+        let counted = |response: pb::GetInventoryLevelsResponse| response.levels[0].warehouses.len();
+        assert_eq!(counted(client.get_inventory_levels(levels("US")).await.expect("levels").into_inner()), 1);
+        assert_eq!(counted(client.get_inventory_levels(levels("FR")).await.expect("levels").into_inner()), 0);
+
+        // Shipping everywhere reaches countries never listed; a deleted warehouse serves none.
+        let everywhere = pb::UpdateWarehouseRequest {
+            warehouse: Some(pb::Warehouse { id: "w".into(), ships_everywhere: true, ..Default::default() }),
+            update_mask: Some(prost_types::FieldMask { paths: vec!["ships_everywhere".into(), "ship_to_countries".into()] }),
+        };
+        client.update_warehouse(everywhere).await.expect("updated");
+        place(&mut client, hold_request("r5", vec![line("a", 1)], "JP")).await.expect("ships everywhere");
+        for id in ["r1", "r3", "r4", "r5"] {
+            client.release_hold(pb::ReleaseHoldRequest { hold_id: id.into() }).await.expect("released");
+        }
+        client.adjust_stock(pb::AdjustStockRequest {
+            inventory_item_id: "a".into(),
+            warehouse_id: "w".into(),
+            kind: pb::StockChangeKind::Set.into(),
+            quantity: 0,
+            reason: "emptied".into(),
+            idempotency_key: "empty-w".into(),
+        }).await.expect("emptied");
+        client.delete_warehouse(pb::DeleteWarehouseRequest { id: "w".into() }).await.expect("deleted");
+        warehouse(&mut client, "w2", &["FR"], 0).await;
+        stocked(&mut client, &[("a", "w2", 1)]).await;
+        let hold = place(&mut client, hold_request("r6", vec![line("a", 1)], "FR")).await.expect("w2 ships to FR");
+        assert_eq!(allocations(&hold), [("a".into(), "w2".into(), 1, 0)]);
+    }
+
     async fn a_hold_request_is_checked(backend: Backend) {
         let (_inventory, mut client) = spawn_inventory(backend).await;
         let mut request = hold_request("r", vec![line("a", 0)], "QQ");

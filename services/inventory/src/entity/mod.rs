@@ -6,3 +6,4 @@ pub(crate) mod inventory_item;
 pub(crate) mod stock_level;
 pub(crate) mod stock_movement;
 pub(crate) mod warehouse;
+pub(crate) mod warehouse_ship_to;
