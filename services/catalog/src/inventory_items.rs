@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use fulfillment_proto::inventory::v1 as pb;
+use fulfillment_proto::inventory::v1::InventoryErrorReason;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use fulfillment_server::Metrics;
 use fulfillment_server::calls::{CallPolicy, Credentials, Outcome};
@@ -199,7 +200,8 @@ impl InventoryItems {
     }
 }
 
+/// Whether the Inventory refused because the item is not the SKU's (a client's item has the id).
 fn is_not_owned(status: &tonic::Status) -> bool {
-    use tonic_types::StatusExt;
-    status.get_details_error_info().is_some_and(|info| info.reason == "not_owned")
+    status.code() == Code::FailedPrecondition
+        && InventoryErrorReason::of(status) == Some(InventoryErrorReason::NotOwned)
 }

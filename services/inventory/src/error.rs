@@ -1,4 +1,5 @@
 use fulfillment_errors::{ApiError, ErrorCode, FieldViolation, PreconditionViolation, Violations};
+use fulfillment_proto::inventory::v1::InventoryErrorReason as Reason;
 use fulfillment_storage::TransactionError;
 use sea_orm::DbErr;
 
@@ -115,60 +116,63 @@ impl From<InventoryError> for ApiError {
                 ErrorCode::AlreadyExists,
                 "The idempotency key was already used for a different stock change.",
             )
-            .with_reason("idempotency_key_reused")
+            .with_reason(Reason::IdempotencyKeyReused.reason())
             .with_metadata("idempotencyKey", key),
             InventoryError::OwnerReserved => ApiError::new(
                 ErrorCode::PermissionDenied,
                 "Only the Catalog may create inventory items owned by a SKU.",
             )
-            .with_reason("owner_reserved"),
+            .with_reason(Reason::OwnerReserved.reason()),
             InventoryError::OwnedBySku { item, sku } => {
                 let message =
                     format!("InventoryItem '{item}' belongs to SKU '{sku}'; change or delete it through the SKU.");
-                ApiError::failed_precondition("owned_by_sku", message.clone())
+                ApiError::failed_precondition(Reason::OwnedBySku.reason(), message.clone())
                     .with_resource("SKU", &sku)
                     .with_precondition_violation(PreconditionViolation {
-                        kind: "owned_by_sku".into(),
+                        kind: Reason::OwnedBySku.reason(),
                         subject: item,
                         description: message,
                     })
             }
-            InventoryError::NotOwnedBySku(id) => {
-                ApiError::failed_precondition("not_owned", format!("InventoryItem '{id}' is not owned by SKU '{id}'."))
-                    .with_resource("InventoryItem", &id)
-            }
+            InventoryError::NotOwnedBySku(id) => ApiError::failed_precondition(
+                Reason::NotOwned.reason(),
+                format!("InventoryItem '{id}' is not owned by SKU '{id}'."),
+            )
+            .with_resource("InventoryItem", &id),
             InventoryError::ItemHasOpenHolds(id) => {
                 let message = format!("InventoryItem '{id}' has open holds.");
-                ApiError::failed_precondition("open_holds", message.clone()).with_precondition_violation(
-                    PreconditionViolation { kind: "open_holds".into(), subject: id, description: message },
+                ApiError::failed_precondition(Reason::OpenHolds.reason(), message.clone()).with_precondition_violation(
+                    PreconditionViolation { kind: Reason::OpenHolds.reason(), subject: id, description: message },
                 )
             }
             InventoryError::WarehouseInUse(id) => {
                 let message = format!("Warehouse '{id}' still holds stock or holds.");
-                ApiError::failed_precondition("warehouse_in_use", message.clone()).with_precondition_violation(
-                    PreconditionViolation { kind: "warehouse_in_use".into(), subject: id, description: message },
-                )
+                ApiError::failed_precondition(Reason::WarehouseInUse.reason(), message.clone())
+                    .with_precondition_violation(PreconditionViolation {
+                        kind: Reason::WarehouseInUse.reason(),
+                        subject: id,
+                        description: message,
+                    })
             }
             InventoryError::StockBelowHeld { item, warehouse, on_hand, reserved } => {
                 let message = format!(
                     "The change would leave {on_hand} of '{item}' on hand in '{warehouse}', with {reserved} held."
                 );
-                ApiError::failed_precondition("stock_below_held", message.clone()).with_precondition_violation(
-                    PreconditionViolation {
-                        kind: "stock_below_held".into(),
+                ApiError::failed_precondition(Reason::StockBelowHeld.reason(), message.clone())
+                    .with_precondition_violation(PreconditionViolation {
+                        kind: Reason::StockBelowHeld.reason(),
                         subject: format!("{item}/{warehouse}"),
                         description: message,
-                    },
-                )
+                    })
             }
             InventoryError::InsufficientInventory(shortages) => {
                 let mut error = ApiError::failed_precondition(
-                    "insufficient_inventory",
+                    Reason::InsufficientInventory.reason(),
                     "Inventory is insufficient for the requested items; nothing was held.",
                 );
                 for shortage in shortages {
                     error = error.with_precondition_violation(PreconditionViolation {
-                        kind: "insufficient_inventory".into(),
+                        kind: Reason::InsufficientInventory.reason(),
                         description: format!("requested {}, available {}", shortage.requested, shortage.available),
                         subject: shortage.item,
                     });
@@ -176,7 +180,7 @@ impl From<InventoryError> for ApiError {
                 error
             }
             InventoryError::HoldClosed { id, state } => {
-                ApiError::failed_precondition("hold_closed", format!("Hold '{id}' is already {state}."))
+                ApiError::failed_precondition(Reason::HoldClosed.reason(), format!("Hold '{id}' is already {state}."))
                     .with_metadata("state", state)
                     .with_resource("Hold", &id)
             }
@@ -184,19 +188,89 @@ impl From<InventoryError> for ApiError {
                 let message = format!(
                     "Hold '{id}' belongs to Reservation '{id}'; cancel the reservation or create its fulfillment order instead."
                 );
-                ApiError::failed_precondition("owned_by_reservation", message.clone())
+                ApiError::failed_precondition(Reason::OwnedByReservation.reason(), message.clone())
                     .with_resource("Reservation", &id)
                     .with_precondition_violation(PreconditionViolation {
-                        kind: "owned_by_reservation".into(),
+                        kind: Reason::OwnedByReservation.reason(),
                         subject: id,
                         description: message,
                     })
             }
-            InventoryError::HoldNotOwned(id) => {
-                ApiError::failed_precondition("not_owned", format!("Hold '{id}' was not placed by this caller."))
-                    .with_resource("Hold", &id)
-            }
+            InventoryError::HoldNotOwned(id) => ApiError::failed_precondition(
+                Reason::NotOwned.reason(),
+                format!("Hold '{id}' was not placed by this caller."),
+            )
+            .with_resource("Hold", &id),
             InventoryError::Database(error) => fulfillment_storage::api_error(&error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every variant's code and reason: what clients and the other services act on.
+    #[test]
+    fn every_error_has_its_code_and_reason() {
+        let shortage = Shortage { item: "a".into(), requested: 2, available: 1 };
+        let table: Vec<(InventoryError, ErrorCode, String)> = vec![
+            (
+                InventoryError::invalid(FieldViolation::missing("id")),
+                ErrorCode::InvalidArgument,
+                "missing_parameter".into(),
+            ),
+            (InventoryError::ItemNotFound("a".into()), ErrorCode::NotFound, "not_found".into()),
+            (InventoryError::WarehouseNotFound("w".into()), ErrorCode::NotFound, "not_found".into()),
+            (InventoryError::HoldNotFound("h".into()), ErrorCode::NotFound, "not_found".into()),
+            (InventoryError::ItemExists("a".into()), ErrorCode::AlreadyExists, "conflict".into()),
+            (InventoryError::WarehouseExists("w".into()), ErrorCode::AlreadyExists, "conflict".into()),
+            (InventoryError::HoldExists("h".into()), ErrorCode::AlreadyExists, "conflict".into()),
+            (
+                InventoryError::IdempotencyKeyReused("k".into()),
+                ErrorCode::AlreadyExists,
+                Reason::IdempotencyKeyReused.reason(),
+            ),
+            (InventoryError::OwnerReserved, ErrorCode::PermissionDenied, Reason::OwnerReserved.reason()),
+            (
+                InventoryError::OwnedBySku { item: "a".into(), sku: "a".into() },
+                ErrorCode::FailedPrecondition,
+                Reason::OwnedBySku.reason(),
+            ),
+            (InventoryError::NotOwnedBySku("a".into()), ErrorCode::FailedPrecondition, Reason::NotOwned.reason()),
+            (InventoryError::ItemHasOpenHolds("a".into()), ErrorCode::FailedPrecondition, Reason::OpenHolds.reason()),
+            (
+                InventoryError::WarehouseInUse("w".into()),
+                ErrorCode::FailedPrecondition,
+                Reason::WarehouseInUse.reason(),
+            ),
+            (
+                InventoryError::StockBelowHeld { item: "a".into(), warehouse: "w".into(), on_hand: 0, reserved: 1 },
+                ErrorCode::FailedPrecondition,
+                Reason::StockBelowHeld.reason(),
+            ),
+            (
+                InventoryError::InsufficientInventory(vec![shortage]),
+                ErrorCode::FailedPrecondition,
+                Reason::InsufficientInventory.reason(),
+            ),
+            (
+                InventoryError::HoldClosed { id: "h".into(), state: "committed".into() },
+                ErrorCode::FailedPrecondition,
+                Reason::HoldClosed.reason(),
+            ),
+            (
+                InventoryError::HoldOfReservation("h".into()),
+                ErrorCode::FailedPrecondition,
+                Reason::OwnedByReservation.reason(),
+            ),
+            (InventoryError::HoldNotOwned("h".into()), ErrorCode::FailedPrecondition, Reason::NotOwned.reason()),
+            (InventoryError::Database(DbErr::Custom("boom".into())), ErrorCode::Internal, "internal_error".into()),
+        ];
+        for (error, code, reason) in table {
+            let name = format!("{error:?}");
+            let error = ApiError::from(error);
+            assert_eq!((error.code(), error.reason()), (code, reason.as_str()), "{name}");
         }
     }
 }

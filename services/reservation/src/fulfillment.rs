@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::entity::fulfillment_order as row;
 use crate::error::ReservationError;
-use crate::inventory_client::{Outcome, closed_hold_state};
+use crate::inventory_client::{ClosedHold, Outcome, RefusalKind};
 use crate::reservation::{Reservation, ReservationItem, State};
 use crate::reservations::{Decision, Reservations, allocations, find, lapsed};
 
@@ -182,22 +182,22 @@ impl Reservations {
             Outcome::Unknown(status) | Outcome::NotSent(status) => {
                 return Err(ReservationError::InventoryUnavailable(status));
             }
-            Outcome::Refused(status) => match closed_hold_state(&status).as_deref() {
+            Outcome::Refused(refusal) => match refusal.kind {
                 // An earlier attempt committed it: read where the units went.
-                Some("committed") => match self.inventory.get(&reservation.id).await {
+                RefusalKind::Closed(ClosedHold::Committed) => match self.inventory.get(&reservation.id).await {
                     Outcome::Done(hold) => hold,
-                    Outcome::Unknown(status) | Outcome::Refused(status) | Outcome::NotSent(status) => {
+                    Outcome::Refused(refusal) => return Err(refusal.into_unavailable()),
+                    Outcome::Unknown(status) | Outcome::NotSent(status) => {
                         return Err(ReservationError::InventoryUnavailable(status));
                     }
                 },
                 // The Inventory's safety net released it: the reservation has expired.
-                Some("released" | "expired") => return self.abandon_commit(&reservation, "expired").await,
-                _ if status.code() == tonic::Code::NotFound => {
+                RefusalKind::Closed(ClosedHold::Released | ClosedHold::Expired) | RefusalKind::NotFound => {
                     return self.abandon_commit(&reservation, "expired").await;
                 }
                 _ => {
                     self.restore(&reservation, State::Committing).await?;
-                    return Err(ReservationError::Inventory(status));
+                    return Err(refusal.into());
                 }
             },
         };

@@ -1,5 +1,5 @@
 //! The Reservation service: reservations with an expiry, placed as holds in the Inventory, and the
-//! fulfillment orders that commit them (the reservation document, ARCHITECTURE.md "Reservations").
+//! fulfillment orders that commit them (docs/architecture.md, "Reservations").
 //!
 //! [`run`] serves it on a bound listener until a shutdown signal; a sweeper releases expired
 //! reservations and finishes changes a crash interrupted.

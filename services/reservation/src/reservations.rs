@@ -19,9 +19,7 @@ use sea_orm::{
 
 use crate::entity::reservation as row;
 use crate::error::ReservationError;
-use crate::inventory_client::{
-    InventoryClient, Outcome, closed_hold_state, is_expiry_passed, is_insufficient_inventory, is_not_owned,
-};
+use crate::inventory_client::{ClosedHold, InventoryClient, Outcome, Refusal, RefusalKind};
 use crate::metrics::ReservationMetrics;
 use crate::reservation::{Allocation, Claim, Limits, NewReservation, Reservation, State};
 
@@ -313,6 +311,7 @@ impl Reservations {
             ship_to_country: reservation.ship_to.country.clone(),
             expire_time: Some(timestamp(reservation.expire_time)),
         };
+        let mut insufficient = false;
         let refusal = match self.inventory.place(request).await {
             Outcome::Done(hold) if hold.state() == inventory::HoldState::Held => {
                 fault_point("after_hold");
@@ -332,24 +331,25 @@ impl Reservations {
             // An earlier reservation with this id left a closed hold behind: the id is spent.
             Outcome::Done(_) => ReservationError::Exists(reservation.id.clone()),
             // Someone else's hold has the id (a client's, say): the id is spent.
-            Outcome::Refused(status) if status.code() == tonic::Code::AlreadyExists => {
+            Outcome::Refused(Refusal { kind: RefusalKind::Exists, .. }) => {
                 ReservationError::Exists(reservation.id.clone())
             }
             // The expiry passed while the Inventory came to the hold (it was slow, or paused):
             // the same answer as when this service finds the expiry itself.
-            Outcome::Refused(status) if is_expiry_passed(&status) => {
+            Outcome::Refused(Refusal { kind: RefusalKind::ExpiryPassed, .. }) => {
                 return self.expired_before_held(reservation).await;
             }
-            Outcome::Refused(status) => ReservationError::Inventory(status),
+            Outcome::Refused(refusal) => {
+                insufficient = refusal.kind == RefusalKind::Insufficient;
+                refusal.into()
+            }
             // Nothing reached the Inventory, and no earlier attempt did: nothing is held, nothing kept.
             Outcome::NotSent(status) if first_attempt => ReservationError::InventoryUnavailable(status),
             Outcome::NotSent(status) => return Err(ReservationError::InventoryUnavailable(status)),
             Outcome::Unknown(status) => return Err(ReservationError::InventoryUnavailable(status)),
         };
         // Counted by whoever removes it, once.
-        if self.remove(&reservation, State::Pending).await?
-            && matches!(&refusal, ReservationError::Inventory(status) if is_insufficient_inventory(status))
-        {
+        if self.remove(&reservation, State::Pending).await? && insufficient {
             self.metrics.refused();
         }
         Err(refusal)
@@ -368,9 +368,9 @@ impl Reservations {
                 }
                 Ok(settled)
             }
-            Err(status) => {
+            Err(refusal) => {
                 self.restore(&reservation, State::Releasing).await?;
-                Err(ReservationError::Inventory(status))
+                Err(refusal.into())
             }
         }
     }
@@ -380,7 +380,7 @@ impl Reservations {
     pub(crate) async fn finish_expiry(&self, reservation: Reservation) -> Result<(), ReservationError> {
         let state = reservation.state;
         let released = match self.release_hold(&reservation.id).await? {
-            Err(status) if closed_hold_state(&status).as_deref() == Some("committed") => {
+            Err(Refusal { kind: RefusalKind::Closed(ClosedHold::Committed), .. }) => {
                 // Only a hold from before holds recorded who placed them can be committed behind
                 // the reservation's back.
                 tracing::warn!(reservation = %reservation.id, "an expired reservation's hold was committed outside it");
@@ -395,21 +395,21 @@ impl Reservations {
                 }
                 Ok(())
             }
-            Err(status) => Err(ReservationError::Inventory(status)),
+            Err(refusal) => Err(refusal.into()),
         }
     }
 
-    /// Releases a hold: `Ok(Ok(()))` once nothing of ours is held any more, `Ok(Err(status))` when
+    /// Releases a hold: `Ok(Ok(()))` once nothing of ours is held any more, `Ok(Err(refusal))` when
     /// the Inventory refuses for another reason (the hold was committed).
-    async fn release_hold(&self, id: &str) -> Result<Result<(), tonic::Status>, ReservationError> {
+    async fn release_hold(&self, id: &str) -> Result<Result<(), Refusal>, ReservationError> {
         match self.inventory.release(id).await {
             Outcome::Done(_) => Ok(Ok(())),
-            Outcome::Refused(status) if status.code() == tonic::Code::NotFound => Ok(Ok(())),
-            // A client's hold with the reservation's id: the Inventory placed nothing for us.
-            Outcome::Refused(status) if is_not_owned(&status) => Ok(Ok(())),
-            Outcome::Refused(status) => match closed_hold_state(&status).as_deref() {
-                Some("released" | "expired") => Ok(Ok(())),
-                _ => Ok(Err(status)),
+            Outcome::Refused(refusal) => match refusal.kind {
+                // A client's hold with the reservation's id: the Inventory placed nothing for us.
+                RefusalKind::NotFound
+                | RefusalKind::NotOwned
+                | RefusalKind::Closed(ClosedHold::Released | ClosedHold::Expired) => Ok(Ok(())),
+                _ => Ok(Err(refusal)),
             },
             Outcome::Unknown(status) | Outcome::NotSent(status) => Err(ReservationError::InventoryUnavailable(status)),
         }

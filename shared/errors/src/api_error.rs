@@ -104,6 +104,11 @@ impl ApiError {
         self.code
     }
 
+    /// The `ErrorInfo.reason` sent to the caller.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
     /// The message sent to the caller.
     pub fn message(&self) -> &str {
         &self.message

@@ -1,4 +1,4 @@
-//! The suite's error model (ARCHITECTURE.md, "Errors").
+//! The suite's error model (docs/architecture.md, "Errors").
 //!
 //! Each service keeps its own `thiserror` enum and converts it into an [`ApiError`]: the code, the
 //! documents' wording and the structured details a caller needs. [`ApiError::into_status`] is the one

@@ -40,6 +40,7 @@ pub mod access {
 }
 
 pub mod codec;
+pub mod reasons;
 pub mod time;
 
 /// The encoded descriptors of every contract, for gRPC server reflection.

@@ -13,25 +13,35 @@ use tonic::{Code, Request, Status};
 
 use crate::Metrics;
 
-/// How a call to another service ended.
+/// How a call to another service ended; a peer client may read the refusal into a type of its own.
 #[derive(Debug)]
-pub enum Outcome<T> {
+pub enum Outcome<T, R = Status> {
     /// The peer did it.
     Done(T),
     /// The peer refused: its answer is final.
-    Refused(Status),
+    Refused(R),
     /// The call never reached the peer (the connection was refused), so nothing happened.
     NotSent(Status),
     /// Nobody knows whether it happened: the call timed out, or the connection broke mid-call.
     Unknown(Status),
 }
 
-impl<T> Outcome<T> {
+impl<T, R> Outcome<T, R> {
     /// The same outcome with what was done turned by `f`.
-    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Outcome<U, R> {
         match self {
             Outcome::Done(value) => Outcome::Done(f(value)),
-            Outcome::Refused(status) => Outcome::Refused(status),
+            Outcome::Refused(refusal) => Outcome::Refused(refusal),
+            Outcome::NotSent(status) => Outcome::NotSent(status),
+            Outcome::Unknown(status) => Outcome::Unknown(status),
+        }
+    }
+
+    /// The same outcome with the refusal turned by `f`.
+    pub fn map_refused<S>(self, f: impl FnOnce(R) -> S) -> Outcome<T, S> {
+        match self {
+            Outcome::Done(value) => Outcome::Done(value),
+            Outcome::Refused(refusal) => Outcome::Refused(f(refusal)),
             Outcome::NotSent(status) => Outcome::NotSent(status),
             Outcome::Unknown(status) => Outcome::Unknown(status),
         }
