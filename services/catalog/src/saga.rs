@@ -1,4 +1,4 @@
-//! The saga that keeps a managed SKU and its inventory item in step (ARCHITECTURE.md, "the saga").
+//! The saga that keeps a managed SKU and its inventory item in step (docs/architecture.md, "The saga").
 //!
 //! A change that affects the item is written to the Catalog's database together with a saga
 //! record (the SKU before and after) in one transaction; then the Inventory is called; then the

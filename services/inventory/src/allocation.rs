@@ -1,4 +1,4 @@
-//! Where a hold's units come from (ARCHITECTURE.md, "Stock and holds"): only warehouses that ship to
+//! Where a hold's units come from (docs/architecture.md, "Stock and holds"): only warehouses that ship to
 //! the country; one warehouse for the whole hold where possible, else the fewest, then by priority;
 //! a line may be split across warehouses. All or nothing for lines that may not oversell.
 //!

@@ -1,5 +1,5 @@
 //! The Inventory service: inventory items, warehouses, stock levels with their ledger, and the
-//! holds that reservations place (ARCHITECTURE.md, "Stock and holds").
+//! holds that reservations place (docs/architecture.md, "Stock and holds").
 //!
 //! [`run`] serves it on a bound listener until a shutdown signal, and sweeps lapsed holds in the
 //! background so stock is never stuck if the Reservation service is gone.

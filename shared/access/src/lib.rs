@@ -1,4 +1,4 @@
-//! API keys for the suite (ARCHITECTURE.md, "Errors": UNAUTHENTICATED and PERMISSION_DENIED).
+//! API keys for the suite (docs/architecture.md, "Access, limits and admission").
 //!
 //! Every call carries `authorization: Bearer <key>`. A key is a live key, a test key, or a service
 //! key that one of the suite's services holds to call another; each has scopes (read, write,

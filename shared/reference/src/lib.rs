@@ -1,4 +1,4 @@
-//! Reference data and validators shared by every service (ARCHITECTURE.md, "Reference data and
+//! Reference data and validators shared by every service (docs/architecture.md, "Reference data and
 //! validation"). Validators answer with the documents' [`FieldViolation`] so that the Catalog and
 //! the Inventory word the same mistake the same way.
 

@@ -1,4 +1,4 @@
-//! Database access shared by the services (ARCHITECTURE.md, "Runtime" and "Scale").
+//! Database access shared by the services (docs/architecture.md, "Runtime").
 //!
 //! [`Database`] wraps a sea-orm connection with what every service needs on top of it: SQLite in WAL
 //! mode with a busy timeout and writes that queue inside the process, PostgreSQL with retried
