@@ -10,11 +10,14 @@ use fulfillment_storage::paging::page_size;
 use tonic::{Request, Response, Status};
 
 use crate::InventoryError;
-use crate::holds::{Hold, HoldLine, HoldRequest, HoldState};
-use crate::inventory::{Caller, Inventory};
-use crate::items::{InventoryItem, ItemField, ItemFields, ItemFilter};
-use crate::stock::{ItemLevel, StockChange, StockChangeRequest, StockLevel, StockMovement};
-use crate::warehouses::{Warehouse, WarehouseField, WarehouseFields, ship_to_countries};
+use crate::domain::{
+    Caller, Hold, HoldLine, HoldRequest, HoldState, InventoryItem, StockChange, StockLevel, StockMovement, Warehouse,
+    ship_to_countries,
+};
+use crate::inventory::Inventory;
+use crate::items::{ItemField, ItemFields, ItemFilter};
+use crate::stock::{ItemLevel, StockChangeRequest};
+use crate::warehouses::{WarehouseField, WarehouseFields};
 
 /// `ErrorInfo.domain` of the Inventory's errors.
 const DOMAIN: &str = "inventory.fulfillment";

@@ -21,7 +21,8 @@ use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::InventoryError;
-use crate::holds::{HoldLine, HoldRequest, Placed, place_holds};
+use crate::domain::{HoldLine, HoldRequest};
+use crate::hold_placement::{Placed, place_holds};
 
 /// How many lanes place holds side by side.
 const LANES: usize = 4;
@@ -138,9 +139,10 @@ mod tests {
     use sea_orm::{ConnectionTrait, EntityTrait, IntoActiveModel, TransactionTrait};
 
     use super::*;
+    use crate::domain::StockChange;
     use crate::entity::hold;
     use crate::items::ItemFields;
-    use crate::stock::{StockChange, StockChangeRequest};
+    use crate::stock::StockChangeRequest;
     use crate::warehouses::WarehouseFields;
     use crate::{Caller, Inventory, InventoryMetrics, Migrator};
 

@@ -1,5 +1,5 @@
-//! The Inventory service's state: a database and the reference lists. Its operations are split by
-//! subject: `items`, `warehouses`, `stock`, `holds`.
+//! The Inventory service's state: a database, the reference lists, its metrics and the hold lanes.
+//! Its operations are methods split by subject: `items`, `warehouses`, `stock`, `holds`.
 
 use std::sync::Arc;
 
@@ -8,39 +8,6 @@ use fulfillment_storage::Database;
 
 use crate::hold_batches::HoldBatches;
 use crate::metrics::InventoryMetrics;
-
-/// Who is calling, known by service key: the Catalog may change the items its SKUs own and the
-/// Reservation service may close the holds it placed; nobody else may do either.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Caller {
-    /// The Catalog service, keeping a SKU's item in step.
-    Catalog,
-    /// The Reservation service, placing and closing its reservations' holds.
-    Reservation,
-    /// Anyone else.
-    Client,
-}
-
-impl Caller {
-    const ALL: [Caller; 3] = [Caller::Catalog, Caller::Reservation, Caller::Client];
-
-    /// The name a hold records of who placed it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Caller::Catalog => "catalog",
-            Caller::Reservation => "reservation",
-            Caller::Client => "client",
-        }
-    }
-
-    /// The caller a stored name stands for.
-    pub(crate) fn parse(value: &str) -> Result<Self, sea_orm::DbErr> {
-        Self::ALL
-            .into_iter()
-            .find(|caller| caller.as_str() == value)
-            .ok_or_else(|| sea_orm::DbErr::Type(format!("unknown caller '{value}'")))
-    }
-}
 
 /// The Inventory: items, warehouses, stock levels, the ledger and holds over one database.
 ///
@@ -80,32 +47,4 @@ impl Inventory {
     pub fn database(&self) -> &Database {
         &self.db
     }
-}
-
-/// How a read locks the rows it finds until the transaction ends (on PostgreSQL; SQLite's writers
-/// already take turns, and sea-query leaves the clause out there).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum RowLock {
-    /// A plain read.
-    None,
-    /// Others may read and share-lock, not change or delete.
-    Shared,
-    /// Nobody else may lock, change or delete.
-    Exclusive,
-}
-
-impl RowLock {
-    pub(crate) fn apply<E: sea_orm::EntityTrait>(self, query: sea_orm::Select<E>) -> sea_orm::Select<E> {
-        use sea_orm::QuerySelect;
-        match self {
-            RowLock::None => query,
-            RowLock::Shared => query.lock_shared(),
-            RowLock::Exclusive => query.lock_exclusive(),
-        }
-    }
-}
-
-/// Collects violations and turns them into one error.
-pub(crate) fn check(violations: fulfillment_errors::Violations) -> Result<(), crate::InventoryError> {
-    if violations.is_empty() { Ok(()) } else { Err(crate::InventoryError::InvalidRequest(violations)) }
 }

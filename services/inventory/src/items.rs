@@ -1,7 +1,7 @@
 //! Inventory items: the inventory item document's attributes, rules and wording.
 
 use fulfillment_errors::{FieldViolation, Violations};
-use fulfillment_reference::{MAX_SHORT_TEXT, generate_id, is_valid_id, validate_hs_code, validate_text};
+use fulfillment_reference::{MAX_SHORT_TEXT, generate_id, validate_hs_code, validate_text};
 use fulfillment_storage::paging::{Cursor, Page, TimeRange, now};
 use sea_orm::sea_query::Query;
 use sea_orm::{
@@ -9,17 +9,14 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 
+use crate::domain::{Caller, HoldState, InventoryItem, StockChange, check, validate_item_id};
 use crate::entity::{hold, hold_allocation, inventory_item, stock_level, stock_movement};
-use crate::holds::HoldState;
-use crate::inventory::{Caller, Inventory, RowLock, check};
-use crate::stock::StockChange;
+use crate::inventory::Inventory;
+use crate::store::{RowLock, find_item};
 use crate::{InventoryError, retry_lost_insert};
 
 /// The most ids one listing may name.
 pub const MAX_LISTED_IDS: usize = 100;
-
-/// A stored inventory item.
-pub type InventoryItem = inventory_item::Model;
 
 /// The attributes a caller sets on an item; `None` means not given.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -113,11 +110,6 @@ pub struct ItemFilter {
     pub created: TimeRange,
     #[allow(missing_docs)]
     pub updated: TimeRange,
-}
-
-/// Checks an inventory item id, answering with the document's style of message.
-pub(crate) fn validate_item_id(parameter: &str, id: &str) -> Result<(), FieldViolation> {
-    if is_valid_id(id) { Ok(()) } else { Err(FieldViolation::not_valid(parameter, id, "inventory item ID")) }
 }
 
 impl Inventory {
@@ -356,18 +348,6 @@ fn guard_owner(item: &InventoryItem, caller: Caller) -> Result<(), InventoryErro
         (_, Caller::Catalog) => Err(InventoryError::NotOwnedBySku(item.id.clone())),
         (None, Caller::Client | Caller::Reservation) => Ok(()),
     }
-}
-
-/// Reads an item, optionally locking it for the transaction.
-pub(crate) async fn find_item(
-    db: &impl ConnectionTrait,
-    id: &str,
-    lock: RowLock,
-) -> Result<InventoryItem, InventoryError> {
-    lock.apply(inventory_item::Entity::find_by_id(id.to_owned()))
-        .one(db)
-        .await?
-        .ok_or_else(|| InventoryError::ItemNotFound(id.to_owned()))
 }
 
 async fn open_holds_on_item(db: &impl ConnectionTrait, item: &str) -> Result<u64, DbErr> {

@@ -6,20 +6,23 @@
 
 pub mod allocation;
 pub mod config;
+pub mod domain;
 mod entity;
 mod error;
 mod grpc;
 mod hold_batches;
+mod hold_placement;
 pub mod holds;
 mod inventory;
 pub mod items;
 pub mod metrics;
 mod migration;
 pub mod stock;
+mod store;
+mod sweeper;
 pub mod warehouses;
 
 use std::future::Future;
-use std::time::Duration;
 
 use fulfillment_access::{AccessGrpc, ByMode, KeyGate, Keys, Policy, Registry};
 use fulfillment_proto::access::v1::access_service_server::{AccessServiceServer, SERVICE_NAME as ACCESS_SERVICE_NAME};
@@ -27,20 +30,18 @@ use fulfillment_proto::inventory::v1::inventory_service_server::{InventoryServic
 use fulfillment_server::config::ConfigError;
 use fulfillment_server::{GrpcServer, Listeners, Metrics, ServeError};
 use fulfillment_storage::Database;
-use fulfillment_storage::paging::now;
-use tokio::sync::watch;
 use tonic::service::Routes;
 
+use crate::sweeper::{Sweep, sweep_expired_holds};
+
 pub use crate::config::InventoryConfig;
+pub use crate::domain::Caller;
 pub use crate::error::InventoryError;
 pub use crate::grpc::InventoryGrpc;
-pub use crate::inventory::{Caller, Inventory};
+pub use crate::inventory::Inventory;
 pub use crate::metrics::InventoryMetrics;
 pub use crate::migration::Migrator;
 pub(crate) use fulfillment_storage::retry_lost_insert;
-
-/// How many lapsed holds one sweep may fail to expire before it waits for the next tick.
-const EXPIRY_MAX_FAILURES: usize = 100;
 
 /// Connects to the live and the test store, applies migrations, and serves the Inventory and the
 /// access RPCs on `listeners` until `shutdown` resolves, sweeping lapsed holds meanwhile.
@@ -104,36 +105,4 @@ pub async fn run(
 pub async fn open_registry(config: &InventoryConfig) -> Result<Registry, sea_orm::DbErr> {
     let db = Database::connect(config.service.database_url.expose(), config.service.pool).await?;
     Registry::open(db).await
-}
-
-/// The background sweep's settings.
-#[derive(Clone, Copy)]
-struct Sweep {
-    interval: Duration,
-    grace: Duration,
-    low_stock_threshold: i64,
-}
-
-/// Releases holds that lapsed more than the grace ago, and counts the low stock levels, every
-/// interval until told to stop.
-async fn sweep_expired_holds(inventory: Inventory, sweep: Sweep, mut stop: watch::Receiver<bool>) {
-    let grace = chrono::Duration::from_std(sweep.grace).unwrap_or(chrono::Duration::MAX);
-    let mut ticks = tokio::time::interval(sweep.interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = stop.wait_for(|stopped| *stopped) => return,
-        }
-        let cutoff = now().checked_sub_signed(grace).unwrap_or_default();
-        match inventory.expire_holds(cutoff, EXPIRY_MAX_FAILURES).await {
-            Ok(0) => {}
-            Ok(expired) => tracing::info!(expired, "released lapsed holds"),
-            Err(error) => tracing::warn!(%error, "expiry sweep failed; retrying at the next tick"),
-        }
-        match inventory.count_low_levels(sweep.low_stock_threshold).await {
-            Ok(low) => inventory.metrics.set_low_levels(low),
-            Err(error) => tracing::warn!(%error, "cannot count the low stock levels"),
-        }
-    }
 }

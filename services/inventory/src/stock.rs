@@ -8,48 +8,18 @@ use fulfillment_reference::{MAX_SHORT_TEXT, generate_id, validate_text};
 use fulfillment_storage::paging::{Cursor, Page, now};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
+use crate::domain::{MAX_QUANTITY, StockChange, StockLevel, StockMovement, check, validate_item_id};
 use crate::entity::{inventory_item, stock_level, stock_movement, warehouse};
-use crate::inventory::{Inventory, RowLock, check};
-use crate::items::{find_item, validate_item_id};
-use crate::warehouses::{find_warehouse, shipping_to};
+use crate::inventory::Inventory;
+use crate::store::{RowLock, find_item, find_warehouse, save_level, shipping_to};
 use crate::{InventoryError, retry_lost_insert};
-
-/// A stored stock level of one item in one warehouse.
-pub type StockLevel = stock_level::Model;
-/// A row of the stock ledger.
-pub type StockMovement = stock_movement::Model;
 
 /// The most items one levels call may ask about.
 pub const MAX_LEVEL_ITEMS: usize = 500;
-
-/// How a caller changes an on-hand quantity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StockChange {
-    /// Adds a positive quantity: goods received.
-    Receive,
-    /// Adds a signed, non-zero delta: corrections, damage.
-    Adjust,
-    /// Sets the on-hand quantity to a value: a count.
-    Set,
-}
-
-impl StockChange {
-    /// The ledger's name of the change.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StockChange::Receive => "receive",
-            StockChange::Adjust => "adjust",
-            StockChange::Set => "set",
-        }
-    }
-}
-
-/// The ledger's name of the movements a committed hold writes.
-pub(crate) const COMMIT_KIND: &str = "commit";
 
 /// A stock change as a caller asks for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,9 +80,6 @@ impl StockChangeRequest {
         check(violations)
     }
 }
-
-/// The largest quantity a single change or line may carry.
-pub const MAX_QUANTITY: i64 = 1_000_000_000;
 
 impl Inventory {
     /// How many stock levels have fewer than `threshold` units available.
@@ -336,9 +303,4 @@ fn empty_level(item: &str, warehouse: &str) -> StockLevel {
         reserved: 0,
         updated_time: now(),
     }
-}
-
-/// Writes a level's quantities back.
-pub(crate) async fn save_level(db: &impl ConnectionTrait, level: &StockLevel) -> Result<(), DbErr> {
-    level.clone().into_active_model().reset_all().update(db).await.map(drop)
 }

@@ -5,19 +5,17 @@ use std::collections::BTreeSet;
 use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_reference::{MAX_SHORT_TEXT, generate_id, is_valid_id, validate_text};
 use fulfillment_storage::paging::{Cursor, Page, now};
-use sea_orm::sea_query::{Expr, ExprTrait, Query, UnionType};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
+use crate::domain::{HoldState, Warehouse, check, ship_to_countries};
 use crate::entity::{hold, hold_allocation, stock_level, warehouse, warehouse_ship_to};
-use crate::holds::HoldState;
-use crate::inventory::{Inventory, RowLock, check};
+use crate::inventory::Inventory;
+use crate::store::{RowLock, find_warehouse};
 use crate::{InventoryError, retry_lost_insert};
-
-/// A stored warehouse.
-pub type Warehouse = warehouse::Model;
 
 /// The attributes a caller sets on a warehouse; `None` means not given.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -97,16 +95,6 @@ impl WarehouseFields {
 /// The countries a warehouse ships to, stored sorted and comma-separated.
 fn join_countries(countries: &[String]) -> String {
     countries.iter().map(String::as_str).collect::<BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(",")
-}
-
-/// The countries of a stored warehouse.
-pub fn ship_to_countries(warehouse: &Warehouse) -> Vec<String> {
-    warehouse.ship_to_countries.split(',').filter(|c| !c.is_empty()).map(str::to_owned).collect()
-}
-
-/// Whether the warehouse ships to `country`.
-pub fn ships_to(warehouse: &Warehouse, country: &str) -> bool {
-    warehouse.ships_everywhere || warehouse.ship_to_countries.split(',').any(|c| c == country)
 }
 
 /// The most countries a warehouse's list may name: there are 249 ISO 3166-1 codes.
@@ -281,21 +269,6 @@ impl Inventory {
     }
 }
 
-/// Reads a warehouse, optionally locking it for the transaction.
-pub(crate) async fn find_warehouse(
-    db: &impl ConnectionTrait,
-    id: &str,
-    lock: RowLock,
-) -> Result<Warehouse, InventoryError> {
-    if !is_valid_id(id) {
-        return Err(InventoryError::invalid(FieldViolation::not_valid("warehouseId", id, "warehouse ID")));
-    }
-    lock.apply(warehouse::Entity::find_by_id(id.to_owned()))
-        .one(db)
-        .await?
-        .ok_or_else(|| InventoryError::WarehouseNotFound(id.to_owned()))
-}
-
 /// Records the countries `warehouse` ships to in the index holds find warehouses by.
 async fn index_ship_to(txn: &impl ConnectionTrait, warehouse: &Warehouse) -> Result<(), DbErr> {
     let rows: Vec<warehouse_ship_to::ActiveModel> = ship_to_countries(warehouse)
@@ -315,23 +288,4 @@ async fn unindex_ship_to(txn: &impl ConnectionTrait, warehouse_id: &str) -> Resu
         .exec(txn)
         .await?;
     Ok(())
-}
-
-/// The warehouses that ship to any of `countries`, in id order, found through the country index:
-/// the warehouses that ship elsewhere are never read.
-pub(crate) fn shipping_to<'a>(countries: impl IntoIterator<Item = &'a str>) -> Select<warehouse::Entity> {
-    let listed = Query::select()
-        .column(warehouse_ship_to::Column::WarehouseId)
-        .from(warehouse_ship_to::Entity)
-        .and_where(warehouse_ship_to::Column::Country.is_in(countries.into_iter().map(str::to_owned)))
-        .union(
-            UnionType::Distinct,
-            Query::select()
-                .column(warehouse::Column::Id)
-                .from(warehouse::Entity)
-                .and_where(warehouse::Column::ShipsEverywhere.eq(true))
-                .to_owned(),
-        )
-        .to_owned();
-    warehouse::Entity::find().filter(warehouse::Column::Id.in_subquery(listed)).order_by_asc(warehouse::Column::Id)
 }
