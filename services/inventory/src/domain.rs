@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_reference::is_valid_id;
-use sea_orm::DbErr;
 use serde::{Deserialize, Serialize};
 
 use crate::InventoryError;
@@ -63,37 +62,16 @@ pub(crate) fn check(violations: fulfillment_errors::Violations) -> Result<(), cr
 /// The most lines one hold may have.
 pub const MAX_HOLD_LINES: usize = 100;
 
-/// Where a hold is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HoldState {
-    /// Stock is set aside.
-    Held,
-    /// The stock shipped: on hand and reserved both fell.
-    Committed,
-    /// The reservation was cancelled.
-    Released,
-    /// The hold lapsed and the Inventory released it.
-    Expired,
-}
+pub use crate::entity::hold::HoldState;
 
 impl HoldState {
-    /// The stored name.
+    /// The stored name, as messages name the state too.
     pub fn as_str(self) -> &'static str {
         match self {
             HoldState::Held => "held",
             HoldState::Committed => "committed",
             HoldState::Released => "released",
             HoldState::Expired => "expired",
-        }
-    }
-
-    pub(crate) fn parse(value: &str) -> Result<Self, DbErr> {
-        match value {
-            "held" => Ok(HoldState::Held),
-            "committed" => Ok(HoldState::Committed),
-            "released" => Ok(HoldState::Released),
-            "expired" => Ok(HoldState::Expired),
-            other => Err(DbErr::Type(format!("unknown hold state '{other}'"))),
         }
     }
 }

@@ -79,7 +79,7 @@ pub(crate) async fn place_holds(
         };
         rows.push(hold::Model {
             id: request.hold_id.clone(),
-            state: HoldState::Held.as_str().to_owned(),
+            state: HoldState::Held,
             ship_to_country: request.ship_to_country.clone(),
             lines: serde_json::to_string(lines).map_err(|e| DbErr::Json(e.to_string()))?,
             expire_time,

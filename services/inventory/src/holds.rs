@@ -122,7 +122,7 @@ impl Inventory {
                         let due: Option<String> = hold::Entity::find()
                             .select_only()
                             .column(hold::Column::Id)
-                            .filter(hold::Column::State.eq(HoldState::Held.as_str()))
+                            .filter(hold::Column::State.eq(HoldState::Held))
                             .filter(hold::Column::ExpireTime.lt(cutoff))
                             .filter(hold::Column::Id.is_not_in(failed))
                             .order_by_asc(hold::Column::ExpireTime)
@@ -231,7 +231,7 @@ async fn close_hold(
         let placed_by = row.placed_by.as_deref().map(Caller::parse).transpose()?;
         guard_closer(id, placed_by, caller)?;
     }
-    let current = HoldState::parse(&row.state)?;
+    let current = row.state;
     if current != HoldState::Held {
         return Err(InventoryError::HoldClosed { id: id.to_owned(), state: current.as_str().to_owned() });
     }
@@ -267,7 +267,7 @@ async fn close_hold(
         save_level(txn, &level).await?;
     }
     let mut active = row.into_active_model();
-    active.state = sea_orm::ActiveValue::Set(state.as_str().to_owned());
+    active.state = sea_orm::ActiveValue::Set(state);
     active.updated_time = sea_orm::ActiveValue::Set(time);
     active.update(txn).await?;
     hold.state = state;
@@ -280,7 +280,7 @@ pub async fn open_hold_units(db: &impl ConnectionTrait) -> Result<BTreeMap<(Stri
     let open: BTreeSet<String> = hold::Entity::find()
         .select_only()
         .column(hold::Column::Id)
-        .filter(hold::Column::State.eq(HoldState::Held.as_str()))
+        .filter(hold::Column::State.eq(HoldState::Held))
         .into_tuple::<String>()
         .all(db)
         .await?

@@ -358,7 +358,7 @@ async fn open_holds_on_item(db: &impl ConnectionTrait, item: &str) -> Result<u64
         .to_owned();
     hold::Entity::find()
         .filter(hold::Column::Id.in_subquery(holds_of_item))
-        .filter(hold::Column::State.eq(HoldState::Held.as_str()))
+        .filter(hold::Column::State.eq(HoldState::Held))
         .count(db)
         .await
 }

@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use crate::InventoryError;
-use crate::domain::{Caller, Hold, HoldLine, HoldState, InventoryItem, StockLevel, Warehouse};
+use crate::domain::{Caller, Hold, HoldLine, InventoryItem, StockLevel, Warehouse};
 use crate::entity::{hold, hold_allocation, inventory_item, stock_level, warehouse, warehouse_ship_to};
 
 /// How a read locks the rows it finds until the transaction ends (on PostgreSQL; SQLite's writers
@@ -121,7 +121,7 @@ pub(crate) async fn load_hold(db: &impl ConnectionTrait, row: hold::Model) -> Re
         .await?;
     let lines: Vec<HoldLine> = serde_json::from_str(&row.lines).map_err(|e| DbErr::Json(e.to_string()))?;
     Ok(Hold {
-        state: HoldState::parse(&row.state)?,
+        state: row.state,
         id: row.id,
         ship_to_country: row.ship_to_country,
         lines,

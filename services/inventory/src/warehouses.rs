@@ -250,7 +250,7 @@ impl Inventory {
                         .to_owned();
                     let open = hold::Entity::find()
                         .filter(hold::Column::Id.in_subquery(holds_here))
-                        .filter(hold::Column::State.eq(HoldState::Held.as_str()))
+                        .filter(hold::Column::State.eq(HoldState::Held))
                         .count(txn)
                         .await?;
                     if stocked > 0 || open > 0 {

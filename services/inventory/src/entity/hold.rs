@@ -6,8 +6,7 @@ pub struct Model {
     /// The reservation's id.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
-    /// held, committed, released or expired.
-    pub state: String,
+    pub state: HoldState,
     pub ship_to_country: String,
     /// The request's lines, merged per item, as JSON: what a repeated request is compared with.
     #[sea_orm(column_type = "Text")]
@@ -24,3 +23,21 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Where a hold is in its life, stored by name (the names are those rows have always had).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum HoldState {
+    /// Stock is set aside.
+    #[sea_orm(string_value = "held")]
+    Held,
+    /// The stock shipped: on hand and reserved both fell.
+    #[sea_orm(string_value = "committed")]
+    Committed,
+    /// The reservation was cancelled.
+    #[sea_orm(string_value = "released")]
+    Released,
+    /// The hold lapsed and the Inventory released it.
+    #[sea_orm(string_value = "expired")]
+    Expired,
+}
