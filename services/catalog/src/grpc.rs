@@ -11,12 +11,10 @@ use fulfillment_server::request::{mask_fields, non_empty, time_range};
 use fulfillment_storage::paging::page_size;
 use tonic::{Request, Response, Status};
 
-use crate::catalog::{Catalog, ManufacturerPart};
+use crate::catalog::Catalog;
+use crate::domain::{self, Inconsistency, Sku, SkuAttributes, SkuChanges, SkuField, SkuFilter};
 use crate::error::CatalogError;
-use crate::repository::SkuFilter;
-use crate::saga::Inconsistency;
-use crate::sku::{Sku, SkuAttributes, SkuChanges, SkuField};
-use crate::validation;
+use crate::store::ManufacturerPart;
 
 /// `ErrorInfo.domain` of the Catalog's errors.
 const DOMAIN: &str = "catalog.fulfillment";
@@ -218,7 +216,7 @@ impl CatalogService for CatalogGrpc {
 /// The attributes a request sets: empty strings, empty maps and `false` flags count as not set.
 /// The attributes a request sets, its metadata counted before it is copied.
 fn attributes(sku: pb::Sku) -> Result<SkuAttributes, Status> {
-    validation::metadata_count(sku.metadata.len()).map_err(invalid)?;
+    domain::metadata_count(sku.metadata.len()).map_err(invalid)?;
     Ok(SkuAttributes {
         name: non_empty(sku.name),
         description: non_empty(sku.description),

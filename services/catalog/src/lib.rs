@@ -2,20 +2,25 @@
 //! registry of manufacturer parts that managed fulfillment checks.
 //!
 //! [`run`] serves it on a bound listener until a shutdown signal; `main.rs` only reads the
-//! configuration and calls it.
+//! configuration and calls it. The modules follow CONTRIBUTING.md, "The module convention": the
+//! domain, the store, one file per subject (`skus`, `manufacturer_parts`, `consistency`), the saga's
+//! driver, the Inventory client, the gRPC adapter and the sweeper.
 
 mod catalog;
 pub mod config;
+mod consistency;
+mod domain;
 mod entity;
 mod error;
 mod grpc;
-mod inventory_items;
+mod inventory_client;
+mod manufacturer_parts;
 pub mod metrics;
 mod migration;
-mod repository;
 mod saga;
-mod sku;
-mod validation;
+mod skus;
+mod store;
+mod sweeper;
 
 use std::future::Future;
 
@@ -29,12 +34,12 @@ use tonic::service::Routes;
 
 pub use crate::catalog::Catalog;
 pub use crate::config::CatalogConfig;
+pub use crate::domain::Inconsistency;
 pub use crate::error::CatalogError;
 pub use crate::grpc::CatalogGrpc;
-pub use crate::inventory_items::InventoryItems;
+pub use crate::inventory_client::InventoryItems;
 pub use crate::metrics::CatalogMetrics;
 pub use crate::migration::Migrator;
-pub use crate::saga::Inconsistency;
 
 /// Connects to the live and the test store, applies migrations, and serves the Catalog on
 /// `listeners` until `shutdown` resolves. Keys are checked by the Inventory's access RPCs.

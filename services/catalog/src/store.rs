@@ -1,70 +1,22 @@
-//! Queries on the Catalog's tables. Functions take any connection, so callers decide what runs in
-//! one transaction.
+//! Queries and row locks on the Catalog's tables: SKUs, the manufacturer-part registry and the
+//! saga rows. More than one operation needs each of them, so they live here rather than in a
+//! subject's file. Functions take any connection, so callers decide what runs in one transaction.
 
 use std::collections::BTreeMap;
 
-use fulfillment_errors::{FieldViolation, Violations};
-use fulfillment_reference::{MAX_SHORT_TEXT, is_valid_id, validate_text};
-use fulfillment_storage::paging::{Cursor, TimeRange};
-use sea_orm::sea_query::OnConflict;
+use fulfillment_reference::generate_id;
+use fulfillment_storage::paging::{Cursor, now};
+use sea_orm::sea_query::{LockBehavior, LockType, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::entity::{manufacturer_part, sku};
-use crate::sku::{MANAGED_FULFILLMENT, Sku, SkuAttributes};
+use crate::domain::{MANAGED_FULFILLMENT, Sku, SkuAttributes, SkuFilter};
+use crate::entity::{manufacturer_part, sku, sku_saga};
 
-/// The filters of a SKU listing; unset filters match everything.
-#[derive(Clone, Debug, Default)]
-pub struct SkuFilter {
-    /// Only these ids, when not empty.
-    pub ids: Vec<String>,
-    #[allow(missing_docs)]
-    pub eccn: Option<String>,
-    #[allow(missing_docs)]
-    pub part_number: Option<String>,
-    #[allow(missing_docs)]
-    pub hs_code: Option<String>,
-    #[allow(missing_docs)]
-    pub tax_code: Option<String>,
-    #[allow(missing_docs)]
-    pub sku_group_id: Option<String>,
-    /// Creation time range.
-    pub created: TimeRange,
-    /// Last-change time range.
-    pub updated: TimeRange,
-}
-
-impl SkuFilter {
-    /// The most ids one listing may name.
-    pub const MAX_IDS: usize = 100;
-
-    /// Checks the filters a caller sent.
-    pub fn validate(&self) -> Result<(), Violations> {
-        // The count first: a longer list is refused before any of its ids is looked at.
-        if self.ids.len() > Self::MAX_IDS {
-            return Err(FieldViolation::invalid("ids", format!("At most {} ids may be given.", Self::MAX_IDS)).into());
-        }
-        let mut violations = Violations::new();
-        violations.extend(
-            self.ids.iter().filter(|id| !is_valid_id(id)).map(|id| FieldViolation::not_valid("ids", id, "SKU ID")),
-        );
-        let texts = [
-            ("eccn", &self.eccn),
-            ("partNumber", &self.part_number),
-            ("hsCode", &self.hs_code),
-            ("taxCode", &self.tax_code),
-            ("skuGroupId", &self.sku_group_id),
-        ];
-        for (parameter, value) in texts {
-            if let Some(value) = value {
-                violations.extend(validate_text(parameter, value, MAX_SHORT_TEXT).err());
-            }
-        }
-        if violations.is_empty() { Ok(()) } else { Err(violations) }
-    }
-}
+/// A registered manufacturer id / part number pair.
+pub type ManufacturerPart = manufacturer_part::Model;
 
 /// Reads a SKU; `for_update` locks the row until the transaction ends (PostgreSQL; SQLite's
 /// writers already take turns).
@@ -173,8 +125,8 @@ pub(crate) async fn manufacturers_of_part(
 /// Registers a pair unless it is already there, and returns the stored row.
 pub(crate) async fn register_manufacturer_part(
     db: &impl ConnectionTrait,
-    part: manufacturer_part::Model,
-) -> Result<manufacturer_part::Model, DbErr> {
+    part: ManufacturerPart,
+) -> Result<ManufacturerPart, DbErr> {
     let key = (part.manufacturer_id.clone(), part.part_number.clone());
     manufacturer_part::Entity::insert(part.into_active_model())
         .on_conflict(
@@ -223,7 +175,7 @@ pub(crate) async fn list_manufacturer_parts(
     part_number: Option<&str>,
     cursor: Option<&Cursor>,
     limit: u64,
-) -> Result<Vec<manufacturer_part::Model>, DbErr> {
+) -> Result<Vec<ManufacturerPart>, DbErr> {
     let mut query = manufacturer_part::Entity::find();
     if let Some(manufacturer_id) = manufacturer_id {
         query = query.filter(manufacturer_part::Column::ManufacturerId.eq(manufacturer_id));
@@ -248,6 +200,101 @@ pub(crate) async fn list_manufacturer_parts(
         .limit(limit)
         .all(db)
         .await
+}
+
+/// An open saga as its row records it (docs/architecture.md, "The saga"): the SKU before and
+/// after the change, and the claim of the worker driving it.
+#[derive(Clone, Debug)]
+pub(crate) struct Saga {
+    pub(crate) sku_id: String,
+    pub(crate) previous: Option<Sku>,
+    pub(crate) desired: Option<Sku>,
+    claim_token: String,
+}
+
+impl Saga {
+    fn from_row(row: sku_saga::Model) -> Result<Self, DbErr> {
+        Ok(Self {
+            previous: from_json(row.previous.as_deref())?,
+            desired: from_json(row.desired.as_deref())?,
+            sku_id: row.sku_id,
+            claim_token: row.claim_token,
+        })
+    }
+}
+
+/// Whether a saga is open for the SKU, locking its row until the transaction ends.
+pub(crate) async fn saga_is_open(db: &impl ConnectionTrait, sku_id: &str) -> Result<bool, DbErr> {
+    Ok(sku_saga::Entity::find_by_id(sku_id.to_owned()).lock_exclusive().one(db).await?.is_some())
+}
+
+/// Records a saga for the SKU, claimed for `lease` by a fresh token.
+pub(crate) async fn insert_saga(
+    db: &impl ConnectionTrait,
+    sku_id: String,
+    previous: Option<&Sku>,
+    desired: Option<&Sku>,
+    lease: chrono::Duration,
+) -> Result<Saga, DbErr> {
+    let row = sku_saga::Model {
+        sku_id,
+        previous: to_json(previous)?,
+        desired: to_json(desired)?,
+        claim_token: generate_id("claim"),
+        claimed_until: now() + lease,
+        created_time: now(),
+    };
+    sku_saga::Entity::insert(row.clone().into_active_model()).exec_without_returning(db).await?;
+    Saga::from_row(row)
+}
+
+/// Claims for `lease`, under a fresh token, one saga whose claim lapsed, if any, skipping those
+/// other replicas hold.
+pub(crate) async fn claim_lapsed_saga(
+    db: &impl ConnectionTrait,
+    lease: chrono::Duration,
+) -> Result<Option<Saga>, DbErr> {
+    let row = sku_saga::Entity::find()
+        .filter(sku_saga::Column::ClaimedUntil.lte(now()))
+        .order_by_asc(sku_saga::Column::ClaimedUntil)
+        .limit(1)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .one(db)
+        .await?;
+    let Some(mut row) = row else { return Ok(None) };
+    row.claim_token = generate_id("claim");
+    row.claimed_until = now() + lease;
+    row.clone().into_active_model().reset_all().update(db).await?;
+    Saga::from_row(row).map(Some)
+}
+
+/// Deletes the saga row if this worker still holds its claim; tells whether it did.
+pub(crate) async fn close_saga(db: &impl ConnectionTrait, saga: &Saga) -> Result<bool, DbErr> {
+    let deleted = sku_saga::Entity::delete_many()
+        .filter(sku_saga::Column::SkuId.eq(saga.sku_id.clone()))
+        .filter(sku_saga::Column::ClaimToken.eq(saga.claim_token.clone()))
+        .exec(db)
+        .await?;
+    Ok(deleted.rows_affected > 0)
+}
+
+/// The SKUs whose sagas are open: as many as calls in flight and crashed drivers left, never the
+/// whole catalog.
+pub(crate) async fn open_saga_ids(db: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    sku_saga::Entity::find().select_only().column(sku_saga::Column::SkuId).into_tuple().all(db).await
+}
+
+/// How many sagas are open.
+pub(crate) async fn count_sagas(db: &impl ConnectionTrait) -> Result<u64, DbErr> {
+    sku_saga::Entity::find().count(db).await
+}
+
+fn to_json(sku: Option<&Sku>) -> Result<Option<String>, DbErr> {
+    sku.map(|s| serde_json::to_string(s).map_err(|e| DbErr::Json(e.to_string()))).transpose()
+}
+
+fn from_json(json: Option<&str>) -> Result<Option<Sku>, DbErr> {
+    json.map(|j| serde_json::from_str(j).map_err(|e| DbErr::Json(e.to_string()))).transpose()
 }
 
 fn to_model(sku: &Sku) -> Result<sku::Model, DbErr> {

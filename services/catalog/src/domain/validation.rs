@@ -1,4 +1,5 @@
-//! The SKU document's rules that need no database.
+//! The SKU document's rules and the manufacturer-part registry's key rules: none needs the
+//! database, so each is checked before a transaction starts.
 
 use fulfillment_errors::{FieldViolation, Violations};
 use std::collections::BTreeMap;
@@ -8,7 +9,7 @@ use fulfillment_reference::{
     validate_weight,
 };
 
-use crate::sku::{MANAGED_FULFILLMENT, SkuAttributes};
+use super::sku::{MANAGED_FULFILLMENT, SkuAttributes};
 
 /// What validation derived from a SKU's attributes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -138,6 +139,19 @@ fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), FieldVio
         validate_text("metadata", value, MAX_METADATA_VALUE)?;
     }
     Ok(())
+}
+
+/// Checks a manufacturer part's key: both halves given, at most 255 bytes, no control characters.
+pub fn validate_part_key(manufacturer_id: &str, part_number: &str) -> Result<(), Violations> {
+    let mut violations = Violations::new();
+    for (parameter, value) in [("manufacturerId", manufacturer_id), ("partNumber", part_number)] {
+        if value.is_empty() {
+            violations.push(FieldViolation::missing(parameter));
+        } else if value.len() > 255 || value.chars().any(char::is_control) {
+            violations.push(FieldViolation::not_valid(parameter, value, parameter));
+        }
+    }
+    if violations.is_empty() { Ok(()) } else { Err(violations) }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use fulfillment_server::calls::{CallPolicy, Credentials, Outcome};
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::sku::Sku;
+use crate::domain::Sku;
 
 /// Attempts per call while the outcome stays unknown.
 const ATTEMPTS: u32 = 3;

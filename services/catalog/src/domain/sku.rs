@@ -1,8 +1,11 @@
-//! The SKU as the Catalog's domain sees it.
+//! The SKU as the Catalog's domain sees it, and the filters of a SKU listing.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use fulfillment_errors::{FieldViolation, Violations};
+use fulfillment_reference::{MAX_SHORT_TEXT, is_valid_id, validate_text};
+use fulfillment_storage::paging::TimeRange;
 
 /// The value the managed fulfillment attribute must have.
 pub const MANAGED_FULFILLMENT: &str = "DRGlobalFulfillment";
@@ -138,6 +141,57 @@ impl SkuChanges {
         if self.fields.contains(&SkuField::Weight) && !self.fields.contains(&SkuField::WeightUnit) {
             attributes.weight_unit = None;
         }
+    }
+}
+
+/// The filters of a SKU listing; unset filters match everything.
+#[derive(Clone, Debug, Default)]
+pub struct SkuFilter {
+    /// Only these ids, when not empty.
+    pub ids: Vec<String>,
+    #[allow(missing_docs)]
+    pub eccn: Option<String>,
+    #[allow(missing_docs)]
+    pub part_number: Option<String>,
+    #[allow(missing_docs)]
+    pub hs_code: Option<String>,
+    #[allow(missing_docs)]
+    pub tax_code: Option<String>,
+    #[allow(missing_docs)]
+    pub sku_group_id: Option<String>,
+    /// Creation time range.
+    pub created: TimeRange,
+    /// Last-change time range.
+    pub updated: TimeRange,
+}
+
+impl SkuFilter {
+    /// The most ids one listing may name.
+    pub const MAX_IDS: usize = 100;
+
+    /// Checks the filters a caller sent.
+    pub fn validate(&self) -> Result<(), Violations> {
+        // The count first: a longer list is refused before any of its ids is looked at.
+        if self.ids.len() > Self::MAX_IDS {
+            return Err(FieldViolation::invalid("ids", format!("At most {} ids may be given.", Self::MAX_IDS)).into());
+        }
+        let mut violations = Violations::new();
+        violations.extend(
+            self.ids.iter().filter(|id| !is_valid_id(id)).map(|id| FieldViolation::not_valid("ids", id, "SKU ID")),
+        );
+        let texts = [
+            ("eccn", &self.eccn),
+            ("partNumber", &self.part_number),
+            ("hsCode", &self.hs_code),
+            ("taxCode", &self.tax_code),
+            ("skuGroupId", &self.sku_group_id),
+        ];
+        for (parameter, value) in texts {
+            if let Some(value) = value {
+                violations.extend(validate_text(parameter, value, MAX_SHORT_TEXT).err());
+            }
+        }
+        if violations.is_empty() { Ok(()) } else { Err(violations) }
     }
 }
 
