@@ -3,7 +3,7 @@ use std::time::Duration;
 use fulfillment_access::AccessSettings;
 use fulfillment_reference::ReferenceData;
 
-use crate::reservation::Limits;
+use crate::domain::Limits;
 use fulfillment_server::config::{ConfigError, Env};
 use fulfillment_server::tls::ClientTls;
 use fulfillment_server::{ServiceSettings, reference_data};

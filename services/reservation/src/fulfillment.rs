@@ -1,4 +1,6 @@
-//! Fulfillment orders: created with a reservation's id, they commit its hold.
+//! Fulfillment orders: created with a reservation's id, they commit its hold (docs/architecture.md,
+//! "Reservations"). A commit is claimed like any change to a reservation (`store.rs`), so a crash
+//! between the commit and its record is finished by the sweeper.
 
 use std::collections::BTreeMap;
 
@@ -12,11 +14,11 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{Reservation, ReservationItem, State};
 use crate::entity::fulfillment_order as row;
 use crate::error::ReservationError;
 use crate::inventory_client::{ClosedHold, Outcome, RefusalKind};
-use crate::reservation::{Reservation, ReservationItem, State};
-use crate::reservations::{Decision, Reservations, allocations, find, lapsed};
+use crate::store::{Decision, Reservations, find, lapsed};
 
 /// A line of a fulfillment order: what ships from where.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,7 +203,7 @@ impl Reservations {
                 }
             },
         };
-        let allocations = allocations(&hold);
+        let allocations = hold.allocations;
         let lines: Vec<OrderLine> = allocations
             .iter()
             .map(|a| OrderLine {

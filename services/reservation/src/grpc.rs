@@ -11,10 +11,10 @@ use fulfillment_server::request::{non_empty, time_range};
 use fulfillment_storage::paging::{now, page_size};
 use tonic::{Request, Response, Status};
 
+use crate::domain::{Address, NewReservation, Reservation, ReservationItem, ShippingChoice, State};
 use crate::error::ReservationError;
 use crate::fulfillment::FulfillmentOrder;
-use crate::reservation::{Address, NewReservation, Reservation, ReservationItem, ShippingChoice, State};
-use crate::reservations::Reservations;
+use crate::store::Reservations;
 
 /// The Reservation service's gRPC service.
 #[derive(Clone, Debug)]

@@ -1,12 +1,14 @@
-//! The Reservation service's calls to the Inventory: each with a deadline, retried while the
-//! outcome is unknown (every hold call is idempotent by hold id), and each refusal read into a
-//! [`Refusal`] the domain matches on.
+//! The Reservation service's calls to the Inventory: domain types in, a domain [`Hold`] or a typed
+//! [`Refusal`] out, so the contract's messages stay here and a refusal's status is read once
+//! (docs/architecture.md, "Contracts"). Each call has a deadline and is retried while its outcome
+//! is unknown: every hold call is idempotent by hold id.
 
 use std::time::Duration;
 
 use fulfillment_proto::inventory::v1 as pb;
 use fulfillment_proto::inventory::v1::InventoryErrorReason;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
+use fulfillment_proto::time::timestamp;
 use fulfillment_server::Metrics;
 pub use fulfillment_server::calls::Outcome;
 use fulfillment_server::calls::{CallPolicy, Credentials};
@@ -14,7 +16,8 @@ use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
 
-use crate::ReservationError;
+use crate::domain::{Allocation, Hold, Reservation};
+use crate::error::ReservationError;
 
 /// Attempts per call while the outcome stays unknown.
 const ATTEMPTS: u32 = 3;
@@ -34,8 +37,22 @@ impl InventoryClient {
         Self { client: InventoryServiceClient::new(channel), calls }
     }
 
-    /// Places (or finds again) the hold of a reservation.
-    pub async fn place(&self, request: pb::PlaceHoldRequest) -> Outcome<pb::Hold, Refusal> {
+    /// Places (or finds again) the hold of a reservation: its id, lines, country and expiry.
+    pub async fn place(&self, reservation: &Reservation) -> Outcome<Hold, Refusal> {
+        let request = pb::PlaceHoldRequest {
+            hold_id: reservation.id.clone(),
+            lines: reservation
+                .items
+                .iter()
+                .map(|item| pb::HoldRequestLine {
+                    inventory_item_id: item.inventory_item_id.clone(),
+                    quantity: item.quantity,
+                    allow_oversell: item.allow_oversell,
+                })
+                .collect(),
+            ship_to_country: reservation.ship_to.country.clone(),
+            expire_time: Some(timestamp(reservation.expire_time)),
+        };
         self.call(request, |mut client, request| async move {
             client.place_hold(request).await.map(|r| r.into_inner().hold)
         })
@@ -43,7 +60,7 @@ impl InventoryClient {
     }
 
     /// Releases a hold.
-    pub async fn release(&self, hold_id: &str) -> Outcome<pb::Hold, Refusal> {
+    pub async fn release(&self, hold_id: &str) -> Outcome<Hold, Refusal> {
         let request = pb::ReleaseHoldRequest { hold_id: hold_id.to_owned() };
         self.call(request, |mut client, request| async move {
             client.release_hold(request).await.map(|r| r.into_inner().hold)
@@ -52,7 +69,7 @@ impl InventoryClient {
     }
 
     /// Commits a hold.
-    pub async fn commit(&self, hold_id: &str) -> Outcome<pb::Hold, Refusal> {
+    pub async fn commit(&self, hold_id: &str) -> Outcome<Hold, Refusal> {
         let request = pb::CommitHoldRequest { hold_id: hold_id.to_owned() };
         self.call(request, |mut client, request| async move {
             client.commit_hold(request).await.map(|r| r.into_inner().hold)
@@ -61,7 +78,7 @@ impl InventoryClient {
     }
 
     /// Reads a hold.
-    pub async fn get(&self, hold_id: &str) -> Outcome<pb::Hold, Refusal> {
+    pub async fn get(&self, hold_id: &str) -> Outcome<Hold, Refusal> {
         let request = pb::GetHoldRequest { hold_id: hold_id.to_owned() };
         self.call(
             request,
@@ -70,7 +87,7 @@ impl InventoryClient {
         .await
     }
 
-    async fn call<Req, F, Fut>(&self, message: Req, send: F) -> Outcome<pb::Hold, Refusal>
+    async fn call<Req, F, Fut>(&self, message: Req, send: F) -> Outcome<Hold, Refusal>
     where
         Req: Clone,
         F: Fn(InventoryServiceClient<Channel>, Request<Req>) -> Fut,
@@ -78,7 +95,7 @@ impl InventoryClient {
     {
         let outcome = self.calls.call(message, |request| send(self.client.clone(), request)).await;
         match outcome {
-            Outcome::Done(Some(hold)) => Outcome::Done(hold),
+            Outcome::Done(Some(hold)) => Outcome::Done(read_hold(hold)),
             Outcome::Done(None) => {
                 Outcome::Refused(Refusal::from_status(Status::internal("the Inventory answered without a hold")))
             }
@@ -86,6 +103,23 @@ impl InventoryClient {
             Outcome::NotSent(status) => Outcome::NotSent(status),
             Outcome::Unknown(status) => Outcome::Unknown(status),
         }
+    }
+}
+
+/// A hold as the domain reads it: whether it still holds, and where it placed each line.
+fn read_hold(hold: pb::Hold) -> Hold {
+    Hold {
+        held: hold.state() == pb::HoldState::Held,
+        allocations: hold
+            .allocations
+            .into_iter()
+            .map(|a| Allocation {
+                inventory_item_id: a.inventory_item_id,
+                warehouse_id: a.warehouse_id,
+                quantity: a.quantity,
+                oversold_quantity: a.oversold_quantity,
+            })
+            .collect(),
     }
 }
 

@@ -3,8 +3,13 @@
 //!
 //! [`run`] serves it on a bound listener until a shutdown signal; a sweeper releases expired
 //! reservations and finishes changes a crash interrupted.
+//!
+//! The modules follow CONTRIBUTING.md, "The module convention". Bottom up, each importing only
+//! those below it: `domain` (types and rules), `inventory_client`, `store` (the service's type, its
+//! rows and claims), the subjects `reservations` and `fulfillment`, then `grpc` and `sweeper`.
 
 pub mod config;
+pub mod domain;
 mod entity;
 mod error;
 pub mod fulfillment;
@@ -12,8 +17,8 @@ mod grpc;
 mod inventory_client;
 pub mod metrics;
 mod migration;
-pub mod reservation;
 mod reservations;
+mod store;
 mod sweeper;
 
 use std::future::Future;
@@ -32,7 +37,7 @@ pub use crate::grpc::ReservationGrpc;
 pub use crate::inventory_client::InventoryClient;
 pub use crate::metrics::ReservationMetrics;
 pub use crate::migration::Migrator;
-pub use crate::reservations::{Reservations, Timing};
+pub use crate::store::{Reservations, Timing};
 
 /// Connects to the live and the test store, applies migrations, and serves the Reservation service
 /// on `listeners` until `shutdown` resolves, sweeping meanwhile. Keys are checked by the Inventory's

@@ -6,7 +6,7 @@ use fulfillment_storage::paging::now;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram};
 
-use crate::reservation::State;
+use crate::domain::State;
 
 /// The Reservation service's instruments.
 #[derive(Clone, Debug)]

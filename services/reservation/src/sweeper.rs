@@ -9,10 +9,10 @@ use sea_orm::{ColumnTrait, Condition};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::domain::State;
 use crate::entity::reservation as row;
 use crate::error::ReservationError;
-use crate::reservation::State;
-use crate::reservations::Reservations;
+use crate::store::Reservations;
 
 /// How many reservations one claim takes.
 const BATCH: u64 = 16;

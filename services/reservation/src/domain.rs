@@ -1,14 +1,14 @@
-//! A reservation as the service sees it, and how it is stored.
+//! The Reservation service's types and pure rules: a reservation, its states (docs/architecture.md,
+//! "Reservations") and how a request is checked ("Reference data and validation"). No database or
+//! tonic type comes in, so the rules test on their own; `store.rs` maps them to rows and the
+//! Inventory client to messages.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use fulfillment_errors::{FieldViolation, Violations, excerpt};
 use fulfillment_reference::{MAX_SHORT_TEXT, ReferenceData, is_valid_id, validate_text};
-use sea_orm::DbErr;
 use serde::{Deserialize, Serialize};
-
-use crate::entity::reservation as row;
 
 /// How large a reservation may be (`RESERVATION_MAX_ITEMS`, `RESERVATION_MAX_QUANTITY`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,7 +59,8 @@ impl State {
         }
     }
 
-    pub(crate) fn parse(value: &str) -> Result<Self, DbErr> {
+    /// The state a stored name stands for.
+    pub(crate) fn from_name(value: &str) -> Option<Self> {
         [
             State::Pending,
             State::Active,
@@ -71,7 +72,6 @@ impl State {
         ]
         .into_iter()
         .find(|state| state.as_str() == value)
-        .ok_or_else(|| DbErr::Type(format!("unknown reservation state '{value}'")))
     }
 }
 
@@ -125,6 +125,15 @@ pub struct Allocation {
     pub quantity: i64,
     /// Units promised beyond the stock.
     pub oversold_quantity: i64,
+}
+
+/// A reservation's hold as the Inventory answers it, read by the Inventory client.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hold {
+    /// Whether it still holds its stock: neither committed, released nor expired.
+    pub held: bool,
+    /// Where it placed each line.
+    pub allocations: Vec<Allocation>,
 }
 
 /// A reservation as a caller asks for it.
@@ -186,54 +195,6 @@ impl Reservation {
             && self.ship_to == request.ship_to
             && self.shipping_choice == request.shipping_choice
             && self.expires_in_seconds == expires_in
-    }
-
-    pub(crate) fn from_row(row: row::Model) -> Result<Self, DbErr> {
-        let json = |e: serde_json::Error| DbErr::Json(format!("reservation '{}': {e}", row.id));
-        let shipping_choice = row.shipping_currency.clone().map(|currency| ShippingChoice {
-            currency,
-            amount: row.shipping_amount.unwrap_or_default(),
-            service_level: row.shipping_service_level.clone().unwrap_or_default(),
-        });
-        Ok(Self {
-            state: State::parse(&row.state)?,
-            items: serde_json::from_str(&row.items).map_err(json)?,
-            ship_to: serde_json::from_str(&row.ship_to).map_err(json)?,
-            allocations: serde_json::from_str(&row.allocations).map_err(json)?,
-            shipping_choice,
-            id: row.id,
-            expires_in_seconds: row.expires_in_seconds,
-            expire_time: row.expire_time,
-            live_mode: row.live_mode,
-            created_time: row.created_time,
-            updated_time: row.updated_time,
-            claim: match (row.claim_token, row.claimed_until) {
-                (Some(token), Some(until)) => Some(Claim { token, until }),
-                _ => None,
-            },
-        })
-    }
-
-    pub(crate) fn to_row(&self) -> Result<row::Model, DbErr> {
-        let json = |e: serde_json::Error| DbErr::Json(e.to_string());
-        Ok(row::Model {
-            id: self.id.clone(),
-            state: self.state.as_str().to_owned(),
-            items: serde_json::to_string(&self.items).map_err(json)?,
-            ship_to: serde_json::to_string(&self.ship_to).map_err(json)?,
-            ship_to_country: self.ship_to.country.clone(),
-            shipping_currency: self.shipping_choice.as_ref().map(|c| c.currency.clone()),
-            shipping_amount: self.shipping_choice.as_ref().map(|c| c.amount),
-            shipping_service_level: self.shipping_choice.as_ref().map(|c| c.service_level.clone()),
-            expires_in_seconds: self.expires_in_seconds,
-            expire_time: self.expire_time,
-            allocations: serde_json::to_string(&self.allocations).map_err(json)?,
-            claimed_until: self.claim.as_ref().map(|c| c.until),
-            claim_token: self.claim.as_ref().map(|c| c.token.clone()),
-            live_mode: self.live_mode,
-            created_time: self.created_time,
-            updated_time: self.updated_time,
-        })
     }
 }
 
