@@ -9,10 +9,9 @@ use fulfillment_storage::{Backend, Database, PoolConfig};
 use sea_orm::{ConnectionTrait, DbErr};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 async fn a_write_cut_off_at_any_point_leaves_no_transaction_open() {
-    if !suite_tests::postgres_available() {
-        return suite_tests::skip_postgres();
-    }
+    suite_tests::require_postgres();
     let database = TestDatabase::create(Backend::Postgres).await.expect("a test database");
     // One connection, so every write and every check meet the same session.
     let pool = PoolConfig { max_connections: 1, ..PoolConfig::default() };

@@ -1,6 +1,6 @@
 //! Every service serves grpc.health.v1 and reflection on its own port.
 
-use suite_tests::{RunningService, on_every_backend, spawn_catalog, spawn_inventory, spawn_reservation};
+use suite_tests::{Backend, RunningService, on_every_backend, spawn_catalog, spawn_inventory, spawn_reservation};
 use tokio_stream::StreamExt;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -31,27 +31,33 @@ async fn reflected_services(service: &RunningService) -> Vec<String> {
     }
 }
 
-on_every_backend! {
-    async fn the_catalog_reports_serving_and_reflects_its_contract(backend: Backend) {
-        let (catalog, _client) = spawn_catalog(backend).await;
-        assert_eq!(health(&catalog, "").await.expect("overall"), ServingStatus::Serving);
-        assert_eq!(health(&catalog, "fulfillment.catalog.v1.CatalogService").await.expect("catalog"), ServingStatus::Serving);
-        let status = health(&catalog, "no.such.Service").await.expect_err("unknown service");
-        assert_eq!(status.code(), tonic::Code::NotFound);
-        let services = reflected_services(&catalog).await;
-        assert!(services.contains(&"fulfillment.catalog.v1.CatalogService".to_owned()), "{services:?}");
-        assert!(services.contains(&"grpc.health.v1.Health".to_owned()), "{services:?}");
-        catalog.stop().await.expect("a clean stop");
-    }
-
-    async fn inventory_and_reservation_serve_health_on_their_own_ports(backend: Backend) {
-        let (inventory, _client) = spawn_inventory(backend).await;
-        let (reservation, _client) = spawn_reservation(backend, inventory.address, &[]).await;
-        assert_ne!(inventory.address, reservation.address);
-        assert_eq!(health(&inventory, "").await.expect("inventory"), ServingStatus::Serving);
-        assert_eq!(health(&reservation, "").await.expect("reservation"), ServingStatus::Serving);
-        assert!(reflected_services(&inventory).await.contains(&"grpc.health.v1.Health".to_owned()));
-        inventory.stop().await.expect("a clean stop");
-        reservation.stop().await.expect("a clean stop");
-    }
+async fn the_catalog_reports_serving_and_reflects_its_contract(backend: Backend) {
+    let (catalog, _client) = spawn_catalog(backend).await;
+    assert_eq!(health(&catalog, "").await.expect("overall"), ServingStatus::Serving);
+    assert_eq!(
+        health(&catalog, "fulfillment.catalog.v1.CatalogService").await.expect("catalog"),
+        ServingStatus::Serving
+    );
+    let status = health(&catalog, "no.such.Service").await.expect_err("unknown service");
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    let services = reflected_services(&catalog).await;
+    assert!(services.contains(&"fulfillment.catalog.v1.CatalogService".to_owned()), "{services:?}");
+    assert!(services.contains(&"grpc.health.v1.Health".to_owned()), "{services:?}");
+    catalog.stop().await.expect("a clean stop");
 }
+
+async fn inventory_and_reservation_serve_health_on_their_own_ports(backend: Backend) {
+    let (inventory, _client) = spawn_inventory(backend).await;
+    let (reservation, _client) = spawn_reservation(backend, inventory.address, &[]).await;
+    assert_ne!(inventory.address, reservation.address);
+    assert_eq!(health(&inventory, "").await.expect("inventory"), ServingStatus::Serving);
+    assert_eq!(health(&reservation, "").await.expect("reservation"), ServingStatus::Serving);
+    assert!(reflected_services(&inventory).await.contains(&"grpc.health.v1.Health".to_owned()));
+    inventory.stop().await.expect("a clean stop");
+    reservation.stop().await.expect("a clean stop");
+}
+
+on_every_backend!(
+    the_catalog_reports_serving_and_reflects_its_contract,
+    inventory_and_reservation_serve_health_on_their_own_ports
+);

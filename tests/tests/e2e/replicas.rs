@@ -54,11 +54,9 @@ fn reservation(id: &str, item: &str, quantity: i64, expires_in_seconds: i64) -> 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 async fn two_replicas_of_every_service_share_one_postgresql_database_each() {
-    if !suite_tests::postgres_available() {
-        suite_tests::skip_postgres();
-        return;
-    }
+    suite_tests::require_postgres();
     let databases = [
         TestDatabase::create(Backend::Postgres).await.expect("inventory database"),
         TestDatabase::create(Backend::Postgres).await.expect("reservation database"),

@@ -7,7 +7,7 @@ use fulfillment_proto::inventory::v1 as inv;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use fulfillment_server::testing::{BOTH, Scratch, TestCa};
 use fulfillment_server::tls::{self, ClientTls};
-use suite_tests::{Bearer, Store, keys, on_every_backend, start_catalog, start_inventory};
+use suite_tests::{Backend, Bearer, Store, keys, on_every_backend, start_catalog, start_inventory};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -28,81 +28,93 @@ fn refused_in_handshake(error: &str, alert: &str) -> bool {
     error.contains("transport error") && (!error.contains("fatal alert") || error.contains(alert))
 }
 
-on_every_backend! {
-    async fn an_inventory_with_mutual_tls_serves_only_clients_its_ca_signed(backend: Backend) {
-        let (ca, stranger) = (TestCa::new("suite"), TestCa::new("stranger"));
-        let files = Scratch::new();
-        let (cert, key) = ca.leaf(BOTH);
-        let settings = [
-            ("INVENTORY_TLS_CERT", files.write("inventory.pem", &cert)),
-            ("INVENTORY_TLS_KEY", files.write("inventory.key", &key)),
-            ("INVENTORY_TLS_CLIENT_CA", files.write("ca.pem", &ca.pem)),
-        ];
-        let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let inventory = start_inventory(Store::Fresh(backend), &settings).await;
-        let url = format!("https://localhost:{}", inventory.address.port());
+async fn an_inventory_with_mutual_tls_serves_only_clients_its_ca_signed(backend: Backend) {
+    let (ca, stranger) = (TestCa::new("suite"), TestCa::new("stranger"));
+    let files = Scratch::new();
+    let (cert, key) = ca.leaf(BOTH);
+    let settings = [
+        ("INVENTORY_TLS_CERT", files.write("inventory.pem", &cert)),
+        ("INVENTORY_TLS_KEY", files.write("inventory.key", &key)),
+        ("INVENTORY_TLS_CLIENT_CA", files.write("ca.pem", &ca.pem)),
+    ];
+    let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let inventory = start_inventory(Store::Fresh(backend), &settings).await;
+    let url = format!("https://localhost:{}", inventory.address.port());
 
-        list_warehouses(&url, &ca.client(Some(ca.leaf(BOTH)), None)).await.expect("a client the CA signed is served");
-        // Refused in the handshake, each for its own reason, never by the service itself.
-        let refused = list_warehouses(&url, &ca.client(None, None)).await.expect_err("no certificate");
-        assert!(refused_in_handshake(&refused, "CertificateRequired"), "a client without a certificate: {refused}");
-        let refused = list_warehouses(&url, &ca.client(Some(stranger.leaf(BOTH)), None)).await.expect_err("another CA");
-        assert!(refused_in_handshake(&refused, "UnknownCA"), "a client another CA signed: {refused}");
-        let untrusting = list_warehouses(&url, &stranger.client(Some(ca.leaf(BOTH)), None)).await.expect_err("untrusting");
-        assert!(untrusting.contains("UnknownIssuer"), "a client that does not trust the server's CA: {untrusting}");
-        // The server hangs up on bytes that are not TLS (how the client sees it varies: a broken
-        // pipe, a reset), so a plaintext call fails in transport, before any gRPC answer.
-        let plaintext = list_warehouses(&format!("http://{}", inventory.address), &ClientTls::plain()).await.expect_err("plaintext");
-        assert!(plaintext.contains("transport error"), "plaintext: {plaintext}");
-    }
+    list_warehouses(&url, &ca.client(Some(ca.leaf(BOTH)), None)).await.expect("a client the CA signed is served");
+    // Refused in the handshake, each for its own reason, never by the service itself.
+    let refused = list_warehouses(&url, &ca.client(None, None)).await.expect_err("no certificate");
+    assert!(refused_in_handshake(&refused, "CertificateRequired"), "a client without a certificate: {refused}");
+    let refused = list_warehouses(&url, &ca.client(Some(stranger.leaf(BOTH)), None)).await.expect_err("another CA");
+    assert!(refused_in_handshake(&refused, "UnknownCA"), "a client another CA signed: {refused}");
+    let untrusting = list_warehouses(&url, &stranger.client(Some(ca.leaf(BOTH)), None)).await.expect_err("untrusting");
+    assert!(untrusting.contains("UnknownIssuer"), "a client that does not trust the server's CA: {untrusting}");
+    // The server hangs up on bytes that are not TLS (how the client sees it varies: a broken
+    // pipe, a reset), so a plaintext call fails in transport, before any gRPC answer.
+    let plaintext =
+        list_warehouses(&format!("http://{}", inventory.address), &ClientTls::plain()).await.expect_err("plaintext");
+    assert!(plaintext.contains("transport error"), "plaintext: {plaintext}");
+}
 
-    async fn the_catalog_keeps_skus_and_items_in_step_over_mutual_tls(backend: Backend) {
-        let ca = TestCa::new("suite");
-        let files = Scratch::new();
-        let ((inventory_cert, inventory_key), (catalog_cert, catalog_key)) = (ca.leaf(BOTH), ca.leaf(BOTH));
-        let ca_path = files.write("ca.pem", &ca.pem);
-        let inventory_settings = [
-            ("INVENTORY_TLS_CERT", files.write("inventory.pem", &inventory_cert)),
-            ("INVENTORY_TLS_KEY", files.write("inventory.key", &inventory_key)),
-            ("INVENTORY_TLS_CLIENT_CA", ca_path.clone()),
-        ];
-        let inventory_settings: Vec<(&str, &str)> = inventory_settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let inventory = start_inventory(Store::Fresh(backend), &inventory_settings).await;
-        let catalog_settings = [
-            ("CATALOG_TLS_CERT", files.write("catalog.pem", &catalog_cert)),
-            ("CATALOG_TLS_KEY", files.write("catalog.key", &catalog_key)),
-            ("CATALOG_INVENTORY_TLS_CA", ca_path.clone()),
-        ];
-        let catalog_settings: Vec<(&str, &str)> = catalog_settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let inventory_url = format!("https://localhost:{}", inventory.address.port());
-        let catalog = start_catalog(Store::Fresh(backend), &inventory_url, &catalog_settings).await;
+async fn the_catalog_keeps_skus_and_items_in_step_over_mutual_tls(backend: Backend) {
+    let ca = TestCa::new("suite");
+    let files = Scratch::new();
+    let ((inventory_cert, inventory_key), (catalog_cert, catalog_key)) = (ca.leaf(BOTH), ca.leaf(BOTH));
+    let ca_path = files.write("ca.pem", &ca.pem);
+    let inventory_settings = [
+        ("INVENTORY_TLS_CERT", files.write("inventory.pem", &inventory_cert)),
+        ("INVENTORY_TLS_KEY", files.write("inventory.key", &inventory_key)),
+        ("INVENTORY_TLS_CLIENT_CA", ca_path.clone()),
+    ];
+    let inventory_settings: Vec<(&str, &str)> = inventory_settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let inventory = start_inventory(Store::Fresh(backend), &inventory_settings).await;
+    let catalog_settings = [
+        ("CATALOG_TLS_CERT", files.write("catalog.pem", &catalog_cert)),
+        ("CATALOG_TLS_KEY", files.write("catalog.key", &catalog_key)),
+        ("CATALOG_INVENTORY_TLS_CA", ca_path.clone()),
+    ];
+    let catalog_settings: Vec<(&str, &str)> = catalog_settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let inventory_url = format!("https://localhost:{}", inventory.address.port());
+    let catalog = start_catalog(Store::Fresh(backend), &inventory_url, &catalog_settings).await;
 
-        // The Catalog serves TLS too (no client certificate asked for), and checks keys over mTLS.
-        let channel: Channel = tls::endpoint(&format!("https://localhost:{}", catalog.address.port()), &ca.client(None, None))
+    // The Catalog serves TLS too (no client certificate asked for), and checks keys over mTLS.
+    let channel: Channel =
+        tls::endpoint(&format!("https://localhost:{}", catalog.address.port()), &ca.client(None, None))
             .expect("an endpoint")
             .connect()
             .await
             .expect("connected");
-        let mut client = CatalogServiceClient::new(InterceptedService::new(channel, Bearer::new(keys::LIVE)));
-        let part = cat::RegisterManufacturerPartRequest { manufacturer_id: "20013".into(), part_number: "P1".into() };
-        client.register_manufacturer_part(part).await.expect("registered");
-        let sku = cat::Sku {
-            id: "tls-sku".into(),
-            name: "Over TLS".into(),
-            eccn: "EAR99".into(),
-            country_of_origin: "DE".into(),
-            tax_code: "4323.310_A".into(),
-            part_number: "P1".into(),
-            manufacturer_id: "20013".into(),
-            managed_fulfillment: "DRGlobalFulfillment".into(),
-            ..Default::default()
-        };
-        client.create_sku(cat::CreateSkuRequest { sku: Some(sku) }).await.expect("the saga ran over mutual TLS");
-        let found = client.check_consistency(cat::CheckConsistencyRequest::default()).await.expect("checked").into_inner();
-        assert!(found.inconsistencies.is_empty(), "{found:?}");
-        let channel: Channel = tls::endpoint(&inventory_url, &ca.client(Some(ca.leaf(BOTH)), None)).expect("endpoint").connect().await.expect("connected");
-        let mut inventory_client = InventoryServiceClient::new(InterceptedService::new(channel, Bearer::new(keys::LIVE)));
-        let item = inventory_client.get_inventory_item(inv::GetInventoryItemRequest { id: "tls-sku".into() }).await.expect("the item");
-        assert_eq!(item.into_inner().inventory_item.expect("item").owner_sku_id, "tls-sku");
-    }
+    let mut client = CatalogServiceClient::new(InterceptedService::new(channel, Bearer::new(keys::LIVE)));
+    let part = cat::RegisterManufacturerPartRequest { manufacturer_id: "20013".into(), part_number: "P1".into() };
+    client.register_manufacturer_part(part).await.expect("registered");
+    let sku = cat::Sku {
+        id: "tls-sku".into(),
+        name: "Over TLS".into(),
+        eccn: "EAR99".into(),
+        country_of_origin: "DE".into(),
+        tax_code: "4323.310_A".into(),
+        part_number: "P1".into(),
+        manufacturer_id: "20013".into(),
+        managed_fulfillment: "DRGlobalFulfillment".into(),
+        ..Default::default()
+    };
+    client.create_sku(cat::CreateSkuRequest { sku: Some(sku) }).await.expect("the saga ran over mutual TLS");
+    let found = client.check_consistency(cat::CheckConsistencyRequest::default()).await.expect("checked").into_inner();
+    assert!(found.inconsistencies.is_empty(), "{found:?}");
+    let channel: Channel = tls::endpoint(&inventory_url, &ca.client(Some(ca.leaf(BOTH)), None))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connected");
+    let mut inventory_client = InventoryServiceClient::new(InterceptedService::new(channel, Bearer::new(keys::LIVE)));
+    let item = inventory_client
+        .get_inventory_item(inv::GetInventoryItemRequest { id: "tls-sku".into() })
+        .await
+        .expect("the item");
+    assert_eq!(item.into_inner().inventory_item.expect("item").owner_sku_id, "tls-sku");
 }
+
+on_every_backend!(
+    an_inventory_with_mutual_tls_serves_only_clients_its_ca_signed,
+    the_catalog_keeps_skus_and_items_in_step_over_mutual_tls
+);
