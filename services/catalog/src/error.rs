@@ -1,3 +1,5 @@
+//! Everything a Catalog operation can fail with, and the one place each failure becomes a status.
+
 use fulfillment_errors::{ApiError, ErrorCode, FieldViolation, PreconditionViolation, Violations};
 use fulfillment_storage::TransactionError;
 use sea_orm::DbErr;
@@ -78,20 +80,15 @@ impl TransactionError for CatalogError {
     }
 }
 
+/// `ErrorInfo.domain` of the Catalog's errors.
+pub const DOMAIN: &str = "catalog.fulfillment";
+
 impl CatalogError {
     /// The status a caller receives: the Inventory's own answer when it refused, otherwise the
-    /// shared error model.
-    pub fn into_status(self, domain: &str) -> tonic::Status {
-        match self {
-            CatalogError::Inventory(status) => status,
-            other => ApiError::from(other).into_status(domain),
-        }
-    }
-}
-
-impl From<CatalogError> for ApiError {
-    fn from(error: CatalogError) -> Self {
-        match error {
+    /// shared error model. The one place a Catalog error gets its code, message, reason and details.
+    pub fn into_status(self) -> tonic::Status {
+        let error = match self {
+            CatalogError::Inventory(status) => return status,
             CatalogError::InvalidRequest(violations) => ApiError::bad_request(violations),
             CatalogError::SkuNotFound(id) => ApiError::not_found("SKU", &id),
             CatalogError::SkuExists(id) => ApiError::already_exists("SKU", &id),
@@ -127,7 +124,6 @@ impl From<CatalogError> for ApiError {
                 ErrorCode::Unavailable,
                 format!("SKU '{id}' and its inventory item are being settled by recovery; retry to see how."),
             ),
-            CatalogError::Inventory(status) => ApiError::new(ErrorCode::FailedPrecondition, status.message()),
             CatalogError::InventoryUnavailable(status) => {
                 tracing::warn!(code = ?status.code(), detail = status.message(), "inventory did not answer");
                 ApiError::new(
@@ -136,6 +132,62 @@ impl From<CatalogError> for ApiError {
                 )
             }
             CatalogError::Database(error) => fulfillment_storage::api_error(&error),
+        };
+        error.into_status(DOMAIN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic_types::StatusExt;
+
+    use super::*;
+
+    /// Every variant's code and reason: what clients act on.
+    #[test]
+    fn every_error_has_its_code_and_reason() {
+        let part = || ("20013".to_owned(), "PN".to_owned());
+        let table: Vec<(CatalogError, tonic::Code, &str)> = vec![
+            (CatalogError::invalid(FieldViolation::missing("name")), tonic::Code::InvalidArgument, "missing_parameter"),
+            (CatalogError::SkuNotFound("s".into()), tonic::Code::NotFound, "not_found"),
+            (CatalogError::SkuExists("s".into()), tonic::Code::AlreadyExists, "conflict"),
+            (
+                CatalogError::ManufacturerPartNotRegistered { manufacturer_id: Some(part().0), part_number: part().1 },
+                tonic::Code::FailedPrecondition,
+                "invalid_parameter",
+            ),
+            (
+                CatalogError::ManufacturerPartNotFound { manufacturer_id: part().0, part_number: part().1 },
+                tonic::Code::NotFound,
+                "not_found",
+            ),
+            (
+                CatalogError::ManufacturerPartInUse {
+                    manufacturer_id: part().0,
+                    part_number: part().1,
+                    sku_id: "s".into(),
+                },
+                tonic::Code::FailedPrecondition,
+                "manufacturer_part_in_use",
+            ),
+            (CatalogError::Busy("s".into()), tonic::Code::Aborted, "conflict"),
+            (CatalogError::TakenOver("s".into()), tonic::Code::Unavailable, "unavailable"),
+            (
+                CatalogError::InventoryUnavailable(tonic::Status::deadline_exceeded("slow")),
+                tonic::Code::Unavailable,
+                "unavailable",
+            ),
+            (CatalogError::Database(DbErr::Custom("boom".into())), tonic::Code::Internal, "internal_error"),
+        ];
+        for (error, code, reason) in table {
+            let name = format!("{error:?}");
+            let status = error.into_status();
+            let info = status.get_details_error_info().expect("every error says its reason");
+            assert_eq!((status.code(), info.reason.as_str(), info.domain.as_str()), (code, reason, DOMAIN), "{name}");
         }
+        // The Inventory's refusal reaches the caller as the Inventory sent it.
+        let refused = tonic::Status::failed_precondition("owned elsewhere");
+        let forwarded = CatalogError::Inventory(refused.clone()).into_status();
+        assert_eq!((forwarded.code(), forwarded.message()), (refused.code(), refused.message()));
     }
 }

@@ -16,9 +16,6 @@ use crate::domain::{self, Inconsistency, Sku, SkuAttributes, SkuChanges, SkuFiel
 use crate::error::CatalogError;
 use crate::store::ManufacturerPart;
 
-/// `ErrorInfo.domain` of the Catalog's errors.
-const DOMAIN: &str = "catalog.fulfillment";
-
 /// The Catalog's gRPC service.
 #[derive(Clone, Debug)]
 pub struct CatalogGrpc {
@@ -53,7 +50,7 @@ impl CatalogGrpc {
 }
 
 fn status(error: CatalogError) -> Status {
-    error.into_status(DOMAIN)
+    error.into_status()
 }
 
 /// SKUs and items a consistency check looks at per call when the caller names no page size.

@@ -1,3 +1,5 @@
+//! Everything an Inventory operation can fail with, and the one place each failure becomes a status.
+
 use fulfillment_errors::{ApiError, ErrorCode, FieldViolation, PreconditionViolation, Violations};
 use fulfillment_proto::inventory::v1::InventoryErrorReason as Reason;
 use fulfillment_storage::TransactionError;
@@ -102,9 +104,14 @@ impl TransactionError for InventoryError {
     }
 }
 
-impl From<InventoryError> for ApiError {
-    fn from(error: InventoryError) -> Self {
-        match error {
+/// `ErrorInfo.domain` of the Inventory's errors.
+pub const DOMAIN: &str = "inventory.fulfillment";
+
+impl InventoryError {
+    /// The status a caller receives: the one place an Inventory error gets its code, message,
+    /// reason and details.
+    pub fn into_status(self) -> tonic::Status {
+        let error = match self {
             InventoryError::InvalidRequest(violations) => ApiError::bad_request(violations),
             InventoryError::ItemNotFound(id) => ApiError::not_found("InventoryItem", &id),
             InventoryError::WarehouseNotFound(id) => ApiError::not_found("Warehouse", &id),
@@ -202,12 +209,15 @@ impl From<InventoryError> for ApiError {
             )
             .with_resource("Hold", &id),
             InventoryError::Database(error) => fulfillment_storage::api_error(&error),
-        }
+        };
+        error.into_status(DOMAIN)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use tonic_types::StatusExt;
+
     use super::*;
 
     /// Every variant's code and reason: what clients and the other services act on.
@@ -269,8 +279,13 @@ mod tests {
         ];
         for (error, code, reason) in table {
             let name = format!("{error:?}");
-            let error = ApiError::from(error);
-            assert_eq!((error.code(), error.reason()), (code, reason.as_str()), "{name}");
+            let status = error.into_status();
+            let info = status.get_details_error_info().expect("every error says its reason");
+            assert_eq!(
+                (status.code(), info.reason.as_str(), info.domain.as_str()),
+                (code.grpc_code(), reason.as_str(), DOMAIN),
+                "{name}"
+            );
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The gRPC adapter: converts between the contract's messages and the domain, and nothing else.
 
 use fulfillment_access::{ByMode, Need, Policy, principal};
-use fulfillment_errors::{ApiError, FieldViolation, Violations};
+use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_proto::inventory::v1 as pb;
 use fulfillment_proto::inventory::v1::inventory_service_server::InventoryService;
 use fulfillment_proto::time::{date_time, timestamp};
@@ -18,9 +18,6 @@ use crate::inventory::Inventory;
 use crate::items::{ItemField, ItemFields, ItemFilter};
 use crate::stock::{ItemLevel, StockChangeRequest};
 use crate::warehouses::{WarehouseField, WarehouseFields};
-
-/// `ErrorInfo.domain` of the Inventory's errors.
-const DOMAIN: &str = "inventory.fulfillment";
 
 /// The Inventory's gRPC service.
 #[derive(Clone, Debug)]
@@ -63,7 +60,7 @@ impl InventoryGrpc {
 }
 
 fn status(error: InventoryError) -> Status {
-    ApiError::from(error).into_status(DOMAIN)
+    error.into_status()
 }
 
 fn invalid(violations: impl Into<Violations>) -> Status {

@@ -1,3 +1,6 @@
+//! Everything a Reservation operation can fail with, and the one place each failure becomes a
+//! status.
+
 use fulfillment_errors::{ApiError, ErrorCode, FieldViolation, Violations};
 use fulfillment_storage::TransactionError;
 use sea_orm::DbErr;
@@ -95,5 +98,50 @@ impl ReservationError {
             ReservationError::Database(error) => fulfillment_storage::api_error(&error),
         };
         error.into_status(DOMAIN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tonic_types::StatusExt;
+
+    use super::*;
+
+    /// Every variant's code and reason: what clients act on.
+    #[test]
+    fn every_error_has_its_code_and_reason() {
+        let table: Vec<(ReservationError, tonic::Code, &str)> = vec![
+            (
+                ReservationError::invalid(FieldViolation::missing("items")),
+                tonic::Code::InvalidArgument,
+                "missing_parameter",
+            ),
+            (ReservationError::NotFound("r".into()), tonic::Code::NotFound, "not_found"),
+            (ReservationError::OrderNotFound("o".into()), tonic::Code::NotFound, "not_found"),
+            (ReservationError::Exists("r".into()), tonic::Code::AlreadyExists, "conflict"),
+            (
+                ReservationError::Closed { id: "r".into(), state: "cancelled" },
+                tonic::Code::FailedPrecondition,
+                "reservation_cancelled",
+            ),
+            (ReservationError::ItemsDiffer("r".into()), tonic::Code::FailedPrecondition, "items_differ"),
+            (ReservationError::Busy("r".into()), tonic::Code::Aborted, "conflict"),
+            (
+                ReservationError::InventoryUnavailable(tonic::Status::deadline_exceeded("slow")),
+                tonic::Code::Unavailable,
+                "unavailable",
+            ),
+            (ReservationError::Database(DbErr::Custom("boom".into())), tonic::Code::Internal, "internal_error"),
+        ];
+        for (error, code, reason) in table {
+            let name = format!("{error:?}");
+            let status = error.into_status();
+            let info = status.get_details_error_info().expect("every error says its reason");
+            assert_eq!((status.code(), info.reason.as_str(), info.domain.as_str()), (code, reason, DOMAIN), "{name}");
+        }
+        // The Inventory's refusal reaches the caller as the Inventory sent it.
+        let refused = tonic::Status::failed_precondition("short");
+        let forwarded = ReservationError::Inventory(refused.clone()).into_status();
+        assert_eq!((forwarded.code(), forwarded.message()), (refused.code(), refused.message()));
     }
 }
