@@ -22,6 +22,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(PROTOS, [PROTO_ROOT])?;
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     std::fs::write(Path::new(&out_dir).join("fulfillment_descriptor.bin"), descriptors.encode_to_vec())?;
-    tonic_prost_build::configure().codec_path("crate::codec::ValidatingCodec").compile_fds(descriptors)?;
+    tonic_prost_build::configure().codec_path("crate::codec::InvalidArgumentCodec").compile_fds(descriptors)?;
     Ok(())
 }

@@ -20,19 +20,12 @@ const ATTEMPTS: u32 = 3;
 /// The attributes a managed SKU shares with its inventory item.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ItemSpec {
-    #[allow(missing_docs)]
     pub id: String,
-    #[allow(missing_docs)]
     pub manufacturer_id: String,
-    #[allow(missing_docs)]
     pub part_number: String,
-    #[allow(missing_docs)]
     pub eccn: String,
-    #[allow(missing_docs)]
     pub hs_code: String,
-    #[allow(missing_docs)]
     pub country_of_origin: String,
-    #[allow(missing_docs)]
     pub allow_oversell: bool,
 }
 

@@ -92,7 +92,6 @@ pub struct HoldLine {
 pub struct HoldRequest {
     /// The reservation's id.
     pub hold_id: String,
-    #[allow(missing_docs)]
     pub lines: Vec<HoldLine>,
     /// Only warehouses shipping here are used.
     pub ship_to_country: String,
@@ -105,11 +104,8 @@ pub struct HoldRequest {
 /// A stored hold with where its units are.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hold {
-    #[allow(missing_docs)]
     pub id: String,
-    #[allow(missing_docs)]
     pub state: HoldState,
-    #[allow(missing_docs)]
     pub ship_to_country: String,
     /// The request's lines, merged per item.
     pub lines: Vec<HoldLine>,
@@ -117,11 +113,8 @@ pub struct Hold {
     pub allocations: Vec<hold_allocation::Model>,
     /// Who placed it; `None` for holds placed before that was recorded.
     pub placed_by: Option<Caller>,
-    #[allow(missing_docs)]
     pub expire_time: DateTime<Utc>,
-    #[allow(missing_docs)]
     pub created_time: DateTime<Utc>,
-    #[allow(missing_docs)]
     pub updated_time: DateTime<Utc>,
 }
 

@@ -21,15 +21,10 @@ pub const MAX_LISTED_IDS: usize = 100;
 /// The attributes a caller sets on an item; `None` means not given.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ItemFields {
-    #[allow(missing_docs)]
     pub manufacturer_id: Option<String>,
-    #[allow(missing_docs)]
     pub part_number: Option<String>,
-    #[allow(missing_docs)]
     pub eccn: Option<String>,
-    #[allow(missing_docs)]
     pub hs_code: Option<String>,
-    #[allow(missing_docs)]
     pub country_of_origin: Option<String>,
     /// Defaults to false on create.
     pub allow_oversell: Option<bool>,
@@ -38,17 +33,11 @@ pub struct ItemFields {
 /// An attribute an update may name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ItemField {
-    #[allow(missing_docs)]
     ManufacturerId,
-    #[allow(missing_docs)]
     PartNumber,
-    #[allow(missing_docs)]
     Eccn,
-    #[allow(missing_docs)]
     HsCode,
-    #[allow(missing_docs)]
     CountryOfOrigin,
-    #[allow(missing_docs)]
     AllowOversell,
 }
 
@@ -102,13 +91,9 @@ impl ItemFields {
 pub struct ItemFilter {
     /// Only these ids, when not empty (at most 100).
     pub ids: Vec<String>,
-    #[allow(missing_docs)]
     pub manufacturer_id: Option<String>,
-    #[allow(missing_docs)]
     pub part_number: Option<String>,
-    #[allow(missing_docs)]
     pub created: TimeRange,
-    #[allow(missing_docs)]
     pub updated: TimeRange,
 }
 

@@ -24,11 +24,8 @@ pub const MAX_LEVEL_ITEMS: usize = 500;
 /// A stock change as a caller asks for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StockChangeRequest {
-    #[allow(missing_docs)]
     pub inventory_item_id: String,
-    #[allow(missing_docs)]
     pub warehouse_id: String,
-    #[allow(missing_docs)]
     pub change: StockChange,
     /// Units received, the delta, or the new on-hand value.
     pub quantity: i64,
@@ -47,9 +44,7 @@ pub struct ItemLevel {
     pub warehouses: Vec<StockLevel>,
     /// Sums over the counted warehouses.
     pub on_hand: i64,
-    #[allow(missing_docs)]
     pub reserved: i64,
-    #[allow(missing_docs)]
     pub available: i64,
 }
 

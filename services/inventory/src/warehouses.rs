@@ -20,7 +20,6 @@ use crate::{InventoryError, retry_lost_insert};
 /// The attributes a caller sets on a warehouse; `None` means not given.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WarehouseFields {
-    #[allow(missing_docs)]
     pub name: Option<String>,
     /// Where the warehouse is (ISO 3166-1 alpha-2).
     pub country: Option<String>,
@@ -35,15 +34,10 @@ pub struct WarehouseFields {
 /// An attribute an update may name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WarehouseField {
-    #[allow(missing_docs)]
     Name,
-    #[allow(missing_docs)]
     Country,
-    #[allow(missing_docs)]
     ShipToCountries,
-    #[allow(missing_docs)]
     ShipsEverywhere,
-    #[allow(missing_docs)]
     Priority,
 }
 

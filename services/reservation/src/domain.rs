@@ -78,9 +78,7 @@ impl State {
 /// A line of a reservation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReservationItem {
-    #[allow(missing_docs)]
     pub inventory_item_id: String,
-    #[allow(missing_docs)]
     pub quantity: i64,
     /// Overrides the item's setting when given.
     pub allow_oversell: Option<bool>,
@@ -89,15 +87,10 @@ pub struct ReservationItem {
 /// The address a reservation ships to; only the country is required.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {
-    #[allow(missing_docs)]
     pub line1: String,
-    #[allow(missing_docs)]
     pub line2: String,
-    #[allow(missing_docs)]
     pub city: String,
-    #[allow(missing_docs)]
     pub postal_code: String,
-    #[allow(missing_docs)]
     pub state: String,
     /// ISO 3166-1 alpha-2.
     pub country: String,
@@ -110,16 +103,13 @@ pub struct ShippingChoice {
     pub currency: String,
     /// Not negative.
     pub amount: f64,
-    #[allow(missing_docs)]
     pub service_level: String,
 }
 
 /// Where a hold placed units of a line.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocation {
-    #[allow(missing_docs)]
     pub inventory_item_id: String,
-    #[allow(missing_docs)]
     pub warehouse_id: String,
     /// Units set aside from stock.
     pub quantity: i64,
@@ -141,11 +131,8 @@ pub struct Hold {
 pub struct NewReservation {
     /// The client's id (the checkout's), or `None` to have one generated.
     pub id: Option<String>,
-    #[allow(missing_docs)]
     pub items: Vec<ReservationItem>,
-    #[allow(missing_docs)]
     pub ship_to: Address,
-    #[allow(missing_docs)]
     pub shipping_choice: Option<ShippingChoice>,
     /// Seconds until the hold lapses; 0 for the service's default.
     pub expires_in_seconds: i64,
@@ -154,27 +141,18 @@ pub struct NewReservation {
 /// A stored reservation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reservation {
-    #[allow(missing_docs)]
     pub id: String,
-    #[allow(missing_docs)]
     pub state: State,
-    #[allow(missing_docs)]
     pub items: Vec<ReservationItem>,
-    #[allow(missing_docs)]
     pub ship_to: Address,
-    #[allow(missing_docs)]
     pub shipping_choice: Option<ShippingChoice>,
-    #[allow(missing_docs)]
     pub expires_in_seconds: i64,
     /// When the hold lapses.
     pub expire_time: DateTime<Utc>,
     /// Where the hold placed each line; empty while pending.
     pub allocations: Vec<Allocation>,
-    #[allow(missing_docs)]
     pub live_mode: bool,
-    #[allow(missing_docs)]
     pub created_time: DateTime<Utc>,
-    #[allow(missing_docs)]
     pub updated_time: DateTime<Utc>,
     /// The claim on a change under way: until when, and whose.
     pub(crate) claim: Option<Claim>,

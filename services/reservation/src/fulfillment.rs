@@ -23,7 +23,6 @@ use crate::store::{Decision, Reservations, find, lapsed};
 /// A line of a fulfillment order: what ships from where.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderLine {
-    #[allow(missing_docs)]
     pub inventory_item_id: String,
     /// Empty for oversold units no warehouse carries yet.
     pub warehouse_id: String,
@@ -34,17 +33,13 @@ pub struct OrderLine {
 /// An order to ship what a reservation held.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FulfillmentOrder {
-    #[allow(missing_docs)]
     pub id: String,
-    #[allow(missing_docs)]
     pub reservation_id: String,
     /// The order's id in the caller's system.
     pub upstream_id: Option<String>,
     /// Empty until the hold is committed.
     pub lines: Vec<OrderLine>,
-    #[allow(missing_docs)]
     pub live_mode: bool,
-    #[allow(missing_docs)]
     pub created_time: DateTime<Utc>,
 }
 

@@ -8,15 +8,15 @@ use tonic_prost::ProstCodec;
 
 /// See the module documentation.
 #[derive(Debug, Clone)]
-pub struct ValidatingCodec<T, U>(ProstCodec<T, U>);
+pub struct InvalidArgumentCodec<T, U>(ProstCodec<T, U>);
 
-impl<T, U> Default for ValidatingCodec<T, U> {
+impl<T, U> Default for InvalidArgumentCodec<T, U> {
     fn default() -> Self {
         Self(ProstCodec::default())
     }
 }
 
-impl<T, U> Codec for ValidatingCodec<T, U>
+impl<T, U> Codec for InvalidArgumentCodec<T, U>
 where
     T: prost::Message + Send + 'static,
     U: prost::Message + Default + Send + 'static,

@@ -2,7 +2,7 @@
 //!
 //! Each package is a module named after it: `fulfillment.catalog.v1` is [`catalog::v1`].
 
-#![allow(missing_docs, unreachable_pub, clippy::all)]
+#![allow(unreachable_pub, clippy::all)]
 
 /// `fulfillment.common.v1`: messages shared by every service.
 pub mod common {

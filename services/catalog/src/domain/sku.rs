@@ -17,13 +17,13 @@ macro_rules! sku_attributes {
         /// The attributes a caller sets on a SKU; `None` means not given.
         #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
         pub struct SkuAttributes {
-            $(#[allow(missing_docs)] pub $field: Option<$ty>,)*
+            $(pub $field: Option<$ty>,)*
         }
 
         /// One settable attribute, as a field mask names it.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub enum SkuField {
-            $(#[allow(missing_docs)] $variant,)*
+            $($variant,)*
         }
 
         impl SkuField {
@@ -149,15 +149,10 @@ impl SkuChanges {
 pub struct SkuFilter {
     /// Only these ids, when not empty.
     pub ids: Vec<String>,
-    #[allow(missing_docs)]
     pub eccn: Option<String>,
-    #[allow(missing_docs)]
     pub part_number: Option<String>,
-    #[allow(missing_docs)]
     pub hs_code: Option<String>,
-    #[allow(missing_docs)]
     pub tax_code: Option<String>,
-    #[allow(missing_docs)]
     pub sku_group_id: Option<String>,
     /// Creation time range.
     pub created: TimeRange,
