@@ -299,145 +299,134 @@ pub async fn scrape(address: SocketAddr) -> String {
     body
 }
 
-/// Starts the Catalog on `backend`, with an Inventory of its own for managed SKUs' items.
-pub async fn spawn_catalog(backend: Backend) -> (RunningService, CatalogServiceClient<KeyedChannel>) {
-    let (inventory, _client) = spawn_inventory(backend).await;
-    let (mut catalog, client) = spawn_catalog_with(backend, inventory.address, &[]).await;
-    catalog.peers.push(inventory);
-    (catalog, client)
+/// Starts a service for a test: where it keeps its data and its extra settings, then which service.
+///
+/// `Spawn::on(backend).inventory()` starts an Inventory on a fresh database of its own;
+/// `Spawn::in_store(Store::Shared(url)).with(&[("RESERVATION_SWEEP_MS", "50")]).reservation(inventory)`
+/// a Reservation replica on a shared one with a fast sweep.
+#[derive(Clone, Debug)]
+pub struct Spawn<'a> {
+    store: Store<'a>,
+    settings: Vec<(String, String)>,
 }
 
-/// Starts the Catalog on `backend`, keeping managed SKUs' items in the Inventory at `inventory`,
-/// with extra settings.
-pub async fn spawn_catalog_with(
-    backend: Backend,
-    inventory: SocketAddr,
-    settings: &[(&str, &str)],
-) -> (RunningService, CatalogServiceClient<KeyedChannel>) {
-    spawn_catalog_in(Store::Fresh(backend), inventory, settings).await
-}
-
-/// Starts a Catalog on `store`, keeping managed SKUs' items in the Inventory at `inventory`.
-pub async fn spawn_catalog_in(
-    store: Store<'_>,
-    inventory: SocketAddr,
-    settings: &[(&str, &str)],
-) -> (RunningService, CatalogServiceClient<KeyedChannel>) {
-    let service = start_catalog(store, &format!("http://{inventory}"), settings).await;
-    let client = CatalogServiceClient::new(service.keyed(keys::LIVE).await);
-    (service, client)
-}
-
-/// Starts a Catalog on `store` calling the Inventory at `inventory_url`, without connecting to it
-/// (for servers a plaintext client cannot reach).
-pub async fn start_catalog(store: Store<'_>, inventory_url: &str, settings: &[(&str, &str)]) -> RunningService {
-    let mut settings = owned(settings);
-    settings.insert(0, ("CATALOG_INVENTORY_URL".to_owned(), inventory_url.to_owned()));
-    start(store, "CATALOG", |env, listeners, stopped| async move {
-        let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let config = catalog::CatalogConfig::from_env(&env).expect("valid test configuration");
-        catalog::run(config, listeners, async move { drop(stopped.await) }).await
-    })
-    .await
-}
-
-/// Starts the Inventory service on `backend`.
-pub async fn spawn_inventory(backend: Backend) -> (RunningService, InventoryServiceClient<KeyedChannel>) {
-    spawn_inventory_with(backend, &[]).await
-}
-
-/// Starts the Inventory service on `backend` with extra settings, e.g. a fast expiry sweep.
-pub async fn spawn_inventory_with(
-    backend: Backend,
-    settings: &[(&str, &str)],
-) -> (RunningService, InventoryServiceClient<KeyedChannel>) {
-    spawn_inventory_in(Store::Fresh(backend), settings).await
-}
-
-/// Starts an Inventory service on `store` with extra settings.
-pub async fn spawn_inventory_in(
-    store: Store<'_>,
-    settings: &[(&str, &str)],
-) -> (RunningService, InventoryServiceClient<KeyedChannel>) {
-    let service = start_inventory(store, settings).await;
-    let client = InventoryServiceClient::new(service.keyed(keys::LIVE).await);
-    (service, client)
-}
-
-/// Starts an Inventory on `store` without connecting to it (for servers a plaintext client cannot
-/// reach).
-pub async fn start_inventory(store: Store<'_>, settings: &[(&str, &str)]) -> RunningService {
-    let settings = owned(settings);
-    start(store, "INVENTORY", |env, listeners, stopped| async move {
-        let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let config = inventory::InventoryConfig::from_env(&env).expect("valid test configuration");
-        inventory::run(config, listeners, async move { drop(stopped.await) }).await
-    })
-    .await
-}
-
-fn owned(settings: &[(&str, &str)]) -> Vec<(String, String)> {
-    settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
-}
-
-/// Starts the Inventory on `backend` with one warehouse `w` shipping everywhere and `units` of an
-/// item `a` in it: the stock a reservation test needs.
-pub async fn spawn_stocked_inventory(
-    backend: Backend,
-    units: i64,
-) -> (RunningService, InventoryServiceClient<KeyedChannel>) {
-    use fulfillment_proto::inventory::v1 as pb;
-    let (service, mut client) = spawn_inventory(backend).await;
-    let warehouse = pb::Warehouse {
-        id: "w".into(),
-        name: "w".into(),
-        country: "US".into(),
-        ships_everywhere: true,
-        ..Default::default()
-    };
-    client.create_warehouse(pb::CreateWarehouseRequest { warehouse: Some(warehouse) }).await.expect("warehouse");
-    let item = pb::InventoryItem { id: "a".into(), ..Default::default() };
-    client.create_inventory_item(pb::CreateInventoryItemRequest { inventory_item: Some(item) }).await.expect("item");
-    if units > 0 {
-        let receive = pb::AdjustStockRequest {
-            inventory_item_id: "a".into(),
-            warehouse_id: "w".into(),
-            kind: pb::StockChangeKind::Receive.into(),
-            quantity: units,
-            reason: "stock".into(),
-            idempotency_key: "stock".into(),
-        };
-        client.adjust_stock(receive).await.expect("stock");
+impl<'a> Spawn<'a> {
+    /// On a fresh database of its own on `backend`, dropped with the service.
+    pub fn on(backend: Backend) -> Self {
+        Self::in_store(Store::Fresh(backend))
     }
-    (service, client)
-}
 
-/// Starts the Reservation service on `backend`, calling the Inventory at `inventory`, with extra
-/// settings such as a fast sweep.
-pub async fn spawn_reservation(
-    backend: Backend,
-    inventory: SocketAddr,
-    settings: &[(&str, &str)],
-) -> (RunningService, ReservationServiceClient<KeyedChannel>) {
-    spawn_reservation_in(Store::Fresh(backend), inventory, settings).await
-}
+    /// On the database `store` names.
+    pub fn in_store(store: Store<'a>) -> Self {
+        Self { store, settings: Vec::new() }
+    }
 
-/// Starts a Reservation service on `store`, calling the Inventory at `inventory`.
-pub async fn spawn_reservation_in(
-    store: Store<'_>,
-    inventory: SocketAddr,
-    settings: &[(&str, &str)],
-) -> (RunningService, ReservationServiceClient<KeyedChannel>) {
-    let mut settings = owned(settings);
-    settings.push(("RESERVATION_INVENTORY_URL".to_owned(), format!("http://{inventory}")));
-    let service = start(store, "RESERVATION", |env, listeners, stopped| async move {
-        let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let config = reservation::ReservationConfig::from_env(&env).expect("valid test configuration");
-        reservation::run(config, listeners, async move { drop(stopped.await) }).await
-    })
-    .await;
-    let client = ReservationServiceClient::new(service.keyed(keys::LIVE).await);
-    (service, client)
+    /// With extra settings, as environment variables (a fast sweep, a small limit).
+    pub fn with(mut self, settings: &[(&str, &str)]) -> Self {
+        self.settings.extend(settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        self
+    }
+
+    /// The Inventory, and a client of it with the live key.
+    pub async fn inventory(self) -> (RunningService, InventoryServiceClient<KeyedChannel>) {
+        let service = self.start_inventory().await;
+        let client = InventoryServiceClient::new(service.keyed(keys::LIVE).await);
+        (service, client)
+    }
+
+    /// The Inventory, without connecting to it (for servers a plaintext client cannot reach).
+    pub async fn start_inventory(self) -> RunningService {
+        let settings = self.settings;
+        start(self.store, "INVENTORY", |env, listeners, stopped| async move {
+            let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let config = inventory::InventoryConfig::from_env(&env).expect("valid test configuration");
+            inventory::run(config, listeners, async move { drop(stopped.await) }).await
+        })
+        .await
+    }
+
+    /// The Inventory with one warehouse `w` shipping everywhere and `units` of an item `a` in it:
+    /// the stock a reservation test needs.
+    pub async fn stocked_inventory(self, units: i64) -> (RunningService, InventoryServiceClient<KeyedChannel>) {
+        use fulfillment_proto::inventory::v1 as pb;
+        let (service, mut client) = self.inventory().await;
+        let warehouse = pb::Warehouse {
+            id: "w".into(),
+            name: "w".into(),
+            country: "US".into(),
+            ships_everywhere: true,
+            ..Default::default()
+        };
+        client.create_warehouse(pb::CreateWarehouseRequest { warehouse: Some(warehouse) }).await.expect("warehouse");
+        let item = pb::InventoryItem { id: "a".into(), ..Default::default() };
+        client
+            .create_inventory_item(pb::CreateInventoryItemRequest { inventory_item: Some(item) })
+            .await
+            .expect("item");
+        if units > 0 {
+            let receive = pb::AdjustStockRequest {
+                inventory_item_id: "a".into(),
+                warehouse_id: "w".into(),
+                kind: pb::StockChangeKind::Receive.into(),
+                quantity: units,
+                reason: "stock".into(),
+                idempotency_key: "stock".into(),
+            };
+            client.adjust_stock(receive).await.expect("stock");
+        }
+        (service, client)
+    }
+
+    /// The Catalog, with an Inventory of its own (on the same backend, kept running as long as the
+    /// Catalog is) for managed SKUs' items.
+    pub async fn catalog_and_inventory(self) -> (RunningService, CatalogServiceClient<KeyedChannel>) {
+        let Store::Fresh(backend) = self.store else {
+            panic!("a Catalog with an Inventory of its own needs a fresh store");
+        };
+        let (inventory, _client) = Spawn::on(backend).inventory().await;
+        let (mut catalog, client) = self.catalog(inventory.address).await;
+        catalog.peers.push(inventory);
+        (catalog, client)
+    }
+
+    /// The Catalog, keeping managed SKUs' items in the Inventory at `inventory`, and a client of it
+    /// with the live key.
+    pub async fn catalog(self, inventory: SocketAddr) -> (RunningService, CatalogServiceClient<KeyedChannel>) {
+        let service = self.start_catalog(&format!("http://{inventory}")).await;
+        let client = CatalogServiceClient::new(service.keyed(keys::LIVE).await);
+        (service, client)
+    }
+
+    /// The Catalog calling the Inventory at `inventory_url`, without connecting to it (for servers
+    /// a plaintext client cannot reach). The test's settings may name another Inventory.
+    pub async fn start_catalog(mut self, inventory_url: &str) -> RunningService {
+        self.settings.insert(0, ("CATALOG_INVENTORY_URL".to_owned(), inventory_url.to_owned()));
+        let settings = self.settings;
+        start(self.store, "CATALOG", |env, listeners, stopped| async move {
+            let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let config = catalog::CatalogConfig::from_env(&env).expect("valid test configuration");
+            catalog::run(config, listeners, async move { drop(stopped.await) }).await
+        })
+        .await
+    }
+
+    /// The Reservation service calling the Inventory at `inventory`, and a client of it with the
+    /// live key.
+    pub async fn reservation(
+        mut self,
+        inventory: SocketAddr,
+    ) -> (RunningService, ReservationServiceClient<KeyedChannel>) {
+        self.settings.push(("RESERVATION_INVENTORY_URL".to_owned(), format!("http://{inventory}")));
+        let settings = self.settings;
+        let service = start(self.store, "RESERVATION", |env, listeners, stopped| async move {
+            let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            let config = reservation::ReservationConfig::from_env(&env).expect("valid test configuration");
+            reservation::run(config, listeners, async move { drop(stopped.await) }).await
+        })
+        .await;
+        let client = ReservationServiceClient::new(service.keyed(keys::LIVE).await);
+        (service, client)
+    }
 }
 
 /// Starts a service binary as a real process (for tests about crashes), with `settings` added to

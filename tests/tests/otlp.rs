@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceReq
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use opentelemetry_proto::tonic::trace::v1::Span;
-use suite_tests::{Backend, spawn_catalog, spawn_reservation, spawn_stocked_inventory};
+use suite_tests::{Backend, Spawn};
 use tokio::sync::mpsc;
 
 /// An in-process OTLP collector: it hands every exported batch to the test.
@@ -69,7 +69,7 @@ async fn create_sku_and_create_reservation_are_each_one_trace_and_metrics_are_pu
     );
     let tracing = telemetry::init("suite-test", LogFormat::Text, Some(&format!("http://{collector}")));
 
-    let (catalog, mut client) = spawn_catalog(Backend::Sqlite).await;
+    let (catalog, mut client) = Spawn::on(Backend::Sqlite).catalog_and_inventory().await;
     client
         .register_manufacturer_part(pb::RegisterManufacturerPartRequest {
             manufacturer_id: "20013".into(),
@@ -97,10 +97,12 @@ async fn create_sku_and_create_reservation_are_each_one_trace_and_metrics_are_pu
     catalog.stop().await.expect("stopped");
 
     // A reservation, through the Reservation service and the Inventory.
-    let (inventory, _inventory_client) = spawn_stocked_inventory(Backend::Sqlite, 0).await;
+    let (inventory, _inventory_client) = Spawn::on(Backend::Sqlite).stocked_inventory(0).await;
     let collector_url = format!("http://{collector}");
-    let (reservation, mut reservations) =
-        spawn_reservation(Backend::Sqlite, inventory.address, &[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)]).await;
+    let (reservation, mut reservations) = Spawn::on(Backend::Sqlite)
+        .with(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)])
+        .reservation(inventory.address)
+        .await;
     let reserve = res::Reservation {
         id: "traced-reservation".into(),
         items: vec![res::ReservationItem { inventory_item_id: "a".into(), quantity: 1, allow_oversell: Some(true) }],

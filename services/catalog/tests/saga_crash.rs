@@ -9,7 +9,7 @@ use fulfillment_proto::catalog::v1::catalog_service_client::CatalogServiceClient
 use fulfillment_proto::inventory::v1 as inv;
 use fulfillment_storage::Backend;
 use fulfillment_storage::testing::{TestDatabase, backends};
-use suite_tests::{run_inventory_at, spawn_inventory, start_process};
+use suite_tests::{Spawn, run_inventory_at, start_process};
 use tonic::Code;
 
 type Catalog = CatalogServiceClient<suite_tests::KeyedChannel>;
@@ -71,7 +71,7 @@ async fn crash_during(
     prepare_managed_sku: bool,
     step: impl AsyncFnOnce(&mut Catalog),
 ) -> (bool, bool) {
-    let (inventory_service, mut inventory) = spawn_inventory(backend).await;
+    let (inventory_service, mut inventory) = Spawn::on(backend).inventory().await;
     let database = TestDatabase::create(backend).await.expect("a database");
     if prepare_managed_sku {
         let (mut child, mut catalog) = start(database.url(), inventory_service.address, None).await;

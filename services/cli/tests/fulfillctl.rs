@@ -2,7 +2,7 @@
 
 use std::process::Output;
 
-use suite_tests::{Backend, spawn_catalog, spawn_inventory, spawn_reservation};
+use suite_tests::{Backend, Spawn};
 
 async fn fulfillctl(address: std::net::SocketAddr, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_fulfillctl"))
@@ -25,7 +25,7 @@ fn stderr(output: &Output) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_quick_start_works_as_written() {
-    let (catalog, _client) = spawn_catalog(Backend::Sqlite).await;
+    let (catalog, _client) = Spawn::on(Backend::Sqlite).catalog_and_inventory().await;
     let address = catalog.address;
 
     let registered = fulfillctl(address, &["part", "register", "20013", "DEMOPARTNUMBER2"]).await;
@@ -86,7 +86,7 @@ async fn the_quick_start_works_as_written() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_show_every_detail_plainly() {
-    let (catalog, _client) = spawn_catalog(Backend::Sqlite).await;
+    let (catalog, _client) = Spawn::on(Backend::Sqlite).catalog_and_inventory().await;
     let output = fulfillctl(
         catalog.address,
         &[
@@ -135,7 +135,7 @@ async fn inventoryctl(address: std::net::SocketAddr, args: &[&str]) -> Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warehouses_stock_and_levels_from_the_command_line() {
-    let (inventory, _client) = spawn_inventory(Backend::Sqlite).await;
+    let (inventory, _client) = Spawn::on(Backend::Sqlite).inventory().await;
     let address = inventory.address;
     let steps: [&[&str]; 5] = [
         &[
@@ -181,8 +181,8 @@ async fn warehouses_stock_and_levels_from_the_command_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reserve_show_cancel_and_fulfill_from_the_command_line() {
-    let (inventory, _client) = spawn_inventory(Backend::Sqlite).await;
-    let (reservation, _client) = spawn_reservation(Backend::Sqlite, inventory.address, &[]).await;
+    let (inventory, _client) = Spawn::on(Backend::Sqlite).inventory().await;
+    let (reservation, _client) = Spawn::on(Backend::Sqlite).reservation(inventory.address).await;
     let run = |args: Vec<String>| {
         let (inventory, reservation) = (inventory.address, reservation.address);
         async move {
@@ -236,7 +236,7 @@ async fn reserve_show_cancel_and_fulfill_from_the_command_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_created_listed_and_revoked_from_the_command_line() {
-    let (inventory, _client) = spawn_inventory(Backend::Sqlite).await;
+    let (inventory, _client) = Spawn::on(Backend::Sqlite).inventory().await;
     let created = inventoryctl(inventory.address, &["keys", "create", "--name", "reporting", "--scope", "read"]).await;
     assert!(created.status.success(), "{}", stderr(&created));
     let text = stdout(&created);

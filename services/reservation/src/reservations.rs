@@ -336,7 +336,7 @@ mod tests {
     #[tokio::test]
     async fn a_cancellation_taken_over_still_answers_cancelled() {
         for backend in backends() {
-            let (inventory, _client) = suite_tests::spawn_inventory(backend).await;
+            let (inventory, _client) = suite_tests::Spawn::on(backend).inventory().await;
             let database = TestDatabase::create(backend).await.expect("a database");
             let reservations =
                 service_calling(&database, inventory.channel().await, suite_tests::keys::RESERVATION).await;

@@ -10,7 +10,7 @@ use fulfillment_proto::reservation::v1 as pb;
 use fulfillment_proto::reservation::v1::reservation_service_client::ReservationServiceClient;
 use fulfillment_storage::Backend;
 use fulfillment_storage::testing::{TestDatabase, backends};
-use suite_tests::{spawn_stocked_inventory, start_process};
+use suite_tests::{Spawn, start_process};
 use tokio::process::Child;
 
 /// Starts the reservation binary and waits for the address it listens on.
@@ -45,7 +45,7 @@ fn reservation(id: &str) -> pb::Reservation {
 }
 
 async fn run(backend: Backend) {
-    let (inventory_service, mut inventory_client) = spawn_stocked_inventory(backend, 10_000).await;
+    let (inventory_service, mut inventory_client) = Spawn::on(backend).stocked_inventory(10_000).await;
 
     let database = TestDatabase::create(backend).await.expect("a database");
     let (mut child, url) = start(database.url(), inventory_service.address).await;
@@ -152,7 +152,7 @@ async fn crash_at(
     expires_in_seconds: i64,
     pause: Duration,
 ) -> (Option<pb::ReservationState>, Option<inventory::HoldState>, Option<String>) {
-    let (inventory_service, mut inventory_client) = spawn_stocked_inventory(backend, 100).await;
+    let (inventory_service, mut inventory_client) = Spawn::on(backend).stocked_inventory(100).await;
     let database = TestDatabase::create(backend).await.expect("a database");
     let (mut child, url) = start_with(database.url(), inventory_service.address, Some(fault_point)).await;
     let mut client = suite_tests::connect_keyed(url).await.map(ReservationServiceClient::new).expect("connect");

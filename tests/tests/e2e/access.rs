@@ -13,9 +13,7 @@ use fulfillment_proto::inventory::v1::inventory_service_client::InventoryService
 use fulfillment_proto::reservation::v1 as res;
 use fulfillment_proto::reservation::v1::reservation_service_client::ReservationServiceClient;
 use prost::Message;
-use suite_tests::{
-    Backend, RunningService, keys, on_every_backend, spawn_catalog_with, spawn_inventory, spawn_reservation,
-};
+use suite_tests::{Backend, RunningService, Spawn, keys, on_every_backend};
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
@@ -408,9 +406,9 @@ async fn snapshot(suite: &Suite, mode: Mode) -> Vec<String> {
 }
 
 async fn start(backend: Backend) -> Suite {
-    let (inventory, _client) = spawn_inventory(backend).await;
-    let (catalog, _client) = spawn_catalog_with(backend, inventory.address, &[]).await;
-    let (reservation, _client) = spawn_reservation(backend, inventory.address, &[]).await;
+    let (inventory, _client) = Spawn::on(backend).inventory().await;
+    let (catalog, _client) = Spawn::on(backend).catalog(inventory.address).await;
+    let (reservation, _client) = Spawn::on(backend).reservation(inventory.address).await;
     Suite {
         catalog: catalog.channel().await,
         inventory: inventory.channel().await,
@@ -433,7 +431,7 @@ async fn make_key(suite: &Suite, admin: &str, name: &str, scopes: &[acc::Scope])
 
 async fn a_key_over_its_rate_is_told_when_to_retry(backend: Backend) {
     let limit = [("API_KEY_RATE_LIMIT", "2"), ("API_KEY_RATE_BURST", "3")];
-    let (inventory, _client) = suite_tests::spawn_inventory_with(backend, &limit).await;
+    let (inventory, _client) = suite_tests::Spawn::on(backend).with(&limit).inventory().await;
     let mut client = InventoryServiceClient::new(inventory.channel().await);
     let list = |key: &str| keyed(inv::ListWarehousesRequest::default(), Some(key));
     for _ in 0..3 {
@@ -453,7 +451,7 @@ async fn a_deployment_provisions_its_admin_and_service_keys(backend: Backend) {
     let admin = "fk_live_ProvisionedAdminKey000000000000000000000";
     let catalog_key = "fk_svc_ProvisionedCatalogKey0000000000000000000";
     let settings = [("INVENTORY_ADMIN_KEY", admin), ("INVENTORY_CATALOG_SERVICE_KEY", catalog_key)];
-    let (inventory, _client) = suite_tests::spawn_inventory_with(backend, &settings).await;
+    let (inventory, _client) = suite_tests::Spawn::on(backend).with(&settings).inventory().await;
     let mut access = AccessServiceClient::new(inventory.channel().await);
     let listed = access
         .list_api_keys(keyed(acc::ListApiKeysRequest::default(), Some(admin)))
@@ -463,7 +461,7 @@ async fn a_deployment_provisions_its_admin_and_service_keys(backend: Backend) {
     assert!(names.contains(&"provisioned: catalog".to_owned()), "{names:?}");
     // The Catalog, given the same secret, is the Catalog to the Inventory.
     let (_catalog, mut catalog) =
-        spawn_catalog_with(backend, inventory.address, &[("CATALOG_SERVICE_KEY", catalog_key)]).await;
+        Spawn::on(backend).with(&[("CATALOG_SERVICE_KEY", catalog_key)]).catalog(inventory.address).await;
     let part = cat::RegisterManufacturerPartRequest { manufacturer_id: "20013".into(), part_number: "P".into() };
     catalog.register_manufacturer_part(part).await.expect("part");
     catalog
@@ -729,7 +727,7 @@ async fn one_key_cannot_hold_every_call_slot(backend: Backend) {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    let (inventory_service, live) = suite_tests::spawn_inventory(backend).await;
+    let (inventory_service, live) = suite_tests::Spawn::on(backend).inventory().await;
     let test = InventoryServiceClient::new(inventory_service.keyed(keys::TEST).await);
     for mut inventory in [live, test] {
         crate::inventory_support::warehouse(&mut inventory, "w", &[], 0).await;
@@ -739,7 +737,7 @@ async fn one_key_cannot_hold_every_call_slot(backend: Backend) {
     let slow = Arc::new(AtomicBool::new(false));
     let proxy = suite_tests::slow_proxy(inventory_service.address, slow.clone()).await;
     let (reservation_service, _client) =
-        suite_tests::spawn_reservation(backend, proxy, &[("API_KEY_MAX_CONCURRENT_CALLS", "2")]).await;
+        suite_tests::Spawn::on(backend).with(&[("API_KEY_MAX_CONCURRENT_CALLS", "2")]).reservation(proxy).await;
     let channel = reservation_service.channel().await;
     let reserve = |id: String, key: &'static str| {
         let mut client = ReservationServiceClient::new(channel.clone());
@@ -780,7 +778,7 @@ async fn one_key_cannot_hold_every_call_slot(backend: Backend) {
 
 async fn a_burst_of_made_up_keys_is_refused_without_lookups(backend: Backend) {
     let limits = [("API_KEY_FAILURE_LIMIT", "1"), ("API_KEY_FAILURE_BURST", "3")];
-    let (inventory_service, _client) = suite_tests::spawn_inventory_with(backend, &limits).await;
+    let (inventory_service, _client) = suite_tests::Spawn::on(backend).with(&limits).inventory().await;
     let mut client = InventoryServiceClient::new(inventory_service.channel().await);
     let list = |key: &str| keyed(inv::ListWarehousesRequest::default(), Some(key));
     client.list_warehouses(list(keys::LIVE)).await.expect("a known key");

@@ -2,7 +2,7 @@
 //! never a retryable code, and nothing written.
 
 use fulfillment_proto::catalog::v1 as pb;
-use suite_tests::{Backend, on_every_backend, spawn_catalog};
+use suite_tests::{Backend, Spawn, on_every_backend};
 use tonic::Code;
 
 use crate::support::*;
@@ -54,7 +54,7 @@ fn skus_with(value: &str) -> Vec<(String, pb::Sku)> {
 }
 
 async fn hostile_strings_never_reach_internal(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     create(&mut client, example_sku("existing")).await.expect("created");
     for value in hostile_values() {
         for (field, sku) in skus_with(&value) {
@@ -128,9 +128,9 @@ async fn hostile_strings_never_reach_internal_in_the_inventory_or_reservations(b
     use fulfillment_proto::inventory::v1 as inv;
     use fulfillment_proto::reservation::v1 as res;
 
-    let (inventory_service, mut inventory) = suite_tests::spawn_inventory(backend).await;
+    let (inventory_service, mut inventory) = suite_tests::Spawn::on(backend).inventory().await;
     let (_reservation_service, mut reservations) =
-        suite_tests::spawn_reservation(backend, inventory_service.address, &[]).await;
+        suite_tests::Spawn::on(backend).reservation(inventory_service.address).await;
     crate::inventory_support::warehouse(&mut inventory, "w", &[], 0).await;
     crate::inventory_support::item(&mut inventory, "a").await;
     for value in hostile_values() {

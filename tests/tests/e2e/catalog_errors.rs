@@ -1,21 +1,21 @@
 //! Every documented SKU error, through the gRPC client, with its code and details.
 
 use fulfillment_proto::catalog::v1 as pb;
-use suite_tests::{Backend, on_every_backend, spawn_catalog};
+use suite_tests::{Backend, Spawn, on_every_backend};
 use tonic::Code;
 use tonic_types::StatusExt;
 
 use crate::support::*;
 
 async fn whitespace_in_an_id_is_the_documents_bad_request(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let status = create(&mut client, example_sku("UGG BB PUR 06")).await.expect_err("spaces are refused");
     assert_invalid(&status, "id", "'UGG BB PUR 06' is not a valid SKU ID.");
     assert_eq!(reason(&status), "invalid_parameter");
 }
 
 async fn special_characters_are_invalid_argument_never_internal(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     for c in ['/', '[', ']', '{', '}', '<', '>', '^'] {
         let id = format!("sku{c}1");
         let status = create(&mut client, example_sku(&id)).await.expect_err("refused");
@@ -24,7 +24,7 @@ async fn special_characters_are_invalid_argument_never_internal(backend: Backend
 }
 
 async fn the_four_required_fields_are_missing_parameters(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let status = create(&mut client, pb::Sku { id: "s1".into(), ..Default::default() }).await.expect_err("refused");
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(reason(&status), "missing_parameter");
@@ -42,7 +42,7 @@ async fn the_four_required_fields_are_missing_parameters(backend: Backend) {
 }
 
 async fn upsert_requires_the_create_fields_too(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let sku = pb::Sku { id: "s1".into(), name: "only a name".into(), ..Default::default() };
     let status = client.upsert_sku(pb::UpsertSkuRequest { sku: Some(sku) }).await.expect_err("refused");
     let fields: Vec<String> = violations(&status).into_iter().map(|(field, _)| field).collect();
@@ -50,21 +50,21 @@ async fn upsert_requires_the_create_fields_too(backend: Backend) {
 }
 
 async fn an_embargoed_country_of_origin_is_the_documents_bad_request(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let sku = pb::Sku { country_of_origin: "KP".into(), ..example_sku("s1") };
     let status = create(&mut client, sku).await.expect_err("KP is refused");
     assert_invalid(&status, "countryOfOrigin", "'KP' is not a valid Country of Origin.");
 }
 
 async fn an_unknown_country_code_is_refused(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let sku = pb::Sku { country_of_origin: "XX".into(), ..example_sku("s1") };
     let status = create(&mut client, sku).await.expect_err("XX is refused");
     assert_invalid(&status, "countryOfOrigin", "'XX' is not a valid Country of Origin.");
 }
 
 async fn a_malformed_hs_code_is_the_documents_bad_request(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let sku = pb::Sku { hs_code: "1234.56.YW".into(), ..example_sku("s1") };
     let status = create(&mut client, sku).await.expect_err("refused");
     assert_invalid(&status, "hsCode", "'1234.56.YW' is not a valid HS code.");
@@ -75,21 +75,21 @@ async fn a_malformed_hs_code_is_the_documents_bad_request(backend: Backend) {
 }
 
 async fn an_eccn_off_the_approved_list_is_refused(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let sku = pb::Sku { eccn: "5A002.a.1".into(), ..example_sku("s1") };
     let status = create(&mut client, sku).await.expect_err("refused");
     assert_invalid(&status, "eccn", "'5A002.a.1' is not a valid ECCN.");
 }
 
 async fn an_unlisted_tax_code_is_refused(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let sku = pb::Sku { tax_code: "1234".into(), ..example_sku("s1") };
     let status = create(&mut client, sku).await.expect_err("refused");
     assert_invalid(&status, "taxCode", "'1234' is not a valid tax code.");
 }
 
 async fn weight_must_be_positive_and_its_unit_known(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let status = create(&mut client, pb::Sku { weight: Some(0.0), ..example_sku("s1") }).await.expect_err("zero");
     assert_invalid(&status, "weight", "'0' is not a valid weight.");
     let sku = pb::Sku { weight: Some(1.5), weight_unit: "stone".into(), ..example_sku("s1") };
@@ -98,7 +98,7 @@ async fn weight_must_be_positive_and_its_unit_known(backend: Backend) {
 }
 
 async fn several_mistakes_are_reported_at_once(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let sku = pb::Sku { country_of_origin: "KP".into(), hs_code: "12".into(), ..example_sku("s1") };
     let status = create(&mut client, sku).await.expect_err("refused");
     let fields: Vec<String> = violations(&status).into_iter().map(|(field, _)| field).collect();
@@ -106,7 +106,7 @@ async fn several_mistakes_are_reported_at_once(backend: Backend) {
 }
 
 async fn managed_fulfillment_must_be_the_supported_value(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     register_part(&mut client, "20013", "DEMOPARTNUMBER2").await;
     let sku = pb::Sku { managed_fulfillment: "DRGlobalFulfillment^&%^".into(), ..managed_sku("s1") };
     let status = create(&mut client, sku).await.expect_err("refused");
@@ -114,7 +114,7 @@ async fn managed_fulfillment_must_be_the_supported_value(backend: Backend) {
 }
 
 async fn a_managed_sku_needs_a_physical_tax_code(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     register_part(&mut client, "20013", "DEMOPARTNUMBER2").await;
     let sku = pb::Sku { tax_code: "4512.100".into(), ..managed_sku("s1") };
     let status = create(&mut client, sku).await.expect_err("refused");
@@ -122,14 +122,14 @@ async fn a_managed_sku_needs_a_physical_tax_code(backend: Backend) {
 }
 
 async fn a_managed_sku_needs_a_part_number(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let sku = pb::Sku { part_number: String::new(), ..managed_sku("s1") };
     let status = create(&mut client, sku).await.expect_err("refused");
     assert_invalid(&status, "partNumber", "'null' is not a valid parameter.");
 }
 
 async fn an_unregistered_manufacturer_part_is_the_documents_conflict(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     register_part(&mut client, "99999", "DEMOPARTNUMBER2").await;
     let status = create(&mut client, managed_sku("s1")).await.expect_err("20013 is not registered");
     assert_eq!(status.code(), Code::FailedPrecondition);
@@ -145,7 +145,7 @@ async fn an_unregistered_manufacturer_part_is_the_documents_conflict(backend: Ba
 }
 
 async fn a_duplicate_id_on_create_is_already_exists(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     create(&mut client, example_sku("dup")).await.expect("first create");
     let status = create(&mut client, pb::Sku { name: "other".into(), ..example_sku("dup") }).await.expect_err("taken");
     assert_eq!(status.code(), Code::AlreadyExists);
@@ -156,7 +156,7 @@ async fn a_duplicate_id_on_create_is_already_exists(backend: Backend) {
 }
 
 async fn an_unknown_sku_is_not_found_on_get_update_and_delete(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let status = get(&mut client, "nope").await.expect_err("absent");
     assert_eq!(status.code(), Code::NotFound);
     assert_eq!(status.message(), "SKU 'nope' not found.");
@@ -171,7 +171,7 @@ async fn an_unknown_sku_is_not_found_on_get_update_and_delete(backend: Backend) 
 }
 
 async fn an_update_that_breaks_a_rule_changes_nothing(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     create(&mut client, example_sku("s1")).await.expect("created");
     let sku = pb::Sku { id: "s1".into(), country_of_origin: "KP".into(), name: "renamed".into(), ..Default::default() };
     let status = client.update_sku(pb::UpdateSkuRequest { sku: Some(sku), update_mask: None }).await.expect_err("KP");
@@ -181,7 +181,7 @@ async fn an_update_that_breaks_a_rule_changes_nothing(backend: Backend) {
 }
 
 async fn a_required_field_cannot_be_cleared(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     create(&mut client, example_sku("s1")).await.expect("created");
     let request = pb::UpdateSkuRequest {
         sku: Some(pb::Sku { id: "s1".into(), ..Default::default() }),
@@ -192,7 +192,7 @@ async fn a_required_field_cannot_be_cleared(backend: Backend) {
 }
 
 async fn an_unknown_mask_path_is_invalid(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     create(&mut client, example_sku("s1")).await.expect("created");
     let request = pb::UpdateSkuRequest {
         sku: Some(pb::Sku { id: "s1".into(), ..Default::default() }),

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use fulfillment_proto::catalog::v1 as pb;
 use fulfillment_proto::common::v1::TimeRange;
-use suite_tests::{Backend, on_every_backend, spawn_catalog};
+use suite_tests::{Backend, Spawn, on_every_backend};
 use tonic::Code;
 
 use crate::support::*;
@@ -28,7 +28,7 @@ async fn list_all(client: &mut Client, request: pb::ListSkusRequest) -> Vec<Stri
 }
 
 async fn pages_default_to_ten_and_follow_creation_order(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let mut created = Vec::new();
     for n in 0..23 {
         created.push(create(&mut client, example_sku(&format!("sku-{n:02}"))).await.expect("created").id);
@@ -43,7 +43,7 @@ async fn pages_default_to_ten_and_follow_creation_order(backend: Backend) {
 }
 
 async fn page_size_and_token_are_checked(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     for page_size in [-1, 101] {
         let status =
             list(&mut client, pb::ListSkusRequest { page_size, ..Default::default() }).await.expect_err("out of range");
@@ -60,7 +60,7 @@ async fn page_size_and_token_are_checked(backend: Backend) {
 }
 
 async fn filters_select_matching_skus(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     create(&mut client, pb::Sku { hs_code: "6404.20".into(), sku_group_id: "g1".into(), ..example_sku("a") })
         .await
         .expect("a");
@@ -85,7 +85,7 @@ async fn filters_select_matching_skus(backend: Backend) {
 }
 
 async fn time_ranges_are_half_open(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let a = create(&mut client, example_sku("a")).await.expect("a");
     let b = create(&mut client, example_sku("b")).await.expect("b");
     let from_b = TimeRange { start: b.created_time, end: None };
@@ -114,7 +114,7 @@ async fn time_ranges_are_half_open(backend: Backend) {
 }
 
 async fn pages_stay_correct_while_skus_are_added_and_deleted(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let mut before = HashSet::new();
     for n in 0..30 {
         before.insert(create(&mut client, example_sku(&format!("old-{n:02}"))).await.expect("created").id);

@@ -1,13 +1,13 @@
 //! The SKU operations that succeed: what they store and answer.
 
 use fulfillment_proto::catalog::v1 as pb;
-use suite_tests::{Backend, on_every_backend, spawn_catalog};
+use suite_tests::{Backend, Spawn, on_every_backend};
 use tonic::Code;
 
 use crate::support::*;
 
 async fn create_answers_the_documents_sku(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let id = "3170de75-68f8-4d54-9176-211f0e680136";
     let sku = create(&mut client, example_sku(id)).await.expect("created");
     assert_eq!(sku.id, id);
@@ -22,7 +22,7 @@ async fn create_answers_the_documents_sku(backend: Backend) {
 }
 
 async fn create_generates_an_id_when_none_is_given(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let first = create(&mut client, example_sku("")).await.expect("created");
     let second = create(&mut client, example_sku("")).await.expect("created");
     assert!(first.id.starts_with("sku_"), "{}", first.id);
@@ -31,7 +31,7 @@ async fn create_generates_an_id_when_none_is_given(backend: Backend) {
 }
 
 async fn a_digital_sku_is_not_physical(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let sku = pb::Sku { tax_code: "81112106".into(), part_number: String::new(), ..example_sku("word-editor") };
     let sku = create(&mut client, sku).await.expect("created");
     assert!(!sku.physical);
@@ -39,7 +39,7 @@ async fn a_digital_sku_is_not_physical(backend: Backend) {
 }
 
 async fn every_attribute_round_trips(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let sent = pb::Sku {
         description: "A product".into(),
         hs_code: "1006.20.4025".into(),
@@ -65,14 +65,14 @@ async fn every_attribute_round_trips(backend: Backend) {
 }
 
 async fn creating_again_with_the_same_attributes_answers_the_stored_sku(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let first = create(&mut client, example_sku("retry-me")).await.expect("created");
     let again = create(&mut client, example_sku("retry-me")).await.expect("a retry succeeds");
     assert_eq!(again, first, "the stored SKU, timestamps included");
 }
 
 async fn a_new_weight_without_a_unit_is_in_ounces_again(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     create(&mut client, pb::Sku { weight: Some(2.0), weight_unit: "kg".into(), ..example_sku("w") })
         .await
         .expect("created");
@@ -86,13 +86,13 @@ async fn a_new_weight_without_a_unit_is_in_ounces_again(backend: Backend) {
 }
 
 async fn a_weight_without_a_unit_is_in_ounces(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let sku = create(&mut client, pb::Sku { weight: Some(8.88), ..example_sku("w") }).await.expect("created");
     assert_eq!((sku.weight, sku.weight_unit.as_str()), (Some(8.88), "oz"));
 }
 
 async fn a_managed_sku_with_a_registered_part_is_created(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     register_part(&mut client, "20013", "DEMOPARTNUMBER2").await;
     let sku = create(&mut client, managed_sku("sku_demo_1617140947939")).await.expect("created");
     assert_eq!(sku.managed_fulfillment, "DRGlobalFulfillment");
@@ -101,7 +101,7 @@ async fn a_managed_sku_with_a_registered_part_is_created(backend: Backend) {
 }
 
 async fn a_managed_sku_naming_only_a_part_takes_its_manufacturer_from_the_registry(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     register_part(&mut client, "20013", "DEMOPARTNUMBER2").await;
     let sku =
         create(&mut client, pb::Sku { manufacturer_id: String::new(), ..managed_sku("s1") }).await.expect("created");
@@ -115,7 +115,7 @@ async fn a_managed_sku_naming_only_a_part_takes_its_manufacturer_from_the_regist
 }
 
 async fn upsert_says_whether_it_created_or_updated(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let sku =
         pb::Sku { tax_code: "81112106".into(), name: "Wiser Word Editor".into(), ..example_sku("sku_5823595932") };
     let first = client.upsert_sku(pb::UpsertSkuRequest { sku: Some(sku.clone()) }).await.expect("upsert").into_inner();
@@ -133,7 +133,7 @@ async fn upsert_says_whether_it_created_or_updated(backend: Backend) {
 }
 
 async fn upsert_keeps_attributes_it_does_not_name(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     create(&mut client, pb::Sku { description: "kept".into(), ..example_sku("s1") }).await.expect("created");
     let upsert = pb::Sku { tax_code: "81112106".into(), ..example_sku("s1") };
     let sku = client
@@ -149,7 +149,7 @@ async fn upsert_keeps_attributes_it_does_not_name(backend: Backend) {
 }
 
 async fn concurrent_upserts_of_a_new_id_create_it_once(backend: Backend) {
-    let (_catalog, client) = spawn_catalog(backend).await;
+    let (_catalog, client) = Spawn::on(backend).catalog_and_inventory().await;
     let calls =
         (0..8).map(|n| {
             let mut client = client.clone();
@@ -163,7 +163,7 @@ async fn concurrent_upserts_of_a_new_id_create_it_once(backend: Backend) {
 }
 
 async fn update_without_a_mask_changes_only_what_is_given(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     create(&mut client, pb::Sku { description: "kept".into(), ..example_sku("sku_demo2") }).await.expect("created");
     let sku = pb::Sku {
         id: "sku_demo2".into(),
@@ -181,7 +181,7 @@ async fn update_without_a_mask_changes_only_what_is_given(backend: Backend) {
 }
 
 async fn update_with_a_mask_clears_managed_fulfillment(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     register_part(&mut client, "20013", "DEMOPARTNUMBER2").await;
     create(&mut client, managed_sku("sku_demo_1617153057380")).await.expect("created");
     let request = pb::UpdateSkuRequest {
@@ -206,7 +206,7 @@ async fn update_with_a_mask_clears_managed_fulfillment(backend: Backend) {
 }
 
 async fn making_a_sku_managed_checks_the_requirements(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     create(&mut client, pb::Sku { part_number: String::new(), ..example_sku("s1") }).await.expect("created");
     let request = pb::UpdateSkuRequest {
         sku: Some(pb::Sku { id: "s1".into(), managed_fulfillment: "DRGlobalFulfillment".into(), ..Default::default() }),
@@ -218,7 +218,7 @@ async fn making_a_sku_managed_checks_the_requirements(backend: Backend) {
 }
 
 async fn delete_removes_the_sku(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     create(&mut client, example_sku("gone")).await.expect("created");
     client.delete_sku(pb::DeleteSkuRequest { id: "gone".into() }).await.expect("deleted");
     assert_eq!(get(&mut client, "gone").await.expect_err("deleted").code(), Code::NotFound);

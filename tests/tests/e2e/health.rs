@@ -1,6 +1,6 @@
 //! Every service serves grpc.health.v1 and reflection on its own port.
 
-use suite_tests::{Backend, RunningService, on_every_backend, spawn_catalog, spawn_inventory, spawn_reservation};
+use suite_tests::{Backend, RunningService, Spawn, on_every_backend};
 use tokio_stream::StreamExt;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -32,7 +32,7 @@ async fn reflected_services(service: &RunningService) -> Vec<String> {
 }
 
 async fn the_catalog_reports_serving_and_reflects_its_contract(backend: Backend) {
-    let (catalog, _client) = spawn_catalog(backend).await;
+    let (catalog, _client) = Spawn::on(backend).catalog_and_inventory().await;
     assert_eq!(health(&catalog, "").await.expect("overall"), ServingStatus::Serving);
     assert_eq!(
         health(&catalog, "fulfillment.catalog.v1.CatalogService").await.expect("catalog"),
@@ -47,8 +47,8 @@ async fn the_catalog_reports_serving_and_reflects_its_contract(backend: Backend)
 }
 
 async fn inventory_and_reservation_serve_health_on_their_own_ports(backend: Backend) {
-    let (inventory, _client) = spawn_inventory(backend).await;
-    let (reservation, _client) = spawn_reservation(backend, inventory.address, &[]).await;
+    let (inventory, _client) = Spawn::on(backend).inventory().await;
+    let (reservation, _client) = Spawn::on(backend).reservation(inventory.address).await;
     assert_ne!(inventory.address, reservation.address);
     assert_eq!(health(&inventory, "").await.expect("inventory"), ServingStatus::Serving);
     assert_eq!(health(&reservation, "").await.expect("reservation"), ServingStatus::Serving);

@@ -6,7 +6,7 @@ use fulfillment_proto::reservation::v1 as pb;
 use fulfillment_storage::testing::TestDatabase;
 use fulfillment_storage::{Database, PoolConfig};
 use sea_orm::ConnectionTrait;
-use suite_tests::{Backend, Store, on_every_backend, spawn_inventory_in, spawn_reservation};
+use suite_tests::{Backend, Spawn, Store, on_every_backend};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -74,12 +74,12 @@ async fn a_cancel_the_inventory_refuses_leaves_the_reservation_as_it_was(backend
     // A hold from before holds recorded who placed them may be closed by any writer: here a
     // client commits it behind the reservation's back, so the Inventory refuses the release.
     let database = TestDatabase::create(backend).await.expect("inventory database");
-    let (inventory_service, mut inventory) = spawn_inventory_in(Store::Shared(database.url()), &[]).await;
+    let (inventory_service, mut inventory) = Spawn::in_store(Store::Shared(database.url())).inventory().await;
     warehouse(&mut inventory, "w", &[], 0).await;
     item(&mut inventory, "a").await;
     receive(&mut inventory, "a", "w", 5).await;
     let sweep = [("RESERVATION_SWEEP_MS", "100")];
-    let (_r, mut reservations) = spawn_reservation(backend, inventory_service.address, &sweep).await;
+    let (_r, mut reservations) = Spawn::on(backend).with(&sweep).reservation(inventory_service.address).await;
     // Long enough for the cancels below, short enough to watch it expire.
     let expiring = pb::Reservation { expires_in_seconds: 4, ..document_reservation("r", &[("a", 2)]) };
     reserve(&mut reservations, expiring).await.expect("reserved");

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fulfillment_proto::inventory::v1 as pb;
-use suite_tests::{Backend, on_every_backend, spawn_inventory, spawn_inventory_with};
+use suite_tests::{Backend, Spawn, on_every_backend};
 use tonic::Code;
 
 use crate::inventory_support::*;
@@ -23,7 +23,7 @@ async fn stocked(client: &mut Inventory, stock: &[(&str, &str, i64)]) {
 }
 
 async fn a_hold_reserves_and_release_gives_back(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     warehouse(&mut client, "w", &[], 0).await;
     stocked(&mut client, &[("a", "w", 5)]).await;
     let hold = place(&mut client, hold_request("res-1", vec![line("a", 2)], "US")).await.expect("held");
@@ -50,7 +50,7 @@ async fn a_hold_reserves_and_release_gives_back(backend: Backend) {
 }
 
 async fn commit_ships_the_units_and_writes_the_ledger(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     warehouse(&mut client, "w", &[], 0).await;
     stocked(&mut client, &[("a", "w", 5)]).await;
     place(&mut client, hold_request("res-1", vec![line("a", 2)], "US")).await.expect("held");
@@ -74,7 +74,7 @@ async fn commit_ships_the_units_and_writes_the_ledger(backend: Backend) {
 }
 
 async fn a_hold_is_found_again_after_its_expiry_time(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     warehouse(&mut client, "w", &[], 0).await;
     stocked(&mut client, &[("a", "w", 5)]).await;
     let mut request = hold_request("brief", vec![line("a", 1)], "US");
@@ -86,7 +86,7 @@ async fn a_hold_is_found_again_after_its_expiry_time(backend: Backend) {
 }
 
 async fn repeating_a_hold_returns_it_and_other_lines_conflict(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     warehouse(&mut client, "w", &[], 0).await;
     stocked(&mut client, &[("a", "w", 5)]).await;
     let first = place(&mut client, hold_request("res-1", vec![line("a", 2)], "US")).await.expect("held");
@@ -99,7 +99,7 @@ async fn repeating_a_hold_returns_it_and_other_lines_conflict(backend: Backend) 
 }
 
 async fn all_or_nothing_names_every_short_line(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     warehouse(&mut client, "w", &[], 0).await;
     stocked(&mut client, &[("a", "w", 5), ("b", "w", 1), ("c", "w", 0)]).await;
     let request = hold_request("res-1", vec![line("a", 2), line("b", 3), line("c", 1)], "US");
@@ -119,7 +119,7 @@ async fn all_or_nothing_names_every_short_line(backend: Backend) {
 }
 
 async fn lines_for_the_same_item_are_summed_before_checking(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     warehouse(&mut client, "w", &[], 0).await;
     stocked(&mut client, &[("a", "w", 3)]).await;
     let status =
@@ -128,7 +128,7 @@ async fn lines_for_the_same_item_are_summed_before_checking(backend: Backend) {
 }
 
 async fn an_oversold_line_holds_what_exists_and_records_the_shortfall(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     warehouse(&mut client, "w", &[], 0).await;
     stocked(&mut client, &[("a", "w", 2)]).await;
     let oversell = pb::HoldRequestLine { allow_oversell: Some(true), ..line("a", 5) };
@@ -138,7 +138,7 @@ async fn an_oversold_line_holds_what_exists_and_records_the_shortfall(backend: B
 }
 
 async fn one_warehouse_for_the_whole_hold_where_possible_then_by_priority(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     warehouse(&mut client, "near", &[], 0).await;
     warehouse(&mut client, "far", &[], 5).await;
     warehouse(&mut client, "farther", &[], 9).await;
@@ -158,7 +158,7 @@ async fn one_warehouse_for_the_whole_hold_where_possible_then_by_priority(backen
 }
 
 async fn only_warehouses_shipping_to_the_country_count(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     warehouse(&mut client, "eu", &["DE"], 0).await;
     stocked(&mut client, &[("a", "eu", 5)]).await;
     let status =
@@ -168,7 +168,7 @@ async fn only_warehouses_shipping_to_the_country_count(backend: Backend) {
 }
 
 async fn a_warehouse_serves_the_countries_it_was_last_given(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     warehouse(&mut client, "w", &["DE", "FR"], 0).await;
     stocked(&mut client, &[("a", "w", 5)]).await;
     place(&mut client, hold_request("r1", vec![line("a", 1)], "FR")).await.expect("ships to FR");
@@ -224,7 +224,7 @@ async fn a_warehouse_serves_the_countries_it_was_last_given(backend: Backend) {
 }
 
 async fn a_hold_request_is_checked(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     let mut request = hold_request("r", vec![line("a", 0)], "QQ");
     request.expire_time = None;
     let status = place(&mut client, request).await.expect_err("bad request");
@@ -244,7 +244,7 @@ async fn a_hold_request_is_checked(backend: Backend) {
 }
 
 async fn hundreds_of_holds_racing_for_the_last_units_leave_exact_counts(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     warehouse(&mut client, "w1", &[], 0).await;
     warehouse(&mut client, "w2", &[], 1).await;
     stocked(&mut client, &[("hot", "w1", 4), ("hot", "w2", 3)]).await;
@@ -267,7 +267,7 @@ async fn hundreds_of_holds_racing_for_the_last_units_leave_exact_counts(backend:
 }
 
 async fn holds_placed_together_in_one_transaction_are_each_decided_exactly(backend: Backend) {
-    let (inventory, mut client) = spawn_inventory(backend).await;
+    let (inventory, mut client) = Spawn::on(backend).inventory().await;
     warehouse(&mut client, "w", &[], 0).await;
     stocked(&mut client, &[("hot", "w", 30), ("cold", "w", 20)]).await;
     // Single-item and two-item holds on the same rows, all at once, so they share transactions;
@@ -332,7 +332,7 @@ async fn holds_placed_together_in_one_transaction_are_each_decided_exactly(backe
 
 async fn a_lapsed_hold_is_released_by_the_inventory_itself(backend: Backend) {
     let settings = [("INVENTORY_EXPIRY_SWEEP_MS", "50"), ("INVENTORY_HOLD_GRACE_MS", "0")];
-    let (_inventory, mut client) = spawn_inventory_with(backend, &settings).await;
+    let (_inventory, mut client) = Spawn::on(backend).with(&settings).inventory().await;
     warehouse(&mut client, "w", &[], 0).await;
     stocked(&mut client, &[("a", "w", 3)]).await;
     let mut request = hold_request("short-lived", vec![line("a", 2)], "US");
@@ -358,7 +358,7 @@ async fn a_lapsed_hold_is_released_by_the_inventory_itself(backend: Backend) {
 }
 
 async fn deleting_an_item_never_strands_a_hold(backend: Backend) {
-    let (_inventory, client) = spawn_inventory(backend).await;
+    let (_inventory, client) = Spawn::on(backend).inventory().await;
     let mut setup = client.clone();
     warehouse(&mut setup, "w", &[], 0).await;
     for round in 0..20 {
@@ -379,7 +379,7 @@ async fn deleting_an_item_never_strands_a_hold(backend: Backend) {
 }
 
 async fn deleting_a_warehouse_never_swallows_received_stock(backend: Backend) {
-    let (_inventory, client) = spawn_inventory(backend).await;
+    let (_inventory, client) = Spawn::on(backend).inventory().await;
     let mut setup = client.clone();
     item(&mut setup, "a").await;
     for round in 0..20 {

@@ -2,7 +2,7 @@
 //! ownership guard.
 
 use fulfillment_proto::inventory::v1 as pb;
-use suite_tests::{Backend, on_every_backend, spawn_inventory};
+use suite_tests::{Backend, Spawn, on_every_backend};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -30,7 +30,7 @@ async fn create(client: &mut Inventory, item: pb::InventoryItem) -> Result<pb::I
 use suite_tests::as_catalog;
 
 async fn the_documents_item_is_created_and_read_back(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     let created = create(&mut client, document_item("8d7b212f-2a19-4530-84b9-aa76e8dad4eb")).await.expect("created");
     assert_eq!(created.allow_oversell, Some(false));
     assert_eq!(created.created_time, created.updated_time);
@@ -42,7 +42,7 @@ async fn the_documents_item_is_created_and_read_back(backend: Backend) {
 }
 
 async fn the_documents_errors_keep_their_wording(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     let status = create(&mut client, pb::InventoryItem { country_of_origin: "KP".into(), ..document_item("a") })
         .await
         .expect_err("KP");
@@ -59,7 +59,7 @@ async fn the_documents_errors_keep_their_wording(backend: Backend) {
 }
 
 async fn creating_again_is_idempotent_only_with_identical_attributes(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     let first = create(&mut client, document_item("same")).await.expect("created");
     assert_eq!(create(&mut client, document_item("same")).await.expect("identical"), first);
     let status = create(&mut client, pb::InventoryItem { part_number: "OTHER".into(), ..document_item("same") })
@@ -69,7 +69,7 @@ async fn creating_again_is_idempotent_only_with_identical_attributes(backend: Ba
 }
 
 async fn update_changes_the_masked_attributes(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     create(&mut client, document_item("u")).await.expect("created");
     let request = pb::UpdateInventoryItemRequest {
         inventory_item: Some(pb::InventoryItem {
@@ -98,7 +98,7 @@ async fn update_changes_the_masked_attributes(backend: Backend) {
 }
 
 async fn items_list_in_pages_and_by_filter(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     for n in 0..5 {
         let part = if n % 2 == 0 { "EVEN" } else { "ODD" };
         create(&mut client, pb::InventoryItem { part_number: part.into(), ..document_item(&format!("i{n}")) })
@@ -146,7 +146,7 @@ async fn items_list_in_pages_and_by_filter(backend: Backend) {
 }
 
 async fn an_item_owned_by_a_sku_changes_only_through_the_catalog(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     let owned = pb::InventoryItem { owner_sku_id: "sku_1".into(), ..document_item("sku_1") };
     let status = create(&mut client, owned.clone()).await.expect_err("only the catalog names an owner");
     assert_eq!(status.code(), Code::PermissionDenied);
@@ -182,7 +182,7 @@ async fn an_item_owned_by_a_sku_changes_only_through_the_catalog(backend: Backen
 }
 
 async fn an_item_with_open_holds_cannot_be_deleted(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     item(&mut client, "held").await;
     warehouse(&mut client, "w", &[], 0).await;
     receive(&mut client, "held", "w", 5).await;

@@ -1,7 +1,7 @@
 //! Warehouses, stock changes with their ledger, and inventory levels.
 
 use fulfillment_proto::inventory::v1 as pb;
-use suite_tests::{Backend, on_every_backend, spawn_inventory};
+use suite_tests::{Backend, Spawn, on_every_backend};
 use tonic::Code;
 
 use crate::inventory_support::*;
@@ -19,7 +19,7 @@ fn change(item: &str, warehouse: &str, kind: pb::StockChangeKind, quantity: i64,
 }
 
 async fn warehouses_are_managed_and_refuse_deletion_while_stocked(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     warehouse(&mut client, "w1", &["US", "CA"], 2).await;
     let fetched = client
         .get_warehouse(pb::GetWarehouseRequest { id: "w1".into() })
@@ -55,7 +55,7 @@ async fn warehouses_are_managed_and_refuse_deletion_while_stocked(backend: Backe
 }
 
 async fn receive_adjust_and_set_write_the_ledger(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     item(&mut client, "i").await;
     warehouse(&mut client, "w", &[], 0).await;
     let received = client
@@ -84,7 +84,7 @@ async fn receive_adjust_and_set_write_the_ledger(backend: Backend) {
 }
 
 async fn a_retried_stock_change_applies_once(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     item(&mut client, "i").await;
     warehouse(&mut client, "w", &[], 0).await;
     let first = client
@@ -106,7 +106,7 @@ async fn a_retried_stock_change_applies_once(backend: Backend) {
 }
 
 async fn stock_changes_are_checked(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     item(&mut client, "i").await;
     warehouse(&mut client, "w", &[], 0).await;
     let status = client.adjust_stock(change("i", "w", pb::StockChangeKind::Receive, 0, "z")).await.expect_err("zero");
@@ -136,7 +136,7 @@ async fn stock_changes_are_checked(backend: Backend) {
 }
 
 async fn levels_sum_warehouses_and_filter_by_country_and_availability(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     item(&mut client, "a").await;
     item(&mut client, "b").await;
     warehouse(&mut client, "us", &["US"], 0).await;
@@ -166,7 +166,7 @@ async fn levels_sum_warehouses_and_filter_by_country_and_availability(backend: B
 }
 
 async fn a_warehouse_with_an_open_hold_cannot_be_deleted(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     item(&mut client, "i").await;
     warehouse(&mut client, "w", &[], 0).await;
     receive(&mut client, "i", "w", 2).await;
@@ -176,7 +176,7 @@ async fn a_warehouse_with_an_open_hold_cannot_be_deleted(backend: Backend) {
 }
 
 async fn deleting_an_item_writes_its_stock_off_in_the_ledger(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     item(&mut client, "i").await;
     warehouse(&mut client, "w", &[], 0).await;
     receive(&mut client, "i", "w", 4).await;
@@ -194,7 +194,7 @@ async fn deleting_an_item_writes_its_stock_off_in_the_ledger(backend: Backend) {
 }
 
 async fn client_keys_cannot_block_a_commit(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     item(&mut client, "a").await;
     warehouse(&mut client, "w", &[], 0).await;
     client
@@ -207,7 +207,7 @@ async fn client_keys_cannot_block_a_commit(backend: Backend) {
 }
 
 async fn extreme_quantities_are_invalid_not_crashes(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     item(&mut client, "a").await;
     warehouse(&mut client, "w", &[], 0).await;
     for quantity in [i64::MIN, i64::MAX, -1_000_000_001] {

@@ -1,7 +1,7 @@
 //! The manufacturer-parts registry.
 
 use fulfillment_proto::catalog::v1 as pb;
-use suite_tests::{Backend, on_every_backend, spawn_catalog};
+use suite_tests::{Backend, Spawn, on_every_backend};
 use tonic::Code;
 
 use crate::support::*;
@@ -28,7 +28,7 @@ fn pair(manufacturer_id: &str, part_number: &str) -> (String, String) {
 }
 
 async fn registering_twice_keeps_one_registration(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let request = pb::RegisterManufacturerPartRequest { manufacturer_id: "20013".into(), part_number: "P1".into() };
     let first = client.register_manufacturer_part(request.clone()).await.expect("registered").into_inner();
     let again = client.register_manufacturer_part(request).await.expect("registered again").into_inner();
@@ -37,7 +37,7 @@ async fn registering_twice_keeps_one_registration(backend: Backend) {
 }
 
 async fn parts_list_in_pages_and_by_filter(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     for (manufacturer, part) in [("m2", "p1"), ("m1", "p2"), ("m1", "p1"), ("m3", "p1")] {
         register_part(&mut client, manufacturer, part).await;
     }
@@ -56,7 +56,7 @@ async fn parts_list_in_pages_and_by_filter(backend: Backend) {
 }
 
 async fn registration_needs_both_halves(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let status = client
         .register_manufacturer_part(pb::RegisterManufacturerPartRequest {
             manufacturer_id: String::new(),
@@ -68,7 +68,7 @@ async fn registration_needs_both_halves(backend: Backend) {
 }
 
 async fn a_part_in_use_by_a_managed_sku_cannot_be_removed(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     register_part(&mut client, "20013", "DEMOPARTNUMBER2").await;
     create(&mut client, managed_sku("s1")).await.expect("created");
     let delete =
@@ -92,7 +92,7 @@ on_every_backend!(
 );
 
 async fn removing_a_part_never_strands_a_managed_sku(backend: Backend) {
-    let (_catalog, client) = spawn_catalog(backend).await;
+    let (_catalog, client) = Spawn::on(backend).catalog_and_inventory().await;
     for round in 0..20 {
         let part = format!("RACE-{round}");
         let mut setup = client.clone();

@@ -7,9 +7,7 @@ use fulfillment_proto::common::v1::Address;
 use fulfillment_proto::inventory::v1 as inv;
 use fulfillment_proto::reservation::v1 as pb;
 use prometheus_parse::{Scrape, Value};
-use suite_tests::{
-    Backend, RunningService, on_every_backend, spawn_catalog_with, spawn_inventory_with, spawn_reservation,
-};
+use suite_tests::{Backend, RunningService, Spawn, on_every_backend};
 use tonic::Code;
 
 use crate::inventory_support::*;
@@ -72,12 +70,12 @@ pub async fn eventually(service: &RunningService, ready: impl Fn(&Figures) -> bo
 
 async fn reservation_and_inventory_figures_match_the_scenario(backend: Backend) {
     let settings = [("INVENTORY_LOW_STOCK_THRESHOLD", "3"), ("INVENTORY_EXPIRY_SWEEP_MS", "50")];
-    let (inventory_service, mut inventory) = spawn_inventory_with(backend, &settings).await;
+    let (inventory_service, mut inventory) = Spawn::on(backend).with(&settings).inventory().await;
     warehouse(&mut inventory, "w", &[], 0).await;
     item(&mut inventory, "a").await;
     receive(&mut inventory, "a", "w", 3).await;
     let (reservation_service, mut reservations) =
-        spawn_reservation(backend, inventory_service.address, &[("RESERVATION_SWEEP_MS", "50")]).await;
+        Spawn::on(backend).with(&[("RESERVATION_SWEEP_MS", "50")]).reservation(inventory_service.address).await;
 
     // Three reservations take the three units; a fourth asks for more than there is.
     for (id, expires_in) in [("kept", 300), ("brief", 1), ("dropped", 300)] {
@@ -135,12 +133,12 @@ async fn reservation_and_inventory_figures_match_the_scenario(backend: Backend) 
 }
 
 async fn a_call_cut_off_by_its_deadline_is_counted_and_not_left_in_flight(backend: Backend) {
-    let (inventory_service, mut inventory) = spawn_inventory_with(backend, &[]).await;
+    let (inventory_service, mut inventory) = Spawn::on(backend).inventory().await;
     warehouse(&mut inventory, "w", &[], 0).await;
     item(&mut inventory, "a").await;
     let slow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let proxy = suite_tests::slow_proxy(inventory_service.address, slow).await;
-    let (reservation_service, mut reservations) = spawn_reservation(backend, proxy, &[]).await;
+    let (reservation_service, mut reservations) = Spawn::on(backend).reservation(proxy).await;
     let mut request =
         tonic::Request::new(pb::CreateReservationRequest { reservation: Some(reservation("late", 1, 300)) });
     request.set_timeout(Duration::from_millis(300));
@@ -153,9 +151,9 @@ async fn a_call_cut_off_by_its_deadline_is_counted_and_not_left_in_flight(backen
 }
 
 async fn saga_figures_count_completed_and_compensated_sagas(backend: Backend) {
-    let (inventory_service, mut inventory) = spawn_inventory_with(backend, &[]).await;
+    let (inventory_service, mut inventory) = Spawn::on(backend).inventory().await;
     let (catalog_service, mut catalog) =
-        spawn_catalog_with(backend, inventory_service.address, &[("CATALOG_SAGA_RECOVERY_MS", "50")]).await;
+        Spawn::on(backend).with(&[("CATALOG_SAGA_RECOVERY_MS", "50")]).catalog(inventory_service.address).await;
     register_part(&mut catalog, "20013", "DEMOPARTNUMBER2").await;
     create(&mut catalog, managed_sku("paired")).await.expect("created with its item");
     // An item a client made with the SKU's id: the Inventory refuses, the SKU is compensated.
@@ -182,7 +180,7 @@ async fn saga_figures_count_completed_and_compensated_sagas(backend: Backend) {
 }
 
 async fn made_up_methods_do_not_become_labels(backend: Backend) {
-    let (inventory_service, _inventory) = spawn_inventory_with(backend, &[]).await;
+    let (inventory_service, _inventory) = Spawn::on(backend).inventory().await;
     let made_up = |n: usize| format!("/fulfillment.inventory.v1.InventoryService/MadeUp{n}{}", "Z".repeat(2_000));
     let call = |channel: suite_tests::KeyedChannel, path: String| async move {
         let mut grpc = tonic::client::Grpc::new(channel);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fulfillment_proto::common::v1::Address;
 use fulfillment_proto::reservation::v1 as pb;
-use suite_tests::{Backend, on_every_backend, slow_proxy, spawn_inventory_with, spawn_reservation};
+use suite_tests::{Backend, Spawn, on_every_backend, slow_proxy};
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
@@ -18,13 +18,13 @@ use crate::inventory_support::{item, warehouse};
 use crate::metrics::{Figures, eventually};
 
 async fn a_call_past_the_concurrency_limit_is_shed_at_once(backend: Backend) {
-    let (inventory_service, mut inventory) = spawn_inventory_with(backend, &[]).await;
+    let (inventory_service, mut inventory) = Spawn::on(backend).inventory().await;
     warehouse(&mut inventory, "w", &[], 0).await;
     item(&mut inventory, "a").await;
     let slow = Arc::new(AtomicBool::new(true));
     let proxy = slow_proxy(inventory_service.address, slow.clone()).await;
     let (reservation_service, reservations) =
-        spawn_reservation(backend, proxy, &[("GRPC_MAX_CONCURRENT_CALLS", "1")]).await;
+        Spawn::on(backend).with(&[("GRPC_MAX_CONCURRENT_CALLS", "1")]).reservation(proxy).await;
 
     // One call holds the only slot while the Inventory behind it is slow.
     let reservation = pb::Reservation {
@@ -65,7 +65,7 @@ async fn a_call_past_the_concurrency_limit_is_shed_at_once(backend: Backend) {
 on_every_backend!(a_call_past_the_concurrency_limit_is_shed_at_once);
 
 async fn a_request_over_the_message_limit_is_refused_unread(backend: Backend) {
-    let (_inventory, mut inventory) = spawn_inventory_with(backend, &[("GRPC_MAX_MESSAGE_BYTES", "4096")]).await;
+    let (_inventory, mut inventory) = Spawn::on(backend).with(&[("GRPC_MAX_MESSAGE_BYTES", "4096")]).inventory().await;
     let oversized = fulfillment_proto::inventory::v1::Warehouse {
         id: "big".into(),
         name: "x".repeat(8192),
@@ -84,12 +84,12 @@ async fn a_request_over_the_message_limit_is_refused_unread(backend: Backend) {
 on_every_backend!(a_request_over_the_message_limit_is_refused_unread);
 
 async fn a_call_past_the_request_bytes_in_flight_is_shed_at_once(backend: Backend) {
-    let (inventory_service, mut inventory) = spawn_inventory_with(backend, &[]).await;
+    let (inventory_service, mut inventory) = Spawn::on(backend).inventory().await;
     warehouse(&mut inventory, "w", &[], 0).await;
     let slow = Arc::new(AtomicBool::new(false));
     let proxy = slow_proxy(inventory_service.address, slow.clone()).await;
     let budget = [("GRPC_MAX_MESSAGE_BYTES", "8192"), ("GRPC_MAX_INFLIGHT_BYTES", "8192")];
-    let (reservation_service, mut reservations) = spawn_reservation(backend, proxy, &budget).await;
+    let (reservation_service, mut reservations) = Spawn::on(backend).with(&budget).reservation(proxy).await;
     // The key known to the Reservation service before the Inventory slows down, so that both
     // calls below pass the gate at once and read their bodies in the order they are sent.
     let warm = reservations.get_reservation(pb::GetReservationRequest { id: "none".into() }).await;

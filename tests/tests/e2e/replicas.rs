@@ -11,7 +11,7 @@ use fulfillment_proto::common::v1::Address;
 use fulfillment_proto::inventory::v1 as inv;
 use fulfillment_proto::reservation::v1 as pb;
 use fulfillment_storage::testing::TestDatabase;
-use suite_tests::{Backend, RunningService, Store, spawn_catalog_in, spawn_inventory_in, spawn_reservation_in};
+use suite_tests::{Backend, RunningService, Spawn, Store};
 use tokio::task::JoinSet;
 use tonic::Code;
 
@@ -66,18 +66,18 @@ async fn two_replicas_of_every_service_share_one_postgresql_database_each() {
 
     // Both replicas start at once, so their migrations race for the lock.
     let ((inventory_a, mut stock), (inventory_b, _)) = tokio::join!(
-        spawn_inventory_in(Store::Shared(inventory_db), &[("INVENTORY_EXPIRY_SWEEP_MS", "50")]),
-        spawn_inventory_in(Store::Shared(inventory_db), &[("INVENTORY_EXPIRY_SWEEP_MS", "50")]),
+        Spawn::in_store(Store::Shared(inventory_db)).with(&[("INVENTORY_EXPIRY_SWEEP_MS", "50")]).inventory(),
+        Spawn::in_store(Store::Shared(inventory_db)).with(&[("INVENTORY_EXPIRY_SWEEP_MS", "50")]).inventory(),
     );
     let sweep = [("RESERVATION_SWEEP_MS", "50")];
     let ((reservation_a, client_a), (reservation_b, client_b)) = tokio::join!(
-        spawn_reservation_in(Store::Shared(reservation_db), inventory_a.address, &sweep),
-        spawn_reservation_in(Store::Shared(reservation_db), inventory_b.address, &sweep),
+        Spawn::in_store(Store::Shared(reservation_db)).with(&sweep).reservation(inventory_a.address),
+        Spawn::in_store(Store::Shared(reservation_db)).with(&sweep).reservation(inventory_b.address),
     );
     let recovery = [("CATALOG_SAGA_RECOVERY_MS", "50")];
     let ((catalog_a, mut catalog_client_a), (catalog_b, catalog_client_b)) = tokio::join!(
-        spawn_catalog_in(Store::Shared(catalog_db), inventory_a.address, &recovery),
-        spawn_catalog_in(Store::Shared(catalog_db), inventory_b.address, &recovery),
+        Spawn::in_store(Store::Shared(catalog_db)).with(&recovery).catalog(inventory_a.address),
+        Spawn::in_store(Store::Shared(catalog_db)).with(&recovery).catalog(inventory_b.address),
     );
 
     warehouse(&mut stock, "w", &[], 0).await;

@@ -6,9 +6,7 @@ use std::time::Duration;
 use fulfillment_proto::common::v1::Address;
 use fulfillment_proto::reservation::v1 as pb;
 use fulfillment_proto::reservation::v1::reservation_service_client::ReservationServiceClient;
-use suite_tests::{
-    Backend, RunningService, on_every_backend, spawn_inventory, spawn_reservation, spawn_stocked_inventory,
-};
+use suite_tests::{Backend, RunningService, Spawn, on_every_backend};
 use tonic::Code;
 
 use crate::inventory_support::*;
@@ -23,7 +21,7 @@ pub(crate) async fn suite(
     stock: &[(&str, i64)],
     settings: &[(&str, &str)],
 ) -> (RunningService, Inventory, RunningService, Reservations) {
-    let (inventory_service, mut inventory) = spawn_inventory(backend).await;
+    let (inventory_service, mut inventory) = Spawn::on(backend).inventory().await;
     warehouse(&mut inventory, "w", &[], 0).await;
     for (id, units) in stock {
         item(&mut inventory, id).await;
@@ -31,7 +29,8 @@ pub(crate) async fn suite(
             receive(&mut inventory, id, "w", *units).await;
         }
     }
-    let (reservation_service, reservations) = spawn_reservation(backend, inventory_service.address, settings).await;
+    let (reservation_service, reservations) =
+        Spawn::on(backend).with(settings).reservation(inventory_service.address).await;
     (inventory_service, inventory, reservation_service, reservations)
 }
 
@@ -307,8 +306,8 @@ async fn items_of_one_product_must_agree_on_oversell(backend: Backend) {
 }
 
 async fn with_the_inventory_down_a_reservation_is_unavailable_and_nothing_is_kept(backend: Backend) {
-    let (inventory, _client) = spawn_stocked_inventory(backend, 5).await;
-    let (_r, mut reservations) = spawn_reservation(backend, inventory.address, &[]).await;
+    let (inventory, _client) = Spawn::on(backend).stocked_inventory(5).await;
+    let (_r, mut reservations) = Spawn::on(backend).reservation(inventory.address).await;
     assert_eq!(get(&mut reservations, "r").await.expect_err("none yet").code(), Code::NotFound);
     // The key was checked while the Inventory ran; the service keeps trusting that answer.
     inventory.stop().await.expect("stopped");
@@ -378,13 +377,13 @@ async fn a_reservation_that_expires_while_the_inventory_is_paused_is_not_found(b
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    let (inventory_service, mut inventory) = spawn_inventory(backend).await;
+    let (inventory_service, mut inventory) = Spawn::on(backend).inventory().await;
     warehouse(&mut inventory, "w", &[], 0).await;
     item(&mut inventory, "a").await;
     receive(&mut inventory, "a", "w", 5).await;
     let pause = Arc::new(AtomicU64::new(0));
     let proxy = suite_tests::delayed_proxy(inventory_service.address, pause.clone()).await;
-    let (_reservation_service, mut reservations) = spawn_reservation(backend, proxy, &[]).await;
+    let (_reservation_service, mut reservations) = Spawn::on(backend).reservation(proxy).await;
     reserve(&mut reservations, document_reservation("warm", &[("a", 1)])).await.expect("reserved");
 
     // Each chunk to the Inventory now waits longer than the reservation lives.

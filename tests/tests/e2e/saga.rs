@@ -4,7 +4,7 @@
 use fulfillment_proto::catalog::v1 as pb;
 use fulfillment_proto::inventory::v1 as inv;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
-use suite_tests::{Backend, RunningService, on_every_backend, spawn_catalog_with, spawn_inventory};
+use suite_tests::{Backend, RunningService, Spawn, on_every_backend};
 use tonic::Code;
 
 use crate::metrics::{Figures, eventually};
@@ -13,8 +13,8 @@ use crate::support::*;
 type Inventory = InventoryServiceClient<suite_tests::KeyedChannel>;
 
 async fn suite(backend: Backend) -> (RunningService, Inventory, RunningService, Client) {
-    let (inventory_service, inventory) = spawn_inventory(backend).await;
-    let (catalog_service, mut catalog) = spawn_catalog_with(backend, inventory_service.address, &[]).await;
+    let (inventory_service, inventory) = Spawn::on(backend).inventory().await;
+    let (catalog_service, mut catalog) = Spawn::on(backend).catalog(inventory_service.address).await;
     register_part(&mut catalog, "20013", "DEMOPARTNUMBER2").await;
     (inventory_service, inventory, catalog_service, catalog)
 }
@@ -190,8 +190,8 @@ async fn a_managed_item_changes_only_through_its_sku(backend: Backend) {
 }
 
 async fn with_the_inventory_stopped_a_managed_create_is_unavailable_and_leaves_nothing(backend: Backend) {
-    let (inventory, _client) = spawn_inventory(backend).await;
-    let (_c, mut catalog) = spawn_catalog_with(backend, inventory.address, &[]).await;
+    let (inventory, _client) = Spawn::on(backend).inventory().await;
+    let (_c, mut catalog) = Spawn::on(backend).catalog(inventory.address).await;
     register_part(&mut catalog, "20013", "DEMOPARTNUMBER2").await;
     // The key was checked while the Inventory ran; the Catalog keeps trusting its answer.
     inventory.stop().await.expect("stopped");
@@ -212,7 +212,7 @@ on_every_backend!(
 );
 
 async fn an_inventory_slower_than_the_deadline_is_unavailable_then_settled(backend: Backend) {
-    let (inventory_service, mut inventory) = spawn_inventory(backend).await;
+    let (inventory_service, mut inventory) = Spawn::on(backend).inventory().await;
     let slow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let proxy = suite_tests::slow_proxy(inventory_service.address, slow.clone()).await;
     let settings = [
@@ -220,7 +220,7 @@ async fn an_inventory_slower_than_the_deadline_is_unavailable_then_settled(backe
         ("CATALOG_SAGA_LEASE_MS", "300"),
         ("CATALOG_SAGA_RECOVERY_MS", "100"),
     ];
-    let (catalog_service, mut catalog) = spawn_catalog_with(backend, proxy, &settings).await;
+    let (catalog_service, mut catalog) = Spawn::on(backend).with(&settings).catalog(proxy).await;
     register_part(&mut catalog, "20013", "DEMOPARTNUMBER2").await;
     assert_consistent(&mut catalog).await;
 

@@ -7,7 +7,7 @@ use fulfillment_proto::inventory::v1 as inv;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
 use fulfillment_server::testing::{BOTH, Scratch, TestCa};
 use fulfillment_server::tls::{self, ClientTls};
-use suite_tests::{Backend, Bearer, Store, keys, on_every_backend, start_catalog, start_inventory};
+use suite_tests::{Backend, Bearer, Spawn, Store, keys, on_every_backend};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
@@ -38,7 +38,7 @@ async fn an_inventory_with_mutual_tls_serves_only_clients_its_ca_signed(backend:
         ("INVENTORY_TLS_CLIENT_CA", files.write("ca.pem", &ca.pem)),
     ];
     let settings: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let inventory = start_inventory(Store::Fresh(backend), &settings).await;
+    let inventory = Spawn::in_store(Store::Fresh(backend)).with(&settings).start_inventory().await;
     let url = format!("https://localhost:{}", inventory.address.port());
 
     list_warehouses(&url, &ca.client(Some(ca.leaf(BOTH)), None)).await.expect("a client the CA signed is served");
@@ -67,7 +67,7 @@ async fn the_catalog_keeps_skus_and_items_in_step_over_mutual_tls(backend: Backe
         ("INVENTORY_TLS_CLIENT_CA", ca_path.clone()),
     ];
     let inventory_settings: Vec<(&str, &str)> = inventory_settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let inventory = start_inventory(Store::Fresh(backend), &inventory_settings).await;
+    let inventory = Spawn::in_store(Store::Fresh(backend)).with(&inventory_settings).start_inventory().await;
     let catalog_settings = [
         ("CATALOG_TLS_CERT", files.write("catalog.pem", &catalog_cert)),
         ("CATALOG_TLS_KEY", files.write("catalog.key", &catalog_key)),
@@ -75,7 +75,7 @@ async fn the_catalog_keeps_skus_and_items_in_step_over_mutual_tls(backend: Backe
     ];
     let catalog_settings: Vec<(&str, &str)> = catalog_settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let inventory_url = format!("https://localhost:{}", inventory.address.port());
-    let catalog = start_catalog(Store::Fresh(backend), &inventory_url, &catalog_settings).await;
+    let catalog = Spawn::in_store(Store::Fresh(backend)).with(&catalog_settings).start_catalog(&inventory_url).await;
 
     // The Catalog serves TLS too (no client certificate asked for), and checks keys over mTLS.
     let channel: Channel =

@@ -9,7 +9,7 @@ use fulfillment_proto::inventory::v1 as inv;
 use fulfillment_proto::reservation::v1 as res;
 use prost::Message;
 use prost_types::FieldMask;
-use suite_tests::{Backend, on_every_backend, spawn_catalog, spawn_inventory, spawn_reservation};
+use suite_tests::{Backend, Spawn, on_every_backend};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -51,7 +51,7 @@ fn mask(n: usize) -> Option<FieldMask> {
 }
 
 async fn the_catalogs_worst_shapes_are_refused_and_write_nothing(backend: Backend) {
-    let (_catalog, mut client) = spawn_catalog(backend).await;
+    let (_catalog, mut client) = Spawn::on(backend).catalog_and_inventory().await;
     let before = create(&mut client, example_sku("kept")).await.expect("created");
 
     let ids = largest(|n| cat::ListSkusRequest { ids: vec![String::new(); n], ..Default::default() });
@@ -75,7 +75,7 @@ async fn the_catalogs_worst_shapes_are_refused_and_write_nothing(backend: Backen
 }
 
 async fn the_inventorys_worst_shapes_are_refused_and_write_nothing(backend: Backend) {
-    let (_inventory, mut client) = spawn_inventory(backend).await;
+    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
     warehouse(&mut client, "w", &["US"], 0).await;
     let kept = item(&mut client, "kept").await;
 
@@ -134,8 +134,8 @@ async fn the_inventorys_worst_shapes_are_refused_and_write_nothing(backend: Back
 }
 
 async fn the_reservation_services_worst_shapes_are_refused_and_write_nothing(backend: Backend) {
-    let (inventory_service, _inventory) = spawn_inventory(backend).await;
-    let (_reservations, mut client) = spawn_reservation(backend, inventory_service.address, &[]).await;
+    let (inventory_service, _inventory) = Spawn::on(backend).inventory().await;
+    let (_reservations, mut client) = Spawn::on(backend).reservation(inventory_service.address).await;
     let reservation = |n: usize| res::Reservation {
         id: "r".into(),
         items: vec![res::ReservationItem::default(); n],

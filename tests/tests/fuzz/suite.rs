@@ -56,12 +56,13 @@ pub(crate) type Snapshot = BTreeMap<String, String>;
 
 impl Suite {
     pub(crate) async fn start() -> Self {
-        let (inventory, _) = suite_tests::spawn_inventory(Backend::Sqlite).await;
-        let (catalog, _) = suite_tests::spawn_catalog_with(Backend::Sqlite, inventory.address, &[]).await;
+        let (inventory, _) = suite_tests::Spawn::on(Backend::Sqlite).inventory().await;
+        let (catalog, _) = suite_tests::Spawn::on(Backend::Sqlite).catalog(inventory.address).await;
         // A reservation that asks for no expiry gets the default one, which must not lapse during
         // the run either (see `integer_strategy`).
         let settings = [("RESERVATION_DEFAULT_EXPIRES_IN_SECONDS", "86400")];
-        let (reservation, _) = suite_tests::spawn_reservation(Backend::Sqlite, inventory.address, &settings).await;
+        let (reservation, _) =
+            suite_tests::Spawn::on(Backend::Sqlite).with(&settings).reservation(inventory.address).await;
         let channels = [catalog.channel().await, inventory.channel().await, reservation.channel().await];
         Self { hosts: [catalog, inventory, reservation], channels, listings: Vec::new(), snapshots: Cell::default() }
     }
