@@ -10,6 +10,7 @@ use fulfillment_proto::reservation::v1::reservation_service_client::ReservationS
 use fulfillment_server::config::Env;
 use fulfillment_server::{Listeners, Port, ServeError};
 pub use fulfillment_storage::Backend;
+pub use fulfillment_storage::Clock;
 use fulfillment_storage::testing::TestDatabase;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -308,6 +309,7 @@ pub async fn scrape(address: SocketAddr) -> String {
 pub struct Spawn<'a> {
     store: Store<'a>,
     settings: Vec<(String, String)>,
+    clock: Clock,
 }
 
 impl<'a> Spawn<'a> {
@@ -318,7 +320,13 @@ impl<'a> Spawn<'a> {
 
     /// On the database `store` names.
     pub fn in_store(store: Store<'a>) -> Self {
-        Self { store, settings: Vec::new() }
+        Self { store, settings: Vec::new(), clock: Clock::system() }
+    }
+
+    /// Reading the time from `clock`, which the test moves forward instead of sleeping.
+    pub fn clock(mut self, clock: &Clock) -> Self {
+        self.clock = clock.clone();
+        self
     }
 
     /// With extra settings, as environment variables (a fast sweep, a small limit).
@@ -336,10 +344,11 @@ impl<'a> Spawn<'a> {
 
     /// The Inventory, without connecting to it (for servers a plaintext client cannot reach).
     pub async fn start_inventory(self) -> RunningService {
-        let settings = self.settings;
+        let (settings, clock) = (self.settings, self.clock);
         start(self.store, "INVENTORY", |env, listeners, stopped| async move {
             let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            let config = inventory::InventoryConfig::from_env(&env).expect("valid test configuration");
+            let mut config = inventory::InventoryConfig::from_env(&env).expect("valid test configuration");
+            config.clock = clock;
             inventory::run(config, listeners, async move { drop(stopped.await) }).await
         })
         .await
@@ -417,10 +426,11 @@ impl<'a> Spawn<'a> {
         inventory: SocketAddr,
     ) -> (RunningService, ReservationServiceClient<KeyedChannel>) {
         self.settings.push(("RESERVATION_INVENTORY_URL".to_owned(), format!("http://{inventory}")));
-        let settings = self.settings;
+        let (settings, clock) = (self.settings, self.clock);
         let service = start(self.store, "RESERVATION", |env, listeners, stopped| async move {
             let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            let config = reservation::ReservationConfig::from_env(&env).expect("valid test configuration");
+            let mut config = reservation::ReservationConfig::from_env(&env).expect("valid test configuration");
+            config.clock = clock;
             reservation::run(config, listeners, async move { drop(stopped.await) }).await
         })
         .await;

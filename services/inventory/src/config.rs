@@ -4,6 +4,7 @@ use fulfillment_access::{AccessSettings, KeyKind, NewKey, Scope};
 use fulfillment_reference::ReferenceData;
 use fulfillment_server::config::{ConfigError, Env, Secret};
 use fulfillment_server::{ServiceSettings, reference_data};
+use fulfillment_storage::Clock;
 
 /// Where the Inventory service listens unless `INVENTORY_LISTEN_ADDR` says otherwise.
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50052";
@@ -39,6 +40,8 @@ pub struct InventoryConfig {
     /// keys stored at start-up (a live admin key, the services' keys), so a deployment provisions
     /// them from its secrets. Revoke one with fulfillctl; removing the variable does not.
     pub provisioned_keys: Vec<(NewKey, Secret)>,
+    /// Where the service reads the time: the system's, unless a test hands in its own.
+    pub clock: Clock,
 }
 
 impl InventoryConfig {
@@ -58,6 +61,7 @@ impl InventoryConfig {
             low_stock_threshold: env.parse_or("INVENTORY_LOW_STOCK_THRESHOLD", 10)?,
             access: AccessSettings::from_env(env, "INVENTORY")?,
             provisioned_keys: provisioned_keys(env),
+            clock: Clock::system(),
             hold_batch_max: match env.parse_or("INVENTORY_HOLD_BATCH_MAX", DEFAULT_HOLD_BATCH_MAX)? {
                 max @ 1..=MAX_HOLD_BATCH => max,
                 other => {

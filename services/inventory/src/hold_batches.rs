@@ -13,6 +13,7 @@
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
+use chrono::{DateTime, Utc};
 use fulfillment_storage::{Database, retry_lost_insert};
 use opentelemetry::metrics::Histogram;
 use opentelemetry::trace::TraceContextExt;
@@ -32,6 +33,8 @@ const QUEUE: usize = 1024;
 struct Job {
     request: HoldRequest,
     lines: Vec<HoldLine>,
+    /// When the caller asked, by the Inventory's clock.
+    time: DateTime<Utc>,
     /// The caller's span: the batch's statements belong to its trace.
     span: tracing::Span,
     /// `None` asks the caller to place the hold on its own.
@@ -60,11 +63,16 @@ impl HoldBatches {
 
     /// Places a hold in the next batch of its lane; `None` when the caller should place it on its
     /// own: the lane is full or gone, or the batch failed as a whole.
-    pub(crate) async fn place(&self, request: HoldRequest, lines: Vec<HoldLine>) -> Option<Placed> {
+    pub(crate) async fn place(
+        &self,
+        request: HoldRequest,
+        lines: Vec<HoldLine>,
+        time: DateTime<Utc>,
+    ) -> Option<Placed> {
         let first_item = lines.iter().map(|line| line.inventory_item_id.as_str()).min().unwrap_or_default();
         let lane = BuildHasherDefault::<DefaultHasher>::default().hash_one(first_item) as usize % self.lanes.len();
         let (reply, answer) = oneshot::channel();
-        let job = Job { request, lines, span: tracing::Span::current(), reply };
+        let job = Job { request, lines, time, span: tracing::Span::current(), reply };
         self.lanes[lane].try_send(job).ok()?;
         answer.await.ok().flatten()
     }
@@ -96,11 +104,15 @@ async fn run_lane(db: Database, mut jobs: mpsc::Receiver<Job>, sizes: Histogram<
 /// fails the insert of the whole batch; once more, the batch reads that hold and answers it as a
 /// repeat or a conflict, so one caller's id does not send every other hold of the batch back to be
 /// placed alone.
-async fn place_batch(db: &Database, inputs: &[(HoldRequest, Vec<HoldLine>)]) -> Result<Vec<Placed>, InventoryError> {
+async fn place_batch(
+    db: &Database,
+    inputs: &[(HoldRequest, Vec<HoldLine>)],
+    time: DateTime<Utc>,
+) -> Result<Vec<Placed>, InventoryError> {
     retry_lost_insert(|| {
         db.write(|txn| {
             let inputs = inputs.to_vec();
-            Box::pin(async move { place_holds(txn, &inputs).await })
+            Box::pin(async move { place_holds(txn, &inputs, time).await })
         })
     })
     .await
@@ -113,7 +125,9 @@ async fn run_batch(db: Database, batch: Vec<Job>) {
     }
     let inputs: Vec<(HoldRequest, Vec<HoldLine>)> =
         batch.iter().map(|job| (job.request.clone(), job.lines.clone())).collect();
-    let placed = place_batch(&db, &inputs).instrument(span).await;
+    // The batch is decided at the time of its latest caller, so no hold is judged before it was asked.
+    let time = batch.iter().map(|job| job.time).max().unwrap_or_default();
+    let placed = place_batch(&db, &inputs, time).instrument(span).await;
     match placed {
         Ok(answers) => {
             for (job, answer) in batch.into_iter().zip(answers) {
@@ -205,7 +219,7 @@ mod tests {
         let inputs = vec![request("taken", 1), request("free", 2)];
         let batch = tokio::spawn({
             let db = db.clone();
-            async move { place_batch(&db, &inputs).await }
+            async move { place_batch(&db, &inputs, fulfillment_storage::paging::now()).await }
         });
         let waiting = "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use fulfillment_errors::FieldViolation;
-use fulfillment_storage::paging::now;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -30,13 +29,13 @@ pub(crate) type Placed = Result<(Hold, bool), InventoryError>;
 pub(crate) async fn place_holds(
     txn: &impl ConnectionTrait,
     requests: &[(HoldRequest, Vec<HoldLine>)],
+    time: DateTime<Utc>,
 ) -> Result<Vec<Placed>, InventoryError> {
     let ids: Vec<String> = requests.iter().map(|(request, _)| request.hold_id.clone()).collect();
     let mut known: BTreeMap<String, Hold> = BTreeMap::new();
     for row in hold::Entity::find().filter(hold::Column::Id.is_in(ids)).all(txn).await? {
         known.insert(row.id.clone(), load_hold(txn, row).await?);
     }
-    let time = now();
     // Only holds still to be decided lock anything: a repeat or a late request answers at once.
     let undecided = requests.iter().filter(|(request, _)| {
         !known.contains_key(&request.hold_id) && request.expire_time.is_some_and(|expiry| expiry > time)

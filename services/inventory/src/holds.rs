@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use fulfillment_errors::{FieldViolation, Violations};
-use fulfillment_storage::paging::now;
 use fulfillment_storage::{Database, TransactionError};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
@@ -71,10 +70,11 @@ impl Inventory {
     /// share transactions (see `hold_batches`).
     pub async fn place_hold(&self, request: HoldRequest) -> Result<Hold, InventoryError> {
         let lines = request.validate(self)?;
-        let placed = match self.batches.place(request.clone(), lines.clone()).await {
+        let time = self.clock.now();
+        let placed = match self.batches.place(request.clone(), lines.clone(), time).await {
             Some(placed) => placed,
             // The lane was full or gone, or the batch failed as a whole: a transaction of its own.
-            None => place_alone(&self.db, &request, &lines).await,
+            None => place_alone(&self.db, &request, &lines, time).await,
         };
         match &placed {
             Ok((_, true)) => self.metrics.hold(HoldOutcome::Placed),
@@ -114,6 +114,7 @@ impl Inventory {
         let mut expired = 0;
         let mut failed: Vec<String> = Vec::new();
         loop {
+            let time = self.clock.now();
             let closed = self
                 .db
                 .write(|txn| {
@@ -132,7 +133,7 @@ impl Inventory {
                             .await?;
                         match due {
                             None => Ok(None),
-                            Some(id) => match close_hold(txn, &id, HoldState::Expired, None).await {
+                            Some(id) => match close_hold(txn, &id, HoldState::Expired, None, time).await {
                                 Ok(hold) => Ok(Some(hold)),
                                 // Rolled back, whatever part of it was written.
                                 Err(error) => Err(ExpiryFailure(id, Box::new(error))),
@@ -163,11 +164,12 @@ impl Inventory {
     /// Closes a hold for `caller`, or for the Inventory itself when `None`.
     async fn close(&self, id: &str, state: HoldState, caller: Option<Caller>) -> Result<Hold, InventoryError> {
         validate_hold_id(id).map_err(InventoryError::invalid)?;
+        let time = self.clock.now();
         let closed = self
             .db
             .write(|txn| {
                 let id = id.to_owned();
-                Box::pin(async move { close_hold(txn, &id, state, caller).await })
+                Box::pin(async move { close_hold(txn, &id, state, caller, time).await })
             })
             .await?;
         let outcome = match state {
@@ -201,12 +203,17 @@ impl TransactionError for ExpiryFailure {
 
 /// Places a hold in a transaction of its own, retried if it lost a race to insert the same id;
 /// says whether it is new.
-pub(crate) async fn place_alone(db: &Database, request: &HoldRequest, lines: &[HoldLine]) -> Placed {
+pub(crate) async fn place_alone(
+    db: &Database,
+    request: &HoldRequest,
+    lines: &[HoldLine],
+    time: DateTime<Utc>,
+) -> Placed {
     retry_lost_insert(|| {
         db.write(|txn| {
             let requests = [(request.clone(), lines.to_vec())];
             Box::pin(async move {
-                let mut answers = place_holds(txn, &requests).await?;
+                let mut answers = place_holds(txn, &requests, time).await?;
                 answers.pop().unwrap_or_else(|| Err(DbErr::Custom("no answer for the hold".to_owned()).into()))
             })
         })
@@ -221,6 +228,7 @@ async fn close_hold(
     id: &str,
     state: HoldState,
     caller: Option<Caller>,
+    time: DateTime<Utc>,
 ) -> Result<Hold, InventoryError> {
     let row = hold::Entity::find_by_id(id.to_owned())
         .lock_exclusive()
@@ -236,7 +244,6 @@ async fn close_hold(
         return Err(InventoryError::HoldClosed { id: id.to_owned(), state: current.as_str().to_owned() });
     }
     let mut hold = load_hold(txn, row.clone()).await?;
-    let time = now();
     let held: Vec<&hold_allocation::Model> = hold.allocations.iter().filter(|a| a.quantity > 0).collect();
     let items: BTreeSet<String> = held.iter().map(|a| a.inventory_item_id.clone()).collect();
     let warehouses: BTreeSet<String> = held.iter().map(|a| a.warehouse_id.clone()).collect();

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use fulfillment_reference::ReferenceData;
-use fulfillment_storage::Database;
+use fulfillment_storage::{Clock, Database};
 
 use crate::hold_batches::HoldBatches;
 use crate::metrics::InventoryMetrics;
@@ -20,6 +20,8 @@ pub struct Inventory {
     pub(crate) batches: HoldBatches,
     /// Whether this is the live store (or the test store) of its service.
     pub(crate) live_mode: bool,
+    /// Where every operation reads the time.
+    pub(crate) clock: Clock,
 }
 
 impl Inventory {
@@ -27,7 +29,7 @@ impl Inventory {
     /// lanes that place holds, so it must be called inside a tokio runtime.
     pub fn new(db: Database, reference: ReferenceData, metrics: InventoryMetrics) -> Self {
         let batches = HoldBatches::start(db.clone(), metrics.batch_sizes(), crate::config::DEFAULT_HOLD_BATCH_MAX);
-        Self { db, reference: Arc::new(reference), metrics, batches, live_mode: true }
+        Self { db, reference: Arc::new(reference), metrics, batches, live_mode: true, clock: Clock::system() }
     }
 
     /// The same Inventory as the store of test-mode objects: what it makes says `live_mode` false.
@@ -40,6 +42,12 @@ impl Inventory {
     /// The same Inventory placing at most `max` holds per transaction (1: each its own).
     pub fn with_hold_batch_max(mut self, max: usize) -> Self {
         self.batches = HoldBatches::start(self.db.clone(), self.metrics.batch_sizes(), max);
+        self
+    }
+
+    /// The same Inventory reading the time from `clock` (a test's, which it moves forward).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
         self
     }
 

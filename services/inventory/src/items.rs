@@ -2,7 +2,7 @@
 
 use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_reference::{MAX_SHORT_TEXT, generate_id, validate_hs_code, validate_text};
-use fulfillment_storage::paging::{Cursor, Page, TimeRange, now};
+use fulfillment_storage::paging::{Cursor, Page, TimeRange};
 use sea_orm::sea_query::Query;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait,
@@ -141,7 +141,7 @@ impl Inventory {
         if let Some(owner) = &owner_sku_id {
             validate_item_id("ownerSkuId", owner).map_err(InventoryError::invalid)?;
         }
-        let time = now();
+        let time = self.clock.now();
         let item = InventoryItem {
             id,
             manufacturer_id: fields.manufacturer_id,
@@ -195,7 +195,7 @@ impl Inventory {
                     guard_owner(&item, caller)?;
                     fields.apply_to(&mut item, &mask);
                     this.validate_item(&item)?;
-                    item.updated_time = now().max(item.created_time);
+                    item.updated_time = this.clock.now().max(item.created_time);
                     let mut active = item.clone().into_active_model().reset_all();
                     active.created_time = sea_orm::ActiveValue::NotSet;
                     active.update(txn).await?;
@@ -262,6 +262,7 @@ impl Inventory {
     /// owned by a SKU unless the Catalog asks.
     pub async fn delete_item(&self, id: &str, caller: Caller) -> Result<(), InventoryError> {
         validate_item_id("id", id).map_err(InventoryError::invalid)?;
+        let time = self.clock.now();
         self.db
             .write(|txn| {
                 let id = id.to_owned();
@@ -277,7 +278,6 @@ impl Inventory {
                         .lock_exclusive()
                         .all(txn)
                         .await?;
-                    let time = now();
                     for level in levels.iter().filter(|level| level.on_hand != 0) {
                         let movement = stock_movement::Model {
                             id: generate_id("mov"),

@@ -65,6 +65,7 @@ pub async fn run(
     let inventory = |db: &Database| {
         Inventory::new(db.clone(), config.reference.clone(), inventory_metrics.clone())
             .with_hold_batch_max(config.hold_batch_max)
+            .with_clock(config.clock.clone())
     };
     let inventories = ByMode { live: inventory(&stores.live), test: inventory(&stores.test).for_test_mode() };
 

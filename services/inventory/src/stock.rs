@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, Utc};
 use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_reference::{MAX_SHORT_TEXT, generate_id, validate_text};
-use fulfillment_storage::paging::{Cursor, Page, now};
+use fulfillment_storage::paging::{Cursor, Page};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
@@ -91,6 +92,7 @@ impl Inventory {
         request: StockChangeRequest,
     ) -> Result<(StockLevel, StockMovement), InventoryError> {
         request.validate()?;
+        let time = self.clock.now();
         retry_lost_insert(|| {
             self.db.write(|txn| {
                 let request = request.clone();
@@ -118,13 +120,13 @@ impl Inventory {
                         let level = stock_level::Entity::find_by_id(key)
                             .one(txn)
                             .await?
-                            .unwrap_or_else(|| empty_level(&movement.inventory_item_id, &movement.warehouse_id));
+                            .unwrap_or_else(|| empty_level(&movement.inventory_item_id, &movement.warehouse_id, time));
                         return Ok((level, movement));
                     }
                     // Shared locks keep the item and the warehouse from being deleted under the change.
                     find_item(txn, &request.inventory_item_id, RowLock::Shared).await?;
                     find_warehouse(txn, &request.warehouse_id, RowLock::Shared).await?;
-                    let mut level = lock_level(txn, &request.inventory_item_id, &request.warehouse_id).await?;
+                    let mut level = lock_level(txn, &request.inventory_item_id, &request.warehouse_id, time).await?;
                     let on_hand = match request.change {
                         StockChange::Receive | StockChange::Adjust => level.on_hand + request.quantity,
                         StockChange::Set => request.quantity,
@@ -137,7 +139,6 @@ impl Inventory {
                             reserved: level.reserved,
                         });
                     }
-                    let time = now();
                     let movement = StockMovement {
                         id: generate_id("mov"),
                         inventory_item_id: request.inventory_item_id.clone(),
@@ -273,8 +274,13 @@ impl Inventory {
 
 /// Reads the level of an item in a warehouse, creating an empty one first if there is none, and
 /// locks it for the transaction.
-pub(crate) async fn lock_level(db: &impl ConnectionTrait, item: &str, warehouse: &str) -> Result<StockLevel, DbErr> {
-    stock_level::Entity::insert(empty_level(item, warehouse).into_active_model())
+pub(crate) async fn lock_level(
+    db: &impl ConnectionTrait,
+    item: &str,
+    warehouse: &str,
+    time: DateTime<Utc>,
+) -> Result<StockLevel, DbErr> {
+    stock_level::Entity::insert(empty_level(item, warehouse, time).into_active_model())
         .on_conflict(
             OnConflict::columns([stock_level::Column::InventoryItemId, stock_level::Column::WarehouseId])
                 .do_nothing()
@@ -290,12 +296,12 @@ pub(crate) async fn lock_level(db: &impl ConnectionTrait, item: &str, warehouse:
 }
 
 /// A level with nothing on hand or held.
-fn empty_level(item: &str, warehouse: &str) -> StockLevel {
+fn empty_level(item: &str, warehouse: &str, time: DateTime<Utc>) -> StockLevel {
     StockLevel {
         inventory_item_id: item.to_owned(),
         warehouse_id: warehouse.to_owned(),
         on_hand: 0,
         reserved: 0,
-        updated_time: now(),
+        updated_time: time,
     }
 }

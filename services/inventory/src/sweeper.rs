@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use fulfillment_storage::paging::now;
 use tokio::sync::watch;
 
 use crate::inventory::Inventory;
@@ -31,7 +30,7 @@ pub(crate) async fn sweep_expired_holds(inventory: Inventory, sweep: Sweep, mut 
             _ = ticks.tick() => {}
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
-        let cutoff = now().checked_sub_signed(grace).unwrap_or_default();
+        let cutoff = inventory.clock.now().checked_sub_signed(grace).unwrap_or_default();
         match inventory.expire_holds(cutoff, EXPIRY_MAX_FAILURES).await {
             Ok(0) => {}
             Ok(expired) => tracing::info!(expired, "released lapsed holds"),

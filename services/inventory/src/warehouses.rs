@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_reference::{MAX_SHORT_TEXT, generate_id, is_valid_id, validate_text};
-use fulfillment_storage::paging::{Cursor, Page, now};
+use fulfillment_storage::paging::{Cursor, Page};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait,
@@ -139,7 +139,7 @@ impl Inventory {
             None => generate_id("wh"),
         };
         self.validate_ship_to(&fields)?;
-        let time = now();
+        let time = self.clock.now();
         let mut warehouse = Warehouse {
             id,
             name: String::new(),
@@ -187,7 +187,7 @@ impl Inventory {
                     let countries_before = warehouse.ship_to_countries.clone();
                     fields.apply_to(&mut warehouse, &mask);
                     this.validate_warehouse(&warehouse)?;
-                    warehouse.updated_time = Ord::max(now(), warehouse.created_time);
+                    warehouse.updated_time = Ord::max(this.clock.now(), warehouse.created_time);
                     warehouse.clone().into_active_model().reset_all().update(txn).await?;
                     if warehouse.ship_to_countries != countries_before {
                         unindex_ship_to(txn, &warehouse.id).await?;

@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use fulfillment_access::AccessSettings;
 use fulfillment_reference::ReferenceData;
+use fulfillment_storage::Clock;
 
 use crate::domain::Limits;
 use fulfillment_server::config::{ConfigError, Env};
@@ -46,6 +47,8 @@ pub struct ReservationConfig {
     pub limits: Limits,
     /// `RESERVATION_SERVICE_KEY` (required), the key cache and the per-key rate limits.
     pub access: AccessSettings,
+    /// Where the service reads the time: the system's, unless a test hands in its own.
+    pub clock: Clock,
 }
 
 impl ReservationConfig {
@@ -73,6 +76,7 @@ impl ReservationConfig {
                 max_quantity: env.parse_or("RESERVATION_MAX_QUANTITY", Limits::default().max_quantity)?,
             },
             access: AccessSettings::from_env(env, "RESERVATION")?,
+            clock: Clock::system(),
         })
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_reference::{MAX_SHORT_TEXT, generate_id, is_valid_id, validate_text};
-use fulfillment_storage::paging::{Cursor, Page, now};
+use fulfillment_storage::paging::{Cursor, Page};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, QuerySelect,
@@ -18,7 +18,7 @@ use crate::domain::{Reservation, ReservationItem, State};
 use crate::entity::fulfillment_order as row;
 use crate::error::ReservationError;
 use crate::inventory_client::{ClosedHold, Outcome, RefusalKind};
-use crate::store::{Decision, Reservations, find, lapsed};
+use crate::store::{Decision, Reservations, find};
 
 /// A line of a fulfillment order: what ships from where.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,7 +124,7 @@ impl Reservations {
                     let reservation = find(txn, &id).await?.ok_or_else(|| ReservationError::NotFound(id.clone()))?;
                     match reservation.state {
                         State::Expiring => return Err(ReservationError::NotFound(id)),
-                        State::Active if reservation.expire_time <= now() => {
+                        State::Active if reservation.expire_time <= this.clock.now() => {
                             return Err(ReservationError::Closed { id, state: "expired" });
                         }
                         State::Cancelled => return Err(ReservationError::Closed { id, state: "cancelled" }),
@@ -135,7 +135,7 @@ impl Reservations {
                                 _ => Err(ReservationError::Closed { id, state: "fulfilled" }),
                             };
                         }
-                        State::Committing if lapsed(&reservation) => {
+                        State::Committing if this.lapsed(&reservation) => {
                             // Finish the order under way, but only for the call that started it.
                             return match order_of(txn, &id).await? {
                                 Some(order) if order.upstream_id == upstream_id => {
@@ -159,7 +159,7 @@ impl Reservations {
                         upstream_id,
                         lines: Vec::new(),
                         live_mode: reservation.live_mode,
-                        created_time: now(),
+                        created_time: this.clock.now(),
                     };
                     row::Entity::insert(order.to_row()?.into_active_model()).exec_without_returning(txn).await?;
                     this.claim(txn, reservation, State::Committing).await
@@ -209,6 +209,7 @@ impl Reservations {
             .collect();
         let id = reservation.id.clone();
         let token = reservation.claim.as_ref().map(|c| c.token.clone());
+        let time = self.clock.now();
         let (order, fulfilled) = self
             .db
             .write(|txn| {
@@ -221,7 +222,7 @@ impl Reservations {
                     {
                         reservation.state = State::Fulfilled;
                         reservation.allocations = allocations;
-                        reservation.updated_time = now();
+                        reservation.updated_time = time;
                         reservation.claim = None;
                         reservation.to_row()?.into_active_model().reset_all().update(txn).await?;
                         order.lines = lines;
@@ -264,7 +265,7 @@ impl Reservations {
             })
             .await?;
         if removed {
-            self.metrics.expired(reservation.expire_time);
+            self.metrics.expired(reservation.expire_time, self.clock.now());
         }
         Err(ReservationError::Closed { id, state })
     }

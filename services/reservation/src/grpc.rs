@@ -1,5 +1,6 @@
 //! The gRPC adapter: converts between the contract's messages and the domain, and nothing else.
 
+use chrono::{DateTime, Utc};
 use fulfillment_access::{ByMode, Need, Policy};
 use fulfillment_errors::{FieldViolation, Violations};
 use fulfillment_proto::common::v1 as common;
@@ -8,7 +9,7 @@ use fulfillment_proto::reservation::v1 as pb;
 use fulfillment_proto::reservation::v1::reservation_service_server::ReservationService;
 use fulfillment_proto::time::timestamp;
 use fulfillment_server::request::{non_empty, time_range};
-use fulfillment_storage::paging::{now, page_size};
+use fulfillment_storage::paging::page_size;
 use tonic::{Request, Response, Status};
 
 use crate::domain::{Address, NewReservation, Reservation, ReservationItem, ShippingChoice, State};
@@ -82,7 +83,9 @@ impl ReservationService for ReservationGrpc {
             expires_in_seconds: reservation.expires_in_seconds,
         };
         let created = reservations.create(request).await.map_err(status)?;
-        Ok(Response::new(pb::CreateReservationResponse { reservation: Some(reservation_to_proto(created)) }))
+        Ok(Response::new(pb::CreateReservationResponse {
+            reservation: Some(reservation_to_proto(created, reservations.clock.now())),
+        }))
     }
 
     async fn get_reservation(
@@ -91,7 +94,8 @@ impl ReservationService for ReservationGrpc {
     ) -> Result<Response<pb::GetReservationResponse>, Status> {
         let reservations = self.services.pick(&request)?;
         let reservation = reservations.get(&request.into_inner().id).await.map_err(status)?;
-        Ok(Response::new(pb::GetReservationResponse { reservation: Some(reservation_to_proto(reservation)) }))
+        let now = reservations.clock.now();
+        Ok(Response::new(pb::GetReservationResponse { reservation: Some(reservation_to_proto(reservation, now)) }))
     }
 
     async fn list_reservations(
@@ -118,7 +122,7 @@ impl ReservationService for ReservationGrpc {
         }
         let page = reservations.list(states, expired, created, size, &request.page_token).await.map_err(status)?;
         Ok(Response::new(pb::ListReservationsResponse {
-            reservations: page.items.into_iter().map(reservation_to_proto).collect(),
+            reservations: page.items.into_iter().map(|r| reservation_to_proto(r, reservations.clock.now())).collect(),
             next_page_token: page.next_page_token,
         }))
     }
@@ -129,7 +133,8 @@ impl ReservationService for ReservationGrpc {
     ) -> Result<Response<pb::CancelReservationResponse>, Status> {
         let reservations = self.services.pick(&request)?;
         let reservation = reservations.cancel(&request.into_inner().id).await.map_err(status)?;
-        Ok(Response::new(pb::CancelReservationResponse { reservation: Some(reservation_to_proto(reservation)) }))
+        let now = reservations.clock.now();
+        Ok(Response::new(pb::CancelReservationResponse { reservation: Some(reservation_to_proto(reservation, now)) }))
     }
 
     async fn create_fulfillment_order(
@@ -178,11 +183,12 @@ fn item_from_proto(item: pb::ReservationItem) -> ReservationItem {
     }
 }
 
-fn reservation_to_proto(reservation: Reservation) -> pb::Reservation {
+/// A reservation as the contract shows it at `now`: past its expiry, an active one reads expired.
+fn reservation_to_proto(reservation: Reservation, now: DateTime<Utc>) -> pb::Reservation {
     let state = match reservation.state {
         State::Pending => pb::ReservationState::Pending,
         // A change under way shows as where it started until it is made.
-        State::Active | State::Committing | State::Releasing if reservation.expire_time <= now() => {
+        State::Active | State::Committing | State::Releasing if reservation.expire_time <= now => {
             pb::ReservationState::Expired
         }
         State::Active | State::Committing | State::Releasing => pb::ReservationState::Active,

@@ -63,6 +63,7 @@ pub async fn run(
         let client = InventoryClient::new(inventory.clone(), timeout, &metrics, credentials);
         Reservations::new(db.clone(), client, config.reference.clone(), timing, reservation_metrics.clone())
             .with_limits(config.limits)
+            .with_clock(config.clock.clone())
     };
     let services = ByMode {
         live: service(&stores.live, live_credentials),

@@ -2,7 +2,6 @@
 
 use chrono::{DateTime, Utc};
 use fulfillment_server::Metrics;
-use fulfillment_storage::paging::now;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, Histogram};
 
@@ -47,10 +46,10 @@ impl ReservationMetrics {
         self.count("refused");
     }
 
-    /// Counts a reservation released and deleted after it expired at `expire_time`.
-    pub fn expired(&self, expire_time: DateTime<Utc>) {
+    /// Counts a reservation released and deleted at `now` after it expired at `expire_time`.
+    pub fn expired(&self, expire_time: DateTime<Utc>, now: DateTime<Utc>) {
         self.count("expired");
-        let lag = (now() - expire_time).to_std().unwrap_or_default();
+        let lag = (now - expire_time).to_std().unwrap_or_default();
         self.expiry_lag.record(lag.as_secs_f64(), &[]);
     }
 

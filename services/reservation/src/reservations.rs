@@ -5,7 +5,7 @@
 //! always has its hold (docs/architecture.md, "Reservations").
 
 use fulfillment_reference::{generate_id, is_valid_id};
-use fulfillment_storage::paging::{Cursor, Page, TimeRange, now};
+use fulfillment_storage::paging::{Cursor, Page, TimeRange};
 use fulfillment_storage::retry_lost_insert;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect};
@@ -14,7 +14,7 @@ use crate::domain::{NewReservation, Reservation, State};
 use crate::entity::reservation as row;
 use crate::error::ReservationError;
 use crate::inventory_client::{ClosedHold, Outcome, Refusal, RefusalKind};
-use crate::store::{Decision, Reservations, find, lapsed};
+use crate::store::{Decision, Reservations, find};
 
 impl Reservations {
     /// Reserves every item or none. The same id with the same content answers the same
@@ -24,7 +24,7 @@ impl Reservations {
         request.validate(&self.reference, max, self.limits).map_err(ReservationError::InvalidRequest)?;
         let default = self.timing.default_expires_in.as_secs() as i64;
         let expires_in = if request.expires_in_seconds == 0 { default } else { request.expires_in_seconds };
-        let time = now();
+        let time = self.clock.now();
         let candidate = Reservation {
             id: request.id.clone().unwrap_or_else(|| generate_id("res")),
             state: State::Pending,
@@ -83,7 +83,7 @@ impl Reservations {
                     }
                     match existing.state {
                         State::Active | State::Fulfilled | State::Cancelled => Ok(Decision::Settled(existing)),
-                        State::Pending if lapsed(&existing) => this.claim(txn, existing, State::Pending).await,
+                        State::Pending if this.lapsed(&existing) => this.claim(txn, existing, State::Pending).await,
                         _ => Err(ReservationError::Busy(existing.id)),
                     }
                 })
@@ -130,7 +130,7 @@ impl Reservations {
                 State::Committing.as_str(),
                 State::Releasing.as_str(),
             ]))
-            .add(row::Column::ExpireTime.lte(now()));
+            .add(row::Column::ExpireTime.lte(self.clock.now()));
         match expired {
             Some(true) => {
                 condition = condition
@@ -165,11 +165,11 @@ impl Reservations {
                     let reservation = find(txn, &id).await?.ok_or_else(|| ReservationError::NotFound(id.clone()))?;
                     match reservation.state {
                         State::Expiring => Err(ReservationError::NotFound(id)),
-                        State::Active | State::Releasing if reservation.expire_time <= now() => {
+                        State::Active | State::Releasing if reservation.expire_time <= this.clock.now() => {
                             Err(ReservationError::NotFound(id))
                         }
                         State::Active => this.claim(txn, reservation, State::Releasing).await,
-                        State::Releasing if lapsed(&reservation) => {
+                        State::Releasing if this.lapsed(&reservation) => {
                             this.claim(txn, reservation, State::Releasing).await
                         }
                         State::Cancelled => Ok(Decision::Settled(reservation)),
@@ -201,7 +201,7 @@ impl Reservations {
         reservation: Reservation,
         first_attempt: bool,
     ) -> Result<Reservation, ReservationError> {
-        if reservation.expire_time <= now() {
+        if reservation.expire_time <= self.clock.now() {
             return self.expired_before_held(reservation).await;
         }
         let mut insufficient = false;
@@ -284,7 +284,7 @@ impl Reservations {
         match released {
             Ok(()) => {
                 if self.remove(&reservation, state).await? {
-                    self.metrics.expired(reservation.expire_time);
+                    self.metrics.expired(reservation.expire_time, self.clock.now());
                 }
                 Ok(())
             }
@@ -366,8 +366,11 @@ mod tests {
             let reservations = service(&database).await;
             let mut lapsed = active(&reservations, "r").await;
             lapsed.state = State::Releasing;
-            lapsed.expire_time = now() - chrono::Duration::seconds(1);
-            lapsed.claim = Some(Claim { token: "claim_crashed".into(), until: now() - chrono::Duration::seconds(1) });
+            lapsed.expire_time = fulfillment_storage::paging::now() - chrono::Duration::seconds(1);
+            lapsed.claim = Some(Claim {
+                token: "claim_crashed".into(),
+                until: fulfillment_storage::paging::now() - chrono::Duration::seconds(1),
+            });
             row::Entity::update(lapsed.to_row().expect("a row").into_active_model().reset_all())
                 .exec(reservations.db.connection())
                 .await

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fulfillment_reference::{ReferenceData, generate_id};
+use fulfillment_storage::Clock;
 use fulfillment_storage::Database;
-use fulfillment_storage::paging::now;
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
@@ -44,6 +44,8 @@ pub struct Reservations {
     pub(crate) metrics: ReservationMetrics,
     pub(crate) limits: Limits,
     pub(crate) live_mode: bool,
+    /// Where every operation reads the time.
+    pub(crate) clock: Clock,
 }
 
 /// What a transaction decided to do with a reservation.
@@ -72,7 +74,14 @@ impl Reservations {
             metrics,
             limits: Limits::default(),
             live_mode: true,
+            clock: Clock::system(),
         }
+    }
+
+    /// The same service reading the time from `clock` (a test's, which it moves forward).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The same service with other bounds on a reservation's size.
@@ -87,10 +96,15 @@ impl Reservations {
         self
     }
 
+    /// Whether a reservation's claim has run out, so another may take the change over.
+    pub(crate) fn lapsed(&self, reservation: &Reservation) -> bool {
+        reservation.claim.as_ref().is_none_or(|claim| claim.until <= self.clock.now())
+    }
+
     /// A fresh claim: a token of its own, lasting the lease.
     pub(crate) fn new_claim(&self) -> Claim {
         let lease = chrono::Duration::from_std(self.timing.claim_lease).unwrap_or(chrono::Duration::seconds(30));
-        Claim { token: generate_id("claim"), until: now() + lease }
+        Claim { token: generate_id("claim"), until: self.clock.now() + lease }
     }
 
     /// Moves a reservation to `state` under a fresh claim. Every write to a reservation row changes
@@ -120,13 +134,14 @@ impl Reservations {
         change: impl Fn(&mut Reservation) + Clone + Send + Sync + 'static,
     ) -> Result<Reservation, ReservationError> {
         // One statement on the hot path; a worker that lost its claim then reads what is stored.
+        let time = self.clock.now();
         let (reservation, applied) = self
             .db
             .write_statement(|db| {
                 let (claimed, mut changed, change) = (claimed.clone(), claimed.clone(), change.clone());
                 Box::pin(async move {
                     change(&mut changed);
-                    changed.updated_time = now();
+                    changed.updated_time = time;
                     changed.claim = None;
                     if write_back(db, &claimed, from, &changed).await? {
                         return Ok::<_, ReservationError>((changed, true));
@@ -244,11 +259,6 @@ async fn write_back(
         .exec(txn)
         .await?;
     Ok(updated.rows_affected > 0)
-}
-
-/// Whether a reservation's claim has run out, so another may take the change over.
-pub(crate) fn lapsed(reservation: &Reservation) -> bool {
-    reservation.claim.as_ref().is_none_or(|claim| claim.until <= now())
 }
 
 /// A reservation with its claim, locked for the transaction that reads it.

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use fulfillment_storage::paging::now;
 use sea_orm::{ColumnTrait, Condition};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -25,7 +24,7 @@ impl Reservations {
         loop {
             let due = Condition::all()
                 .add(row::Column::State.eq(State::Active.as_str()))
-                .add(row::Column::ExpireTime.lte(now()));
+                .add(row::Column::ExpireTime.lte(self.clock.now()));
             let expired = self.claim_batch(due, Some(State::Expiring), BATCH).await?;
             let count = expired.len();
             // Concurrently, so that every claim of the batch is done well within its lease.
@@ -51,7 +50,11 @@ impl Reservations {
                 State::Committing.as_str(),
                 State::Expiring.as_str(),
             ]))
-            .add(Condition::any().add(row::Column::ClaimedUntil.is_null()).add(row::Column::ClaimedUntil.lte(now())));
+            .add(
+                Condition::any()
+                    .add(row::Column::ClaimedUntil.is_null())
+                    .add(row::Column::ClaimedUntil.lte(self.clock.now())),
+            );
         let stalled = self.claim_batch(unfinished, None, BATCH).await?;
         handled += stalled.len();
         let mut work = JoinSet::new();

@@ -5,12 +5,14 @@
 //! serialization failures, and one classification of database errors.
 
 mod classify;
+mod clock;
 mod database;
 pub mod paging;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use classify::{DbFailure, classify};
+pub use clock::Clock;
 pub use database::{Backend, Database, PoolConfig, TransactionError, TransactionFuture, retry_lost_insert};
 mod migrate;
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fulfillment_proto::inventory::v1 as pb;
-use suite_tests::{Backend, Spawn, on_every_backend};
+use suite_tests::{Backend, Clock, Spawn, on_every_backend};
 use tonic::Code;
 
 use crate::inventory_support::*;
@@ -74,13 +74,20 @@ async fn commit_ships_the_units_and_writes_the_ledger(backend: Backend) {
 }
 
 async fn a_hold_is_found_again_after_its_expiry_time(backend: Backend) {
-    let (_inventory, mut client) = Spawn::on(backend).inventory().await;
+    let clock = Clock::adjustable();
+    let (_inventory, mut client) = Spawn::on(backend).clock(&clock).inventory().await;
     warehouse(&mut client, "w", &[], 0).await;
     stocked(&mut client, &[("a", "w", 5)]).await;
     let mut request = hold_request("brief", vec![line("a", 1)], "US");
     request.expire_time = Some(prost_types::Timestamp::from(std::time::SystemTime::now() + Duration::from_millis(300)));
     let placed = place(&mut client, request.clone()).await.expect("held");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    clock.advance(Duration::from_secs(3600));
+    // A new hold whose expiry the Inventory's clock has passed is refused, while a retry of the
+    // placed one still finds it.
+    let mut late = hold_request("late", vec![line("a", 1)], "US");
+    late.expire_time = Some(prost_types::Timestamp::from(std::time::SystemTime::now() + Duration::from_secs(60)));
+    let refused = place(&mut client, late).await.expect_err("an expiry the Inventory's clock has passed");
+    assert_eq!(refused.code(), Code::InvalidArgument);
     let again = place(&mut client, request).await.expect("a retry after the expiry finds the hold");
     assert_eq!(again.created_time, placed.created_time);
 }

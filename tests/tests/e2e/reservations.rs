@@ -6,7 +6,7 @@ use std::time::Duration;
 use fulfillment_proto::common::v1::Address;
 use fulfillment_proto::reservation::v1 as pb;
 use fulfillment_proto::reservation::v1::reservation_service_client::ReservationServiceClient;
-use suite_tests::{Backend, RunningService, Spawn, on_every_backend};
+use suite_tests::{Backend, Clock, RunningService, Spawn, on_every_backend};
 use tonic::Code;
 
 use crate::inventory_support::*;
@@ -280,12 +280,21 @@ async fn an_order_must_carry_the_reservations_items(backend: Backend) {
 }
 
 async fn a_lapsed_reservation_reads_as_expired_before_the_sweep(backend: Backend) {
-    let (_i, mut inventory, _r, mut reservations) =
-        suite(backend, &[("a", 5)], &[("RESERVATION_SWEEP_MS", "600000")]).await;
+    let (inventory_service, mut inventory) = Spawn::on(backend).inventory().await;
+    warehouse(&mut inventory, "w", &[], 0).await;
+    item(&mut inventory, "a").await;
+    receive(&mut inventory, "a", "w", 5).await;
+    let clock = Clock::adjustable();
+    let (_r, mut reservations) = Spawn::on(backend)
+        .with(&[("RESERVATION_SWEEP_MS", "600000")])
+        .clock(&clock)
+        .reservation(inventory_service.address)
+        .await;
     let mut request = document_reservation("lapsed", &[("a", 1)]);
-    request.expires_in_seconds = 1;
+    request.expires_in_seconds = 60;
     reserve(&mut reservations, request).await.expect("reserved");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(get(&mut reservations, "lapsed").await.expect("active").state(), pb::ReservationState::Active);
+    clock.advance(Duration::from_secs(61));
     assert_eq!(get(&mut reservations, "lapsed").await.expect("not swept yet").state(), pb::ReservationState::Expired);
     let list = |state: pb::ReservationState| pb::ListReservationsRequest { state: state.into(), ..Default::default() };
     let active = reservations.list_reservations(list(pb::ReservationState::Active)).await.expect("list").into_inner();

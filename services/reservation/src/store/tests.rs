@@ -9,6 +9,7 @@ use tonic::transport::Channel;
 use super::*;
 use crate::domain::{Address, ReservationItem};
 use crate::migration::Migrator;
+use fulfillment_storage::paging::now;
 
 /// The service over a fresh database, with an Inventory that is never called.
 pub(crate) async fn service(database: &TestDatabase) -> Reservations {
