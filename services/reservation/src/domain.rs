@@ -25,25 +25,7 @@ impl Default for Limits {
     }
 }
 
-/// Where a reservation is in its life. The `…ing` states are changes under way: the replica that
-/// claimed the reservation finishes them, or another does once its claim lapses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
-    /// The hold is being placed.
-    Pending,
-    /// The stock is held.
-    Active,
-    /// A cancellation is releasing the hold.
-    Releasing,
-    /// Cancelled; the hold is released.
-    Cancelled,
-    /// A fulfillment order is committing the hold.
-    Committing,
-    /// A fulfillment order committed the hold.
-    Fulfilled,
-    /// Past its expiry: the hold is being released and the reservation deleted.
-    Expiring,
-}
+pub use crate::entity::reservation::State;
 
 impl State {
     /// The stored name.
@@ -57,21 +39,6 @@ impl State {
             State::Fulfilled => "fulfilled",
             State::Expiring => "expiring",
         }
-    }
-
-    /// The state a stored name stands for.
-    pub(crate) fn from_name(value: &str) -> Option<Self> {
-        [
-            State::Pending,
-            State::Active,
-            State::Releasing,
-            State::Cancelled,
-            State::Committing,
-            State::Fulfilled,
-            State::Expiring,
-        ]
-        .into_iter()
-        .find(|state| state.as_str() == value)
     }
 }
 

@@ -256,7 +256,7 @@ impl Reservations {
                     row::Entity::delete_many().filter(row::Column::ReservationId.eq(id.clone())).exec(txn).await?;
                     let deleted = crate::entity::reservation::Entity::delete_many()
                         .filter(crate::entity::reservation::Column::Id.eq(id))
-                        .filter(crate::entity::reservation::Column::State.eq(State::Committing.as_str()))
+                        .filter(crate::entity::reservation::Column::State.eq(State::Committing))
                         .filter(crate::entity::reservation::Column::ClaimToken.eq(token))
                         .exec(txn)
                         .await?;

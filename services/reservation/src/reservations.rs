@@ -121,20 +121,16 @@ impl Reservations {
         let cursor = Cursor::decode(page_token).map_err(ReservationError::invalid)?;
         let mut condition = Condition::all().add(created.condition(row::Column::CreatedTime));
         if !states.is_empty() {
-            condition = condition.add(row::Column::State.is_in(states.iter().map(|s| s.as_str())));
+            condition = condition.add(row::Column::State.is_in(states.iter().copied()));
         }
         // An active reservation past its expiry reads as expired until the sweeper removes it.
         let lapsed_active = Condition::all()
-            .add(row::Column::State.is_in([
-                State::Active.as_str(),
-                State::Committing.as_str(),
-                State::Releasing.as_str(),
-            ]))
+            .add(row::Column::State.is_in([State::Active, State::Committing, State::Releasing]))
             .add(row::Column::ExpireTime.lte(self.clock.now()));
         match expired {
             Some(true) => {
-                condition = condition
-                    .add(Condition::any().add(lapsed_active).add(row::Column::State.eq(State::Expiring.as_str())))
+                condition =
+                    condition.add(Condition::any().add(lapsed_active).add(row::Column::State.eq(State::Expiring)))
             }
             Some(false) => condition = condition.add(lapsed_active.not()),
             None => {}

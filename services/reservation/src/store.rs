@@ -192,7 +192,7 @@ impl Reservations {
                 Box::pin(async move {
                     let deleted = row::Entity::delete_many()
                         .filter(row::Column::Id.eq(id))
-                        .filter(row::Column::State.eq(from.as_str()))
+                        .filter(row::Column::State.eq(from))
                         .filter(row::Column::ClaimToken.eq(token))
                         .exec(txn)
                         .await?;
@@ -251,7 +251,7 @@ async fn write_back(
     let updated = row::Entity::update_many()
         .set(changed.to_row()?.into_active_model().reset_all())
         .filter(row::Column::Id.eq(claimed.id.clone()))
-        .filter(row::Column::State.eq(from.as_str()))
+        .filter(row::Column::State.eq(from))
         .filter(match &claimed.claim {
             Some(claim) => row::Column::ClaimToken.eq(claim.token.clone()),
             None => row::Column::ClaimToken.is_null(),
@@ -276,8 +276,7 @@ impl Reservation {
             service_level: row.shipping_service_level.clone().unwrap_or_default(),
         });
         Ok(Self {
-            state: State::from_name(&row.state)
-                .ok_or_else(|| DbErr::Type(format!("unknown reservation state '{}'", row.state)))?,
+            state: row.state,
             items: serde_json::from_str(&row.items).map_err(json)?,
             ship_to: serde_json::from_str(&row.ship_to).map_err(json)?,
             allocations: serde_json::from_str(&row.allocations).map_err(json)?,
@@ -299,7 +298,7 @@ impl Reservation {
         let json = |e: serde_json::Error| DbErr::Json(e.to_string());
         Ok(row::Model {
             id: self.id.clone(),
-            state: self.state.as_str().to_owned(),
+            state: self.state,
             items: serde_json::to_string(&self.items).map_err(json)?,
             ship_to: serde_json::to_string(&self.ship_to).map_err(json)?,
             ship_to_country: self.ship_to.country.clone(),

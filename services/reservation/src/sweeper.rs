@@ -23,7 +23,7 @@ impl Reservations {
         let mut handled = 0;
         loop {
             let due = Condition::all()
-                .add(row::Column::State.eq(State::Active.as_str()))
+                .add(row::Column::State.eq(State::Active))
                 .add(row::Column::ExpireTime.lte(self.clock.now()));
             let expired = self.claim_batch(due, Some(State::Expiring), BATCH).await?;
             let count = expired.len();
@@ -44,12 +44,7 @@ impl Reservations {
             }
         }
         let unfinished = Condition::all()
-            .add(row::Column::State.is_in([
-                State::Pending.as_str(),
-                State::Releasing.as_str(),
-                State::Committing.as_str(),
-                State::Expiring.as_str(),
-            ]))
+            .add(row::Column::State.is_in([State::Pending, State::Releasing, State::Committing, State::Expiring]))
             .add(
                 Condition::any()
                     .add(row::Column::ClaimedUntil.is_null())

@@ -5,8 +5,7 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
-    /// pending, active, releasing, cancelled, committing, fulfilled or expiring.
-    pub state: String,
+    pub state: State,
     /// The items as requested, as JSON.
     #[sea_orm(column_type = "Text")]
     pub items: String,
@@ -35,3 +34,32 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Where a reservation is in its life, stored by name (the names rows have always had). The `…ing`
+/// states are changes under way: the replica that claimed the reservation finishes them, or another
+/// does once its claim lapses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum State {
+    /// The hold is being placed.
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    /// The stock is held.
+    #[sea_orm(string_value = "active")]
+    Active,
+    /// A cancellation is releasing the hold.
+    #[sea_orm(string_value = "releasing")]
+    Releasing,
+    /// Cancelled; the hold is released.
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
+    /// A fulfillment order is committing the hold.
+    #[sea_orm(string_value = "committing")]
+    Committing,
+    /// A fulfillment order committed the hold.
+    #[sea_orm(string_value = "fulfilled")]
+    Fulfilled,
+    /// Past its expiry: the hold is being released and the reservation deleted.
+    #[sea_orm(string_value = "expiring")]
+    Expiring,
+}
