@@ -21,38 +21,7 @@ pub type StockMovement = stock_movement::Model;
 /// A stored warehouse.
 pub type Warehouse = warehouse::Model;
 
-/// Who is calling, known by service key: the Catalog may change the items its SKUs own and the
-/// Reservation service may close the holds it placed; nobody else may do either.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Caller {
-    /// The Catalog service, keeping a SKU's item in step.
-    Catalog,
-    /// The Reservation service, placing and closing its reservations' holds.
-    Reservation,
-    /// Anyone else.
-    Client,
-}
-
-impl Caller {
-    const ALL: [Caller; 3] = [Caller::Catalog, Caller::Reservation, Caller::Client];
-
-    /// The name a hold records of who placed it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Caller::Catalog => "catalog",
-            Caller::Reservation => "reservation",
-            Caller::Client => "client",
-        }
-    }
-
-    /// The caller a stored name stands for.
-    pub(crate) fn parse(value: &str) -> Result<Self, sea_orm::DbErr> {
-        Self::ALL
-            .into_iter()
-            .find(|caller| caller.as_str() == value)
-            .ok_or_else(|| sea_orm::DbErr::Type(format!("unknown caller '{value}'")))
-    }
-}
+pub use crate::entity::hold::Caller;
 
 /// Collects violations and turns them into one error.
 pub(crate) fn check(violations: fulfillment_errors::Violations) -> Result<(), crate::InventoryError> {

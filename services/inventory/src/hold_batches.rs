@@ -212,7 +212,7 @@ mod tests {
             expire_time: now + Duration::minutes(10),
             created_time: now,
             updated_time: now,
-            placed_by: Some(Caller::Client.as_str().to_owned()),
+            placed_by: Some(Caller::Client),
         };
         hold::Entity::insert(taken.into_active_model()).exec_without_returning(&other).await.expect("insert");
 

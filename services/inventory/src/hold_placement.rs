@@ -84,7 +84,7 @@ pub(crate) async fn place_holds(
             expire_time,
             created_time: time,
             updated_time: time,
-            placed_by: Some(request.placed_by.as_str().to_owned()),
+            placed_by: Some(request.placed_by),
         });
         // In the order a stored hold is read back in.
         allocations

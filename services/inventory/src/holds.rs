@@ -236,8 +236,7 @@ async fn close_hold(
         .await?
         .ok_or_else(|| InventoryError::HoldNotFound(id.to_owned()))?;
     if let Some(caller) = caller {
-        let placed_by = row.placed_by.as_deref().map(Caller::parse).transpose()?;
-        guard_closer(id, placed_by, caller)?;
+        guard_closer(id, row.placed_by, caller)?;
     }
     let current = row.state;
     if current != HoldState::Held {

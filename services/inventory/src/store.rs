@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use crate::InventoryError;
-use crate::domain::{Caller, Hold, HoldLine, InventoryItem, StockLevel, Warehouse};
+use crate::domain::{Hold, HoldLine, InventoryItem, StockLevel, Warehouse};
 use crate::entity::{hold, hold_allocation, inventory_item, stock_level, warehouse, warehouse_ship_to};
 
 /// How a read locks the rows it finds until the transaction ends (on PostgreSQL; SQLite's writers
@@ -126,7 +126,7 @@ pub(crate) async fn load_hold(db: &impl ConnectionTrait, row: hold::Model) -> Re
         ship_to_country: row.ship_to_country,
         lines,
         allocations,
-        placed_by: row.placed_by.as_deref().map(Caller::parse).transpose()?,
+        placed_by: row.placed_by,
         expire_time: row.expire_time,
         created_time: row.created_time,
         updated_time: row.updated_time,

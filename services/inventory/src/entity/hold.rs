@@ -14,9 +14,8 @@ pub struct Model {
     pub expire_time: DateTimeUtc,
     pub created_time: DateTimeUtc,
     pub updated_time: DateTimeUtc,
-    /// Who placed it: `reservation`, `catalog` or `client`; NULL for holds from before it was
-    /// recorded.
-    pub placed_by: Option<String>,
+    /// Who placed it; NULL for holds from before it was recorded.
+    pub placed_by: Option<Caller>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -40,4 +39,21 @@ pub enum HoldState {
     /// The hold lapsed and the Inventory released it.
     #[sea_orm(string_value = "expired")]
     Expired,
+}
+
+/// Who is calling, known by service key: the Catalog may change the items its SKUs own and the
+/// Reservation service may close the holds it placed; nobody else may do either. A hold stores who
+/// placed it by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum Caller {
+    /// The Catalog service, keeping a SKU's item in step.
+    #[sea_orm(string_value = "catalog")]
+    Catalog,
+    /// The Reservation service, placing and closing its reservations' holds.
+    #[sea_orm(string_value = "reservation")]
+    Reservation,
+    /// Anyone else.
+    #[sea_orm(string_value = "client")]
+    Client,
 }
