@@ -410,10 +410,11 @@ impl<'a> Spawn<'a> {
     /// a plaintext client cannot reach). The test's settings may name another Inventory.
     pub async fn start_catalog(mut self, inventory_url: &str) -> RunningService {
         self.settings.insert(0, ("CATALOG_INVENTORY_URL".to_owned(), inventory_url.to_owned()));
-        let settings = self.settings;
+        let (settings, clock) = (self.settings, self.clock);
         start(self.store, "CATALOG", |env, listeners, stopped| async move {
             let env = env.with(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            let config = catalog::CatalogConfig::from_env(&env).expect("valid test configuration");
+            let mut config = catalog::CatalogConfig::from_env(&env).expect("valid test configuration");
+            config.clock = clock;
             catalog::run(config, listeners, async move { drop(stopped.await) }).await
         })
         .await

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fulfillment_reference::ReferenceData;
-use fulfillment_storage::Database;
+use fulfillment_storage::{Clock, Database};
 
 use crate::inventory_client::InventoryItems;
 use crate::metrics::CatalogMetrics;
@@ -25,6 +25,8 @@ pub struct Catalog {
     pub(crate) metrics: CatalogMetrics,
     /// Whether this is the live store (or the test store) of its service.
     pub(crate) live_mode: bool,
+    /// Where every operation reads the time.
+    pub(crate) clock: Clock,
 }
 
 impl Catalog {
@@ -38,7 +40,14 @@ impl Catalog {
         metrics: CatalogMetrics,
     ) -> Self {
         let sagas = Sagas::new(db.clone(), items.clone(), saga_lease, metrics.clone());
-        Self { db, reference: Arc::new(reference), items, sagas, metrics, live_mode: true }
+        Self { db, reference: Arc::new(reference), items, sagas, metrics, live_mode: true, clock: Clock::system() }
+    }
+
+    /// The same Catalog reading the time from `clock` (a test's, which it moves forward).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.sagas = self.sagas.with_clock(clock.clone());
+        self.clock = clock;
+        self
     }
 
     /// The same Catalog as the store of test-mode SKUs: what it makes says `live_mode` false.

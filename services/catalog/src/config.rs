@@ -5,6 +5,7 @@ use fulfillment_reference::ReferenceData;
 use fulfillment_server::config::{ConfigError, Env};
 use fulfillment_server::tls::ClientTls;
 use fulfillment_server::{ServiceSettings, reference_data};
+use fulfillment_storage::Clock;
 
 /// Where the Catalog listens unless `CATALOG_LISTEN_ADDR` says otherwise.
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50051";
@@ -37,6 +38,8 @@ pub struct CatalogConfig {
     pub saga_lease: Duration,
     /// `CATALOG_SERVICE_KEY` (required), the key cache and the per-key rate limits.
     pub access: AccessSettings,
+    /// Where the service reads the time: the system's, unless a test hands in its own.
+    pub clock: Clock,
 }
 
 impl CatalogConfig {
@@ -57,6 +60,7 @@ impl CatalogConfig {
             saga_recovery_interval: env.interval_or("CATALOG_SAGA_RECOVERY_MS", Duration::from_secs(1))?,
             saga_lease: env.interval_or("CATALOG_SAGA_LEASE_MS", Duration::from_secs(30))?,
             access: AccessSettings::from_env(env, "CATALOG")?,
+            clock: Clock::system(),
         })
         .map(|mut config: Self| {
             // A saga's driver must finish its calls before its claim lapses: a recovery makes up to

@@ -58,6 +58,7 @@ pub async fn run(
     let catalog = |db: &Database, credentials| {
         let items = InventoryItems::new(inventory.clone(), timeout, &metrics, credentials);
         Catalog::new(db.clone(), config.reference.clone(), items, config.saga_lease, catalog_metrics.clone())
+            .with_clock(config.clock.clone())
     };
     let catalogs = ByMode {
         live: catalog(&stores.live, live_credentials),

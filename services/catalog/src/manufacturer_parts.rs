@@ -2,7 +2,7 @@
 //! registering, listing and removing a pair no managed SKU relies on.
 
 use fulfillment_reference::{MAX_SHORT_TEXT, validate_text};
-use fulfillment_storage::paging::{Cursor, Page, now};
+use fulfillment_storage::paging::{Cursor, Page};
 
 use crate::catalog::Catalog;
 use crate::domain::validate_part_key;
@@ -20,7 +20,7 @@ impl Catalog {
         let part = ManufacturerPart {
             manufacturer_id: manufacturer_id.to_owned(),
             part_number: part_number.to_owned(),
-            created_time: now(),
+            created_time: self.clock.now(),
         };
         self.db
             .write(|txn| {

@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use fulfillment_server::calls::Outcome;
-use fulfillment_storage::Database;
+use fulfillment_storage::{Clock, Database};
 use sea_orm::ConnectionTrait;
 
 use crate::domain::Sku;
@@ -37,6 +37,8 @@ pub(crate) struct Sagas {
     /// How long a saga's driver owns it before recovery may take over.
     lease: chrono::Duration,
     metrics: CatalogMetrics,
+    /// Where leases read the time.
+    clock: Clock,
 }
 
 impl Sagas {
@@ -44,7 +46,13 @@ impl Sagas {
     /// `lease`.
     pub(crate) fn new(db: Database, items: InventoryItems, lease: Duration, metrics: CatalogMetrics) -> Self {
         let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
-        Self { db, items, lease, metrics }
+        Self { db, items, lease, metrics, clock: Clock::system() }
+    }
+
+    /// The same driver reading the time from `clock`.
+    pub(crate) fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The same driver over the store of test-mode SKUs, setting that store's gauges.
@@ -68,7 +76,7 @@ impl Sagas {
         if previous.and_then(ItemSpec::of) == desired.and_then(ItemSpec::of) {
             return Ok(None);
         }
-        Ok(Some(store::insert_saga(txn, sku_id, previous, desired, self.lease).await?))
+        Ok(Some(store::insert_saga(txn, sku_id, previous, desired, self.lease, self.clock.now()).await?))
     }
 
     /// Drives the saga a write opened, if any.
@@ -167,10 +175,10 @@ impl Sagas {
 
     /// Claims one saga whose claim lapsed, if any, skipping those other replicas hold.
     async fn claim_lapsed(&self) -> Result<Option<Saga>, CatalogError> {
-        let lease = self.lease;
+        let (lease, now) = (self.lease, self.clock.now());
         self.db
             .write(|txn| {
-                Box::pin(async move { store::claim_lapsed_saga(txn, lease).await.map_err(CatalogError::from) })
+                Box::pin(async move { store::claim_lapsed_saga(txn, lease, now).await.map_err(CatalogError::from) })
             })
             .await
     }

@@ -3,7 +3,7 @@
 //! (docs/architecture.md, "The saga").
 
 use fulfillment_reference::{generate_id, validate_sku_id};
-use fulfillment_storage::paging::{Cursor, Page, now};
+use fulfillment_storage::paging::{Cursor, Page};
 use fulfillment_storage::retry_lost_insert;
 use sea_orm::ConnectionTrait;
 
@@ -144,7 +144,7 @@ impl Catalog {
     fn prepare_new(&self, id: String, mut attributes: SkuAttributes) -> Result<Sku, CatalogError> {
         let validated = validate(&mut attributes, &self.reference).map_err(CatalogError::InvalidRequest)?;
         attributes.fulfill.get_or_insert(false);
-        let time = now();
+        let time = self.clock.now();
         Ok(Sku {
             id,
             attributes,
@@ -165,7 +165,7 @@ impl Catalog {
         changes.apply_to(&mut sku.attributes);
         let validated = validate(&mut sku.attributes, &self.reference).map_err(CatalogError::InvalidRequest)?;
         sku.physical = validated.physical;
-        sku.updated_time = now().max(sku.created_time);
+        sku.updated_time = self.clock.now().max(sku.created_time);
         let sku = self.check_managed_part(txn, sku).await?;
         store::update_sku(txn, &sku).await?;
         let saga = self.sagas.open_saga(txn, Some(&existing), Some(&sku)).await?;

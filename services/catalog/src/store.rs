@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use fulfillment_reference::generate_id;
-use fulfillment_storage::paging::{Cursor, now};
+use fulfillment_storage::paging::Cursor;
 use sea_orm::sea_query::{LockBehavior, LockType, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait,
@@ -235,14 +235,15 @@ pub(crate) async fn insert_saga(
     previous: Option<&Sku>,
     desired: Option<&Sku>,
     lease: chrono::Duration,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Saga, DbErr> {
     let row = sku_saga::Model {
         sku_id,
         previous: to_json(previous)?,
         desired: to_json(desired)?,
         claim_token: generate_id("claim"),
-        claimed_until: now() + lease,
-        created_time: now(),
+        claimed_until: now + lease,
+        created_time: now,
     };
     sku_saga::Entity::insert(row.clone().into_active_model()).exec_without_returning(db).await?;
     Saga::from_row(row)
@@ -253,9 +254,10 @@ pub(crate) async fn insert_saga(
 pub(crate) async fn claim_lapsed_saga(
     db: &impl ConnectionTrait,
     lease: chrono::Duration,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Saga>, DbErr> {
     let row = sku_saga::Entity::find()
-        .filter(sku_saga::Column::ClaimedUntil.lte(now()))
+        .filter(sku_saga::Column::ClaimedUntil.lte(now))
         .order_by_asc(sku_saga::Column::ClaimedUntil)
         .limit(1)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
@@ -263,7 +265,7 @@ pub(crate) async fn claim_lapsed_saga(
         .await?;
     let Some(mut row) = row else { return Ok(None) };
     row.claim_token = generate_id("claim");
-    row.claimed_until = now() + lease;
+    row.claimed_until = now + lease;
     row.clone().into_active_model().reset_all().update(db).await?;
     Saga::from_row(row).map(Some)
 }

@@ -4,7 +4,7 @@
 use fulfillment_proto::catalog::v1 as pb;
 use fulfillment_proto::inventory::v1 as inv;
 use fulfillment_proto::inventory::v1::inventory_service_client::InventoryServiceClient;
-use suite_tests::{Backend, RunningService, Spawn, on_every_backend};
+use suite_tests::{Backend, Clock, RunningService, Spawn, on_every_backend};
 use tonic::Code;
 
 use crate::metrics::{Figures, eventually};
@@ -215,12 +215,14 @@ async fn an_inventory_slower_than_the_deadline_is_unavailable_then_settled(backe
     let (inventory_service, mut inventory) = Spawn::on(backend).inventory().await;
     let slow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let proxy = suite_tests::slow_proxy(inventory_service.address, slow.clone()).await;
+    // The lease lapses when the test moves the Catalog's clock, not after a wait.
     let settings = [
         ("CATALOG_INVENTORY_TIMEOUT_MS", "200"),
-        ("CATALOG_SAGA_LEASE_MS", "300"),
+        ("CATALOG_SAGA_LEASE_MS", "60000"),
         ("CATALOG_SAGA_RECOVERY_MS", "100"),
     ];
-    let (catalog_service, mut catalog) = Spawn::on(backend).with(&settings).catalog(proxy).await;
+    let clock = Clock::adjustable();
+    let (catalog_service, mut catalog) = Spawn::on(backend).with(&settings).clock(&clock).catalog(proxy).await;
     register_part(&mut catalog, "20013", "DEMOPARTNUMBER2").await;
     assert_consistent(&mut catalog).await;
 
@@ -234,6 +236,7 @@ async fn an_inventory_slower_than_the_deadline_is_unavailable_then_settled(backe
     let open = |f: &Figures| f.get("catalog_sagas_open", &[("live_mode", "true")]) == Some(1.0);
     assert!(open(&eventually(&catalog_service, open).await), "recovery counts the open saga");
     slow.store(false, std::sync::atomic::Ordering::Relaxed);
+    clock.advance(std::time::Duration::from_secs(120));
 
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
