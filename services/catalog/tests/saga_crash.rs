@@ -8,8 +8,8 @@ use fulfillment_proto::catalog::v1 as pb;
 use fulfillment_proto::catalog::v1::catalog_service_client::CatalogServiceClient;
 use fulfillment_proto::inventory::v1 as inv;
 use fulfillment_storage::Backend;
-use fulfillment_storage::testing::{TestDatabase, backends};
-use suite_tests::{Spawn, run_inventory_at, start_process};
+use fulfillment_storage::testing::TestDatabase;
+use suite_tests::{Spawn, on_every_backend, run_inventory_at, start_process};
 use tonic::Code;
 
 type Catalog = CatalogServiceClient<suite_tests::KeyedChannel>;
@@ -114,33 +114,29 @@ async fn delete(catalog: &mut Catalog) {
     assert!(answer.is_err(), "the process died before answering");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_create_killed_before_the_inventory_call_is_compensated() {
-    for backend in backends() {
-        assert_eq!(crash_during(backend, "after_saga_record", false, create).await, (false, false), "{backend:?}");
-    }
+async fn a_create_killed_before_the_inventory_call_is_compensated(backend: Backend) {
+    assert_eq!(crash_during(backend, "after_saga_record", false, create).await, (false, false), "{backend:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_create_killed_after_the_item_was_made_goes_forward() {
-    for backend in backends() {
-        assert_eq!(crash_during(backend, "after_item", false, create).await, (true, true), "{backend:?}");
-    }
+on_every_backend!(a_create_killed_before_the_inventory_call_is_compensated);
+
+async fn a_create_killed_after_the_item_was_made_goes_forward(backend: Backend) {
+    assert_eq!(crash_during(backend, "after_item", false, create).await, (true, true), "{backend:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_delete_killed_after_the_item_went_goes_forward() {
-    for backend in backends() {
-        assert_eq!(crash_during(backend, "after_item", true, delete).await, (false, false), "{backend:?}");
-    }
+on_every_backend!(a_create_killed_after_the_item_was_made_goes_forward);
+
+async fn a_delete_killed_after_the_item_went_goes_forward(backend: Backend) {
+    assert_eq!(crash_during(backend, "after_item", true, delete).await, (false, false), "{backend:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_delete_killed_before_the_inventory_call_is_compensated() {
-    for backend in backends() {
-        assert_eq!(crash_during(backend, "after_saga_record", true, delete).await, (true, true), "{backend:?}");
-    }
+on_every_backend!(a_delete_killed_after_the_item_went_goes_forward);
+
+async fn a_delete_killed_before_the_inventory_call_is_compensated(backend: Backend) {
+    assert_eq!(crash_during(backend, "after_saga_record", true, delete).await, (true, true), "{backend:?}");
 }
+
+on_every_backend!(a_delete_killed_before_the_inventory_call_is_compensated);
 
 /// A small deterministic pseudo-random sequence, so a failing run can be replayed.
 struct Lcg(u64);
@@ -175,64 +171,62 @@ async fn random_change(catalog: &mut Catalog, random: &mut Lcg) -> bool {
     false
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn random_changes_through_catalog_and_inventory_crashes_end_consistent() {
-    for backend in backends() {
-        // The Inventory runs in this process so it can be dropped mid-flight and started again.
-        let inventory_database = TestDatabase::create(backend).await.expect("a database");
-        let inventory_address =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address");
-        let mut inventory = run_inventory_at(inventory_database.url(), inventory_address).await;
-        let database = TestDatabase::create(backend).await.expect("a database");
-        let mut random = Lcg(0x5eed);
-        // Managed SKUs created, items and all: the run is not all compensations. How many are
-        // left at the end is chance (later deletes and unmanaging count as much as creates).
-        let mut created = 0;
-        for round in 0..4 {
-            let (mut child, mut catalog) = start(database.url(), inventory_address, None).await;
-            let part = pb::RegisterManufacturerPartRequest {
-                manufacturer_id: "20013".into(),
-                part_number: "DEMOPARTNUMBER2".into(),
-            };
-            catalog.register_manufacturer_part(part).await.expect("part");
-            let writers: Vec<_> = (0..4)
-                .map(|writer| {
-                    let mut catalog = catalog.clone();
-                    let mut random = Lcg(round * 100 + writer);
-                    tokio::spawn(async move {
-                        let mut created = 0;
-                        for _ in 0..200 {
-                            created += usize::from(random_change(&mut catalog, &mut random).await);
-                        }
-                        created
-                    })
+async fn random_changes_through_catalog_and_inventory_crashes_end_consistent(backend: Backend) {
+    // The Inventory runs in this process so it can be dropped mid-flight and started again.
+    let inventory_database = TestDatabase::create(backend).await.expect("a database");
+    let inventory_address = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address");
+    let mut inventory = run_inventory_at(inventory_database.url(), inventory_address).await;
+    let database = TestDatabase::create(backend).await.expect("a database");
+    let mut random = Lcg(0x5eed);
+    // Managed SKUs created, items and all: the run is not all compensations. How many are
+    // left at the end is chance (later deletes and unmanaging count as much as creates).
+    let mut created = 0;
+    for round in 0..4 {
+        let (mut child, mut catalog) = start(database.url(), inventory_address, None).await;
+        let part = pb::RegisterManufacturerPartRequest {
+            manufacturer_id: "20013".into(),
+            part_number: "DEMOPARTNUMBER2".into(),
+        };
+        catalog.register_manufacturer_part(part).await.expect("part");
+        let writers: Vec<_> = (0..4)
+            .map(|writer| {
+                let mut catalog = catalog.clone();
+                let mut random = Lcg(round * 100 + writer);
+                tokio::spawn(async move {
+                    let mut created = 0;
+                    for _ in 0..200 {
+                        created += usize::from(random_change(&mut catalog, &mut random).await);
+                    }
+                    created
                 })
-                .collect();
-            tokio::time::sleep(Duration::from_millis(50 + random.next(150))).await;
-            if round % 2 == 1 {
-                // Crash the Inventory too, and bring it back while the Catalog is still writing.
-                inventory.abort();
-                let _ = (&mut inventory).await;
-                tokio::time::sleep(Duration::from_millis(random.next(100))).await;
-                inventory = run_inventory_at(inventory_database.url(), inventory_address).await;
-            }
-            tokio::time::sleep(Duration::from_millis(100 + random.next(150))).await;
-            child.start_kill().expect("SIGKILL");
-            let _ = child.wait().await;
-            for writer in writers {
-                created += writer.await.unwrap_or_default();
-            }
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(50 + random.next(150))).await;
+        if round % 2 == 1 {
+            // Crash the Inventory too, and bring it back while the Catalog is still writing.
+            inventory.abort();
+            let _ = (&mut inventory).await;
+            tokio::time::sleep(Duration::from_millis(random.next(100))).await;
+            inventory = run_inventory_at(inventory_database.url(), inventory_address).await;
         }
-        let (mut restarted, mut catalog) = start(database.url(), inventory_address, None).await;
-        wait_consistent(&mut catalog).await;
-        let skus = catalog.list_skus(pb::ListSkusRequest { page_size: 100, ..Default::default() }).await.expect("list");
-        let managed = skus.into_inner().skus.iter().filter(|s| !s.managed_fulfillment.is_empty()).count();
-        eprintln!(
-            "{backend:?}: {created} managed SKUs created, {managed} left after 4 Catalog and 2 Inventory crashes, all consistent"
-        );
-        assert!(created > 0, "some managed SKUs were made through the saga");
-        inventory.abort();
-        restarted.start_kill().expect("stop");
-        let _ = restarted.wait().await;
+        tokio::time::sleep(Duration::from_millis(100 + random.next(150))).await;
+        child.start_kill().expect("SIGKILL");
+        let _ = child.wait().await;
+        for writer in writers {
+            created += writer.await.unwrap_or_default();
+        }
     }
+    let (mut restarted, mut catalog) = start(database.url(), inventory_address, None).await;
+    wait_consistent(&mut catalog).await;
+    let skus = catalog.list_skus(pb::ListSkusRequest { page_size: 100, ..Default::default() }).await.expect("list");
+    let managed = skus.into_inner().skus.iter().filter(|s| !s.managed_fulfillment.is_empty()).count();
+    eprintln!(
+        "{backend:?}: {created} managed SKUs created, {managed} left after 4 Catalog and 2 Inventory crashes, all consistent"
+    );
+    assert!(created > 0, "some managed SKUs were made through the saga");
+    inventory.abort();
+    restarted.start_kill().expect("stop");
+    let _ = restarted.wait().await;
 }
+
+on_every_backend!(random_changes_through_catalog_and_inventory_crashes_end_consistent);

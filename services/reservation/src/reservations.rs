@@ -320,8 +320,10 @@ fn check_id(id: &str) -> Result<(), ReservationError> {
 
 #[cfg(test)]
 mod tests {
-    use fulfillment_storage::testing::{TestDatabase, backends};
+    use fulfillment_storage::Backend;
+    use fulfillment_storage::testing::TestDatabase;
     use sea_orm::ActiveModelTrait;
+    use suite_tests::on_every_backend;
 
     use super::*;
     use crate::domain::Claim;
@@ -329,51 +331,44 @@ mod tests {
 
     // A cancellation whose claim lapsed while it released the hold answers cancelled, as it is:
     // the worker that took it over can record nothing else.
-    #[tokio::test]
-    async fn a_cancellation_taken_over_still_answers_cancelled() {
-        for backend in backends() {
-            let (inventory, _client) = suite_tests::Spawn::on(backend).inventory().await;
-            let database = TestDatabase::create(backend).await.expect("a database");
-            let reservations =
-                service_calling(&database, inventory.channel().await, suite_tests::keys::RESERVATION).await;
-            let original = active(&reservations, "r").await;
-            let first = claim(&reservations, original, State::Releasing).await;
-            let second = claim(&reservations, stored(&reservations, "r").await, State::Releasing).await;
+    async fn a_cancellation_taken_over_still_answers_cancelled(backend: Backend) {
+        let (inventory, _client) = suite_tests::Spawn::on(backend).inventory().await;
+        let database = TestDatabase::create(backend).await.expect("a database");
+        let reservations = service_calling(&database, inventory.channel().await, suite_tests::keys::RESERVATION).await;
+        let original = active(&reservations, "r").await;
+        let first = claim(&reservations, original, State::Releasing).await;
+        let second = claim(&reservations, stored(&reservations, "r").await, State::Releasing).await;
 
-            let answered = reservations.finish_release(first).await.expect("released");
-            assert_eq!(answered.state, State::Cancelled, "{backend:?}");
-            assert_eq!(
-                stored(&reservations, "r").await,
-                second,
-                "{backend:?}: recorded by the worker holding the claim"
-            );
-            let recorded = reservations.finish_release(second).await.expect("released again");
-            assert_eq!(recorded.state, State::Cancelled);
-            assert_eq!(stored(&reservations, "r").await.state, State::Cancelled);
-        }
+        let answered = reservations.finish_release(first).await.expect("released");
+        assert_eq!(answered.state, State::Cancelled, "{backend:?}");
+        assert_eq!(stored(&reservations, "r").await, second, "{backend:?}: recorded by the worker holding the claim");
+        let recorded = reservations.finish_release(second).await.expect("released again");
+        assert_eq!(recorded.state, State::Cancelled);
+        assert_eq!(stored(&reservations, "r").await.state, State::Cancelled);
     }
+
+    on_every_backend!(a_cancellation_taken_over_still_answers_cancelled);
 
     // A cancellation left half done reads as the reservation it was; past its expiry that is an
     // expired reservation, which a cancel does not find (the sweeper finishes the half-done one).
-    #[tokio::test]
-    async fn a_half_done_cancellation_past_its_expiry_is_not_found() {
-        for backend in backends() {
-            let database = TestDatabase::create(backend).await.expect("a database");
-            let reservations = service(&database).await;
-            let mut lapsed = active(&reservations, "r").await;
-            lapsed.state = State::Releasing;
-            lapsed.expire_time = fulfillment_storage::paging::now() - chrono::Duration::seconds(1);
-            lapsed.claim = Some(Claim {
-                token: "claim_crashed".into(),
-                until: fulfillment_storage::paging::now() - chrono::Duration::seconds(1),
-            });
-            row::Entity::update(lapsed.to_row().expect("a row").into_active_model().reset_all())
-                .exec(reservations.db.connection())
-                .await
-                .expect("updated");
-            let error = reservations.cancel("r").await.expect_err("expired");
-            assert!(matches!(error, ReservationError::NotFound(_)), "{backend:?}: {error:?}");
-            assert_eq!(stored(&reservations, "r").await, lapsed, "{backend:?}: untouched");
-        }
+    async fn a_half_done_cancellation_past_its_expiry_is_not_found(backend: Backend) {
+        let database = TestDatabase::create(backend).await.expect("a database");
+        let reservations = service(&database).await;
+        let mut lapsed = active(&reservations, "r").await;
+        lapsed.state = State::Releasing;
+        lapsed.expire_time = fulfillment_storage::paging::now() - chrono::Duration::seconds(1);
+        lapsed.claim = Some(Claim {
+            token: "claim_crashed".into(),
+            until: fulfillment_storage::paging::now() - chrono::Duration::seconds(1),
+        });
+        row::Entity::update(lapsed.to_row().expect("a row").into_active_model().reset_all())
+            .exec(reservations.db.connection())
+            .await
+            .expect("updated");
+        let error = reservations.cancel("r").await.expect_err("expired");
+        assert!(matches!(error, ReservationError::NotFound(_)), "{backend:?}: {error:?}");
+        assert_eq!(stored(&reservations, "r").await, lapsed, "{backend:?}: untouched");
     }
+
+    on_every_backend!(a_half_done_cancellation_past_its_expiry_is_not_found);
 }

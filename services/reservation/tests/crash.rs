@@ -9,8 +9,8 @@ use fulfillment_proto::inventory::v1 as inventory;
 use fulfillment_proto::reservation::v1 as pb;
 use fulfillment_proto::reservation::v1::reservation_service_client::ReservationServiceClient;
 use fulfillment_storage::Backend;
-use fulfillment_storage::testing::{TestDatabase, backends};
-use suite_tests::{Spawn, start_process};
+use fulfillment_storage::testing::TestDatabase;
+use suite_tests::{Spawn, on_every_backend, start_process};
 use tokio::process::Child;
 
 /// Starts the reservation binary and waits for the address it listens on.
@@ -183,29 +183,26 @@ async fn crash_at(
     (reservation, hold, at_crash)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_after_recording_a_reservation_is_finished_forward_on_restart() {
-    for backend in backends() {
-        let (reservation, hold, at_crash) = crash_at(backend, "after_pending", 600, Duration::ZERO).await;
-        assert_eq!(at_crash.as_deref(), Some("pending"), "{backend:?}: the crash left a pending reservation");
-        assert_eq!(reservation, Some(pb::ReservationState::Active), "{backend:?}");
-        assert_eq!(hold, Some(inventory::HoldState::Held), "{backend:?}");
-    }
+async fn a_crash_after_recording_a_reservation_is_finished_forward_on_restart(backend: Backend) {
+    let (reservation, hold, at_crash) = crash_at(backend, "after_pending", 600, Duration::ZERO).await;
+    assert_eq!(at_crash.as_deref(), Some("pending"), "{backend:?}: the crash left a pending reservation");
+    assert_eq!(reservation, Some(pb::ReservationState::Active), "{backend:?}");
+    assert_eq!(hold, Some(inventory::HoldState::Held), "{backend:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hold_placed_before_a_crash_is_released_when_its_reservation_expired_meanwhile() {
-    for backend in backends() {
-        let (reservation, hold, at_crash) = crash_at(backend, "after_hold", 1, Duration::from_millis(1500)).await;
-        assert_eq!(at_crash.as_deref(), Some("pending"), "{backend:?}");
-        assert_eq!(reservation, None, "{backend:?}: the expired reservation is gone");
-        assert_eq!(hold, Some(inventory::HoldState::Released), "{backend:?}: and so is its hold");
-    }
+on_every_backend!(a_crash_after_recording_a_reservation_is_finished_forward_on_restart);
+
+async fn a_hold_placed_before_a_crash_is_released_when_its_reservation_expired_meanwhile(backend: Backend) {
+    let (reservation, hold, at_crash) = crash_at(backend, "after_hold", 1, Duration::from_millis(1500)).await;
+    assert_eq!(at_crash.as_deref(), Some("pending"), "{backend:?}");
+    assert_eq!(reservation, None, "{backend:?}: the expired reservation is gone");
+    assert_eq!(hold, Some(inventory::HoldState::Released), "{backend:?}: and so is its hold");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_reservation_service_leaves_no_hold_without_a_live_reservation() {
-    for backend in backends() {
-        run(backend).await;
-    }
+on_every_backend!(a_hold_placed_before_a_crash_is_released_when_its_reservation_expired_meanwhile);
+
+async fn a_killed_reservation_service_leaves_no_hold_without_a_live_reservation(backend: Backend) {
+    run(backend).await;
 }
+
+on_every_backend!(a_killed_reservation_service_leaves_no_hold_without_a_live_reservation);

@@ -84,18 +84,6 @@ pub fn postgres_url() -> Option<String> {
     std::env::var(TEST_DATABASE_URL).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// The backends a test should run on: SQLite always, PostgreSQL when `TEST_DATABASE_URL` is set.
-/// With `REQUIRE_POSTGRES` set (as CI does), a missing `TEST_DATABASE_URL` is a failure.
-pub fn backends() -> Vec<Backend> {
-    let mut backends = vec![Backend::Sqlite];
-    if postgres_url().is_some() {
-        backends.push(Backend::Postgres);
-    } else {
-        assert!(std::env::var("REQUIRE_POSTGRES").is_err(), "REQUIRE_POSTGRES is set but TEST_DATABASE_URL is not");
-    }
-    backends
-}
-
 fn replace_database(url: &str, database: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, Some(query)),

@@ -2,8 +2,10 @@
 //! database, and reservations left as a worker leaves them.
 
 use fulfillment_server::calls::Credentials;
+use fulfillment_storage::Backend;
 use fulfillment_storage::PoolConfig;
-use fulfillment_storage::testing::{TestDatabase, backends};
+use fulfillment_storage::testing::TestDatabase;
+use suite_tests::on_every_backend;
 use tonic::transport::Channel;
 
 use super::*;
@@ -80,70 +82,64 @@ pub(crate) async fn claim(reservations: &Reservations, reservation: Reservation,
 
 // The claim-token rule: once another worker has taken a change over, the first one's settle,
 // restore and remove write nothing, and the second one's still work.
-#[tokio::test]
-async fn a_worker_whose_claim_was_taken_over_writes_nothing() {
-    for backend in backends() {
-        let database = TestDatabase::create(backend).await.expect("a database");
-        let reservations = service(&database).await;
-        let original = active(&reservations, "r").await;
-        let first = claim(&reservations, original.clone(), State::Releasing).await;
-        // The first worker's lease lapsed; a second takes the cancellation over.
-        let second = claim(&reservations, stored(&reservations, "r").await, State::Releasing).await;
-        assert_ne!(first.claim, second.claim);
+async fn a_worker_whose_claim_was_taken_over_writes_nothing(backend: Backend) {
+    let database = TestDatabase::create(backend).await.expect("a database");
+    let reservations = service(&database).await;
+    let original = active(&reservations, "r").await;
+    let first = claim(&reservations, original.clone(), State::Releasing).await;
+    // The first worker's lease lapsed; a second takes the cancellation over.
+    let second = claim(&reservations, stored(&reservations, "r").await, State::Releasing).await;
+    assert_ne!(first.claim, second.claim);
 
-        let settled = reservations.settle(&first, State::Releasing, |r| r.state = State::Cancelled).await;
-        assert_eq!(
-            settled.expect("answers the stored row"),
-            second,
-            "{backend:?}: the late worker sees the row as it is"
-        );
-        reservations.restore(&first, State::Releasing).await.expect("restore");
-        assert!(!reservations.remove(&first, State::Releasing).await.expect("remove"));
-        assert_eq!(stored(&reservations, "r").await, second, "{backend:?}: the first worker wrote nothing");
+    let settled = reservations.settle(&first, State::Releasing, |r| r.state = State::Cancelled).await;
+    assert_eq!(settled.expect("answers the stored row"), second, "{backend:?}: the late worker sees the row as it is");
+    reservations.restore(&first, State::Releasing).await.expect("restore");
+    assert!(!reservations.remove(&first, State::Releasing).await.expect("remove"));
+    assert_eq!(stored(&reservations, "r").await, second, "{backend:?}: the first worker wrote nothing");
 
-        // The worker holding the claim restores it to exactly what it was before either claim.
-        reservations.restore(&second, State::Releasing).await.expect("restore");
-        assert_eq!(stored(&reservations, "r").await, original, "{backend:?}: nothing left of the claims");
-        let again = claim(&reservations, original, State::Releasing).await;
-        let cancelled = reservations.settle(&again, State::Releasing, |r| r.state = State::Cancelled).await;
-        assert_eq!(cancelled.expect("settled").state, State::Cancelled);
-        assert_eq!(stored(&reservations, "r").await.state, State::Cancelled);
-    }
+    // The worker holding the claim restores it to exactly what it was before either claim.
+    reservations.restore(&second, State::Releasing).await.expect("restore");
+    assert_eq!(stored(&reservations, "r").await, original, "{backend:?}: nothing left of the claims");
+    let again = claim(&reservations, original, State::Releasing).await;
+    let cancelled = reservations.settle(&again, State::Releasing, |r| r.state = State::Cancelled).await;
+    assert_eq!(cancelled.expect("settled").state, State::Cancelled);
+    assert_eq!(stored(&reservations, "r").await.state, State::Cancelled);
 }
+
+on_every_backend!(a_worker_whose_claim_was_taken_over_writes_nothing);
 
 // A refused fulfillment undone by a worker that lost its claim takes nothing away: the order
 // stays for the worker that holds the claim, whose own undo removes it.
-#[tokio::test]
-async fn a_stale_undo_of_a_fulfillment_leaves_its_order() {
+async fn a_stale_undo_of_a_fulfillment_leaves_its_order(backend: Backend) {
     use sea_orm::PaginatorTrait;
 
     use crate::entity::fulfillment_order as order;
 
-    for backend in backends() {
-        let database = TestDatabase::create(backend).await.expect("a database");
-        let reservations = service(&database).await;
-        let original = active(&reservations, "r").await;
-        let placed = order::Model {
-            id: "fo-1".into(),
-            reservation_id: "r".into(),
-            upstream_id: None,
-            lines: "[]".into(),
-            live_mode: true,
-            created_time: now(),
-        };
-        order::Entity::insert(placed.into_active_model())
-            .exec_without_returning(reservations.db.connection())
-            .await
-            .expect("an order");
-        let first = claim(&reservations, original.clone(), State::Committing).await;
-        let second = claim(&reservations, stored(&reservations, "r").await, State::Committing).await;
-        let orders = || order::Entity::find().count(reservations.db.connection());
+    let database = TestDatabase::create(backend).await.expect("a database");
+    let reservations = service(&database).await;
+    let original = active(&reservations, "r").await;
+    let placed = order::Model {
+        id: "fo-1".into(),
+        reservation_id: "r".into(),
+        upstream_id: None,
+        lines: "[]".into(),
+        live_mode: true,
+        created_time: now(),
+    };
+    order::Entity::insert(placed.into_active_model())
+        .exec_without_returning(reservations.db.connection())
+        .await
+        .expect("an order");
+    let first = claim(&reservations, original.clone(), State::Committing).await;
+    let second = claim(&reservations, stored(&reservations, "r").await, State::Committing).await;
+    let orders = || order::Entity::find().count(reservations.db.connection());
 
-        reservations.restore(&first, State::Committing).await.expect("restore");
-        assert_eq!(orders().await.expect("count"), 1, "{backend:?}: the stale undo removed the order");
-        assert_eq!(stored(&reservations, "r").await, second);
-        reservations.restore(&second, State::Committing).await.expect("restore");
-        assert_eq!(orders().await.expect("count"), 0, "{backend:?}: the claim holder's undo keeps it");
-        assert_eq!(stored(&reservations, "r").await, original);
-    }
+    reservations.restore(&first, State::Committing).await.expect("restore");
+    assert_eq!(orders().await.expect("count"), 1, "{backend:?}: the stale undo removed the order");
+    assert_eq!(stored(&reservations, "r").await, second);
+    reservations.restore(&second, State::Committing).await.expect("restore");
+    assert_eq!(orders().await.expect("count"), 0, "{backend:?}: the claim holder's undo keeps it");
+    assert_eq!(stored(&reservations, "r").await, original);
 }
+
+on_every_backend!(a_stale_undo_of_a_fulfillment_leaves_its_order);
