@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use fulfillment_server::background::every;
 use tokio::sync::watch;
 
 use crate::catalog::Catalog;
@@ -19,14 +20,8 @@ impl Catalog {
 
     /// Runs saga recovery every `interval` until told to stop; the first run is at once, so a
     /// restart resolves what a crash left.
-    pub async fn run_saga_recovery(self, interval: Duration, mut stop: watch::Receiver<bool>) {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
-                _ = stop.wait_for(|stopped| *stopped) => return,
-            }
+    pub async fn run_saga_recovery(self, interval: Duration, stop: watch::Receiver<bool>) {
+        every(interval, stop, || async {
             match self.recover_sagas().await {
                 Ok(0) => {}
                 Ok(resolved) => tracing::info!(resolved, "resolved unfinished sagas"),
@@ -36,6 +31,7 @@ impl Catalog {
                 Ok(open) => self.metrics.set_open(open),
                 Err(error) => tracing::warn!(%error, "cannot count the open sagas"),
             }
-        }
+        })
+        .await
     }
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use fulfillment_server::background::every;
 use tokio::sync::watch;
 
 use crate::inventory::Inventory;
@@ -21,15 +22,9 @@ pub(crate) struct Sweep {
 
 /// Releases holds that lapsed more than the grace ago, and counts the low stock levels, every
 /// interval until told to stop.
-pub(crate) async fn sweep_expired_holds(inventory: Inventory, sweep: Sweep, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn sweep_expired_holds(inventory: Inventory, sweep: Sweep, stop: watch::Receiver<bool>) {
     let grace = chrono::Duration::from_std(sweep.grace).unwrap_or(chrono::Duration::MAX);
-    let mut ticks = tokio::time::interval(sweep.interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticks.tick() => {}
-            _ = stop.wait_for(|stopped| *stopped) => return,
-        }
+    every(sweep.interval, stop, || async {
         let cutoff = inventory.clock.now().checked_sub_signed(grace).unwrap_or_default();
         match inventory.expire_holds(cutoff, EXPIRY_MAX_FAILURES).await {
             Ok(0) => {}
@@ -40,5 +35,6 @@ pub(crate) async fn sweep_expired_holds(inventory: Inventory, sweep: Sweep, mut 
             Ok(low) => inventory.metrics.set_low_levels(low),
             Err(error) => tracing::warn!(%error, "cannot count the low stock levels"),
         }
-    }
+    })
+    .await
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use fulfillment_server::background::every;
 use sea_orm::{ColumnTrait, Condition};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -73,20 +74,15 @@ impl Reservations {
 
     /// Sweeps every `interval` until told to stop; the first sweep runs at once, so a restart
     /// finishes what a crash left.
-    pub async fn run_sweeper(self, interval: Duration, mut stop: watch::Receiver<bool>) {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = ticks.tick() => {}
-                _ = stop.wait_for(|stopped| *stopped) => return,
-            }
+    pub async fn run_sweeper(self, interval: Duration, stop: watch::Receiver<bool>) {
+        every(interval, stop, || async {
             match self.sweep().await {
                 Ok(0) => {}
                 Ok(handled) => tracing::info!(handled, "swept reservations"),
                 Err(error) => tracing::warn!(%error, "sweep failed; retrying at the next tick"),
             }
-        }
+        })
+        .await
     }
 }
 

@@ -2,6 +2,7 @@
 //! health, reflection and graceful shutdown, and the log subscriber.
 
 pub mod admission;
+pub mod background;
 pub mod calls;
 pub mod config;
 pub mod fault;
