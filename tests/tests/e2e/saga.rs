@@ -236,10 +236,12 @@ async fn an_inventory_slower_than_the_deadline_is_unavailable_then_settled(backe
     let open = |f: &Figures| f.get("catalog_sagas_open", &[("live_mode", "true")]) == Some(1.0);
     assert!(open(&eventually(&catalog_service, open).await), "recovery counts the open saga");
     slow.store(false, std::sync::atomic::Ordering::Relaxed);
-    clock.advance(std::time::Duration::from_secs(120));
 
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
+        // Two leases pass on the Catalog's clock at every look: a recovery attempt that found the
+        // Inventory still slow lapses too, and the next one takes the saga again.
+        clock.advance(std::time::Duration::from_secs(120));
         let found = catalog
             .check_consistency(pb::CheckConsistencyRequest::default())
             .await
