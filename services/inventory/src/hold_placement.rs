@@ -160,9 +160,7 @@ impl LockedStock {
         // Only the warehouses that ship to one of the countries are read and locked: how many others
         // there are costs a hold nothing.
         let warehouses = shipping_to(countries.iter().map(String::as_str)).lock_shared().all(txn).await?;
-        let eligible: Vec<String> =
-            warehouses.iter().filter(|w| countries.iter().any(|c| ships_to(w, c))).map(|w| w.id.clone()).collect();
-        let levels = lock_levels(txn, ids, eligible).await?;
+        let levels = lock_levels(txn, ids, warehouses.iter().map(|w| w.id.clone())).await?;
         Ok(Self { items, warehouses, levels, changed: BTreeSet::new() })
     }
 

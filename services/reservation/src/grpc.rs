@@ -121,8 +121,9 @@ impl ReservationService for ReservationGrpc {
             return Err(status(ReservationError::InvalidRequest(violations)));
         }
         let page = reservations.list(states, expired, created, size, &request.page_token).await.map_err(status)?;
+        let now = reservations.clock.now();
         Ok(Response::new(pb::ListReservationsResponse {
-            reservations: page.items.into_iter().map(|r| reservation_to_proto(r, reservations.clock.now())).collect(),
+            reservations: page.items.into_iter().map(|r| reservation_to_proto(r, now)).collect(),
             next_page_token: page.next_page_token,
         }))
     }
