@@ -1,8 +1,10 @@
-//! The baselines a workload is compared with, measured in the same run on the same machine:
-//! the SQL a reservation performs, sent straight to the same databases step by step as the services
-//! send it, with no gRPC in between; and a bare tonic service answering health checks.
+//! The baselines a workload is compared with, measured in the same run on the same machine: the
+//! least transaction a reservation needs (from the load generator, and from `pgbench` when it is
+//! installed); the SQL a reservation performs, sent straight to the same databases step by step as
+//! the services send it, with no gRPC in between; and a bare tonic service answering health checks.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -159,6 +161,118 @@ impl ReservationSql {
     }
 }
 
+/// Stock rows of the minimal transaction's spread variant.
+pub const MINIMAL_ITEMS: u64 = 10_000;
+
+/// The least a reservation must do, in one transaction: take a unit of a stock row if one is
+/// free, and record the hold. Sent from a pool with a connection per worker; sqlx prepares each
+/// statement once per connection and reuses it.
+#[derive(Clone, Debug)]
+pub struct MinimalReservation {
+    db: Database,
+}
+
+const MINIMAL_TAKE: &str = "UPDATE bench_stock SET reserved = reserved + 1 WHERE id = ? AND on_hand - reserved >= 1";
+const MINIMAL_HOLD: &str = "INSERT INTO bench_hold (stock_id, quantity) VALUES (?, 1)";
+
+impl MinimalReservation {
+    /// Creates the two tables in the database at `url`, with `MINIMAL_ITEMS` well-stocked rows.
+    pub async fn create(url: &str, connections: u32) -> Result<Self, DbErr> {
+        let pool = PoolConfig { max_connections: connections, ..PoolConfig::default() };
+        let db = Database::connect(url, pool).await?;
+        let (serial, rows) = match db.backend() {
+            Backend::Postgres => ("BIGSERIAL", "SELECT i, 1000000000, 0 FROM generate_series(1, 10000) AS i"),
+            Backend::Sqlite => (
+                "INTEGER",
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000) \
+                 SELECT i, 1000000000, 0 FROM n",
+            ),
+        };
+        let connection = db.connection();
+        connection
+            .execute_unprepared("CREATE TABLE bench_stock (id BIGINT PRIMARY KEY, on_hand BIGINT NOT NULL, reserved BIGINT NOT NULL)")
+            .await?;
+        connection
+            .execute_unprepared(&format!(
+                "CREATE TABLE bench_hold (id {serial} PRIMARY KEY, stock_id BIGINT NOT NULL, quantity BIGINT NOT NULL, \
+                 created_time TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)"
+            ))
+            .await?;
+        connection.execute_unprepared(&format!("INSERT INTO bench_stock (id, on_hand, reserved) {rows}")).await?;
+        Ok(Self { db })
+    }
+
+    /// Runs the transaction on spread rows, or all on row 1 when `hot`, `concurrency` at a time.
+    pub async fn run(&self, hot: bool, concurrency: usize, duration: Duration) -> Run {
+        let this = self.clone();
+        drive(concurrency, duration, move |worker, n| {
+            let this = this.clone();
+            let row = if hot { 1 } else { (n.wrapping_mul(7919) + worker as u64 * 104_729) % MINIMAL_ITEMS + 1 };
+            async move {
+                match this.reserve(row as i64).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(Code::FailedPrecondition),
+                    Err(_) => Err(Code::Internal),
+                }
+            }
+        })
+        .await
+    }
+
+    async fn reserve(&self, row: i64) -> Result<bool, DbErr> {
+        let backend = self.db.backend();
+        self.db
+            .write(move |txn| {
+                Box::pin(async move {
+                    let taken = txn.execute_raw(stmt(backend, MINIMAL_TAKE, "", vec![row.into()])).await?;
+                    if taken.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    txn.execute_raw(stmt(backend, MINIMAL_HOLD, "", vec![row.into()])).await?;
+                    Ok::<_, DbErr>(true)
+                })
+            })
+            .await
+    }
+
+    /// Closes the pool, so that what runs next has the server's connections.
+    pub async fn close(self) {
+        let _ = self.db.close().await;
+    }
+}
+
+/// The same transaction sent by `pgbench` (prepared statements, `concurrency` clients) to the
+/// database at `url`, which `MinimalReservation::create` has set up: its transactions per second,
+/// or why it did not run.
+pub async fn run_pgbench(url: &str, hot: bool, concurrency: usize, duration: Duration, dir: &Path) -> Result<f64, String> {
+    let row = if hot { "\\set s 1".to_owned() } else { format!("\\set s random(1, {MINIMAL_ITEMS})") };
+    let script = format!(
+        "{row}\nBEGIN;\n{};\n{};\nCOMMIT;\n",
+        MINIMAL_TAKE.replace('?', ":s"),
+        MINIMAL_HOLD.replace('?', ":s")
+    );
+    let file = dir.join(if hot { "pgbench-hot.sql" } else { "pgbench-spread.sql" });
+    std::fs::write(&file, script).map_err(|e| e.to_string())?;
+    let output = tokio::process::Command::new("pgbench")
+        .args(["-n", "-M", "prepared", "-j", "2"])
+        .args(["-c", &concurrency.to_string(), "-T", &duration.as_secs().max(1).to_string(), "-f"])
+        .arg(&file)
+        .arg(url)
+        .output()
+        .await
+        .map_err(|e| format!("pgbench did not start: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    parse_tps(&text).ok_or_else(|| {
+        let error = String::from_utf8_lossy(&output.stderr);
+        format!("pgbench gave no figure: {}", error.lines().last().unwrap_or("no output"))
+    })
+}
+
+/// The figure of pgbench's `tps = 3810.123456 (without initial connection time)` line.
+fn parse_tps(output: &str) -> Option<f64> {
+    output.lines().find_map(|line| line.strip_prefix("tps = ")?.split_whitespace().next()?.parse().ok())
+}
+
 const FOR_UPDATE: &str = " FOR UPDATE";
 const FOR_SHARE: &str = " FOR SHARE";
 
@@ -204,4 +318,41 @@ pub async fn run_echo(address: SocketAddr, concurrency: usize, duration: Duratio
         async move { client.check(HealthCheckRequest { service: String::new() }).await.map(drop).map_err(|s| s.code()) }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pgbench_figures_are_read_from_its_tps_line() {
+        let output = "number of failed transactions: 0 (0.000%)\nlatency average = 8.4 ms\n\
+                      tps = 3810.123456 (without initial connection time)\n";
+        assert_eq!(parse_tps(output), Some(3810.123456));
+        assert_eq!(parse_tps("pgbench: error: connection failed"), None);
+    }
+
+    #[tokio::test]
+    async fn the_minimal_transaction_takes_stock_until_none_is_left() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let url = format!("sqlite://{}/minimal.db", dir.path().display());
+        let minimal = MinimalReservation::create(&url, 2).await.expect("created");
+        minimal
+            .db
+            .connection()
+            .execute_unprepared("UPDATE bench_stock SET on_hand = 2 WHERE id = 1")
+            .await
+            .expect("two units");
+        assert!(minimal.reserve(1).await.expect("first"));
+        assert!(minimal.reserve(1).await.expect("second"));
+        assert!(!minimal.reserve(1).await.expect("none left"), "a third unit was taken");
+        let held = minimal
+            .db
+            .connection()
+            .query_one_raw(Statement::from_string(sea_orm::DbBackend::Sqlite, "SELECT COUNT(*) FROM bench_hold"))
+            .await
+            .expect("counted")
+            .expect("a row");
+        assert_eq!(held.try_get_by_index::<i64>(0).expect("a count"), 2);
+    }
 }

@@ -3,18 +3,21 @@
 //! one go, and writes the figures to BENCHMARKS.md.
 
 mod baselines;
+mod cpu;
 mod hostile;
 mod stats;
 mod suite;
 mod workloads;
 
 use std::fmt::Write as _;
+use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::baselines::ReservationSql;
+use crate::baselines::{MinimalReservation, ReservationSql};
+use crate::cpu::{Meter, PerOperation, Source};
 use crate::stats::Run;
 use crate::suite::{Databases, Process};
 use crate::workloads::{Suite, Workload, run_workload};
@@ -82,7 +85,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             suite.prepare().await?;
             let run = run_workload(&suite, workload, load.concurrency, load.duration(), &unique("run")).await;
             println!("{}", header());
-            println!("{}", row(workload.describe(), &run, None));
+            println!("{}", row(workload.describe(), &run, &[]));
         }
         Command::Report { load, postgres, out } => {
             let mut report = machine(load);
@@ -112,14 +115,73 @@ fn secret(tag: &str) -> String {
     format!("fk_{tag}_{}", &random[..40])
 }
 
+/// One timed run and the CPU each process spent on it.
+struct Measured {
+    run: Run,
+    cpu: PerOperation,
+}
+
+/// Times `run`, counting the CPU of `meter`'s processes while it goes.
+async fn metered(meter: &Meter, run: impl Future<Output = Run>) -> Measured {
+    let before = meter.sample();
+    let run = run.await;
+    let cpu = meter.since(&before, run.latencies.len());
+    Measured { run, cpu }
+}
+
+/// The least a reservation's transaction costs on this database, measured before the services
+/// start so that they hold none of the server's connections.
+struct Limit {
+    spread: Measured,
+    hot: Measured,
+    /// pgbench's transactions per second, spread and on one row, when PostgreSQL is measured.
+    pgbench: Option<[Result<f64, String>; 2]>,
+    /// On SQLite, the spread transaction again with `synchronous=FULL`.
+    full: Option<Measured>,
+}
+
+async fn measure_limit(databases: &mut Databases, sqlite: bool, load: Load) -> Result<Limit, Box<dyn std::error::Error>> {
+    let (concurrency, duration) = (load.concurrency, load.duration());
+    let database = if sqlite { None } else { Some(("database", Source::Named("postgres"))) };
+    let meter = Meter::new(database.into_iter().chain([("loadgen", Source::Own)]).collect());
+    let url = databases.extra("minimal").await?;
+    let minimal = MinimalReservation::create(&url, concurrency as u32).await?;
+    eprintln!("   the minimal transaction");
+    let spread = metered(&meter, minimal.run(false, concurrency, duration)).await;
+    let hot = metered(&meter, minimal.run(true, concurrency, duration)).await;
+    minimal.close().await;
+    let pgbench = if sqlite {
+        None
+    } else {
+        eprintln!("   the minimal transaction through pgbench");
+        let directory = std::env::temp_dir();
+        Some([
+            baselines::run_pgbench(&url, false, concurrency, duration, &directory).await,
+            baselines::run_pgbench(&url, true, concurrency, duration, &directory).await,
+        ])
+    };
+    let full = if sqlite {
+        eprintln!("   the minimal transaction, synchronous=FULL");
+        let url = format!("{}?synchronous=full", databases.extra("minimal-full").await?);
+        let minimal = MinimalReservation::create(&url, concurrency as u32).await?;
+        let measured = metered(&meter, minimal.run(false, concurrency, duration)).await;
+        minimal.close().await;
+        Some(measured)
+    } else {
+        None
+    };
+    Ok(Limit { spread, hot, pgbench, full })
+}
+
 /// The suite on one database: every workload, the baselines, and each service's peak memory.
 async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, Box<dyn std::error::Error>> {
     let run = unique("bench");
     let sqlite = admin.is_none();
-    let databases = match admin {
+    let mut databases = match admin {
         Some(admin) => Databases::postgres(admin, &run).await?,
         None => Databases::sqlite(&PathBuf::from("target/bench"), &run)?,
     };
+    let limit = measure_limit(&mut databases, sqlite, load).await?;
     let [catalog_db, inventory_db, reservation_db] = databases.urls.clone();
     let binaries = suite::binaries()?;
     // Keys of this run's own, provisioned through the Inventory's variables. The rate limit is off:
@@ -136,15 +198,20 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
     let env = |pairs: &[(&str, &str)]| {
         pairs.iter().chain(keys.iter()).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>()
     };
-    let inventory =
-        Process::start(&binaries.join("inventory"), "INVENTORY", &env(&[("INVENTORY_DATABASE_URL", &inventory_db)]))
-            .await?;
-    let reservation = Process::start(
-        &binaries.join("reservation"),
-        "RESERVATION",
-        &env(&[("RESERVATION_DATABASE_URL", &reservation_db), ("RESERVATION_INVENTORY_URL", &inventory.url)]),
-    )
-    .await?;
+    let start_inventory = |url: &str, more: &[(&str, &str)]| {
+        let mut pairs = vec![("INVENTORY_DATABASE_URL", url)];
+        pairs.extend_from_slice(more);
+        let variables = env(&pairs);
+        let binary = binaries.join("inventory");
+        async move { Process::start(&binary, "INVENTORY", &variables).await }
+    };
+    let start_reservation = |url: &str, inventory: &str| {
+        let variables = env(&[("RESERVATION_DATABASE_URL", url), ("RESERVATION_INVENTORY_URL", inventory)]);
+        let binary = binaries.join("reservation");
+        async move { Process::start(&binary, "RESERVATION", &variables).await }
+    };
+    let inventory = start_inventory(&inventory_db, &[]).await?;
+    let reservation = start_reservation(&reservation_db, &inventory.url).await?;
     let catalog = Process::start(
         &binaries.join("catalog"),
         "CATALOG",
@@ -153,39 +220,49 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
     .await?;
     let suite = Suite::connect(&catalog.url, &inventory.url, &reservation.url, &admin).await?;
     suite.prepare().await?;
+    let meter_of = |inventory: &Process, reservation: &Process| {
+        let mut sources = vec![
+            ("catalog", catalog.pid().map_or(Source::Own, Source::Pid)),
+            ("inventory", inventory.pid().map_or(Source::Own, Source::Pid)),
+            ("reservation", reservation.pid().map_or(Source::Own, Source::Pid)),
+        ];
+        if !sqlite {
+            sources.push(("database", Source::Named("postgres")));
+        }
+        sources.push(("loadgen", Source::Own));
+        Meter::new(sources)
+    };
+    let meter = meter_of(&inventory, &reservation);
 
     let (concurrency, duration) = (load.concurrency, load.duration());
     let mut runs = Vec::new();
     for workload in Workload::ALL {
         eprintln!("   {}", workload.describe());
-        runs.push((
-            workload,
-            run_workload(&suite, workload, concurrency, duration, &format!("{run}-{workload:?}")).await,
-        ));
+        let key = format!("{run}-{workload:?}");
+        runs.push((workload, metered(&meter, run_workload(&suite, workload, concurrency, duration, &key)).await));
     }
     // The same hot holds through an Inventory that gives each hold its own transaction.
     eprintln!("   (f) again, one transaction per hold");
-    let unbatched = Process::start(
-        &binaries.join("inventory"),
-        "INVENTORY",
-        &env(&[("INVENTORY_DATABASE_URL", &inventory_db), ("INVENTORY_HOLD_BATCH_MAX", "1")]),
-    )
-    .await?;
+    let unbatched = start_inventory(&inventory_db, &[("INVENTORY_HOLD_BATCH_MAX", "1")]).await?;
     let one_by_one = Suite::connect(&catalog.url, &unbatched.url, &reservation.url, &admin).await?;
-    let hot_unbatched =
-        run_workload(&one_by_one, Workload::HotHold, concurrency, duration, &format!("{run}-unbatched")).await;
+    let hot_unbatched = metered(
+        &meter_of(&unbatched, &reservation),
+        run_workload(&one_by_one, Workload::HotHold, concurrency, duration, &format!("{run}-unbatched")),
+    )
+    .await;
     unbatched.stop().await;
-    eprintln!("   baselines");
+    eprintln!("   the services' SQL");
     let sql = ReservationSql::connect(&inventory_db, &reservation_db).await?;
-    let sql_spread = sql.run(false, concurrency, duration, &format!("{run}-sql-spread")).await;
-    let sql_hot = sql.run(true, concurrency, duration, &format!("{run}-sql-hot")).await;
-    let sql_holds = sql.run_holds(concurrency, duration, &format!("{run}-sql-holds")).await;
-    let echo = baselines::run_echo(baselines::start_echo().await?, concurrency, duration).await;
+    let sql_spread = metered(&meter, sql.run(false, concurrency, duration, &format!("{run}-sql-spread"))).await;
+    let sql_hot = metered(&meter, sql.run(true, concurrency, duration, &format!("{run}-sql-hot"))).await;
+    let sql_holds = metered(&meter, sql.run_holds(concurrency, duration, &format!("{run}-sql-holds"))).await;
+    let echo = metered(&meter, baselines::run_echo(baselines::start_echo().await?, concurrency, duration)).await;
     // The same hot holds once the Inventory has a thousand warehouses that do not ship there; last,
     // so that nothing before meets them (the SQL baselines read every warehouse).
     eprintln!("   (f) again, beside {FOREIGN_WAREHOUSES} warehouses that ship elsewhere");
     suite.add_foreign_warehouses(FOREIGN_WAREHOUSES).await?;
-    let hot_crowded = run_workload(&suite, Workload::HotHold, concurrency, duration, &format!("{run}-crowded")).await;
+    let hot_crowded =
+        metered(&meter, run_workload(&suite, Workload::HotHold, concurrency, duration, &format!("{run}-crowded"))).await;
     // Memory does not depend on the database: the hostile shapes run once, on SQLite.
     let hostile = if sqlite {
         eprintln!("   hostile requests");
@@ -202,70 +279,174 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
         ("inventory", inventory.peak_memory_mib()),
         ("reservation", reservation.peak_memory_mib()),
     ];
-    for process in [catalog, reservation, inventory] {
+    for process in [reservation, inventory] {
         process.stop().await;
     }
+    // SQLite again with every commit synced: the Inventory and the Reservation service restarted
+    // on the same files with `synchronous=full`.
+    let full = if sqlite {
+        eprintln!("   (a) again, synchronous=FULL");
+        let inventory = start_inventory(&format!("{inventory_db}?synchronous=full"), &[]).await?;
+        let reservation = start_reservation(&format!("{reservation_db}?synchronous=full"), &inventory.url).await?;
+        let synced = Suite::connect(&catalog.url, &inventory.url, &reservation.url, &admin).await?;
+        let key = format!("{run}-full");
+        let measured = metered(
+            &meter_of(&inventory, &reservation),
+            run_workload(&synced, Workload::Spread, concurrency, duration, &key),
+        )
+        .await;
+        reservation.stop().await;
+        inventory.stop().await;
+        Some(measured)
+    } else {
+        None
+    };
+    catalog.stop().await;
     databases.drop_all().await;
 
-    let mut text = format!("\n## {name}\n\n{}\n", header());
+    let mut table = Table::default();
+    let minimal_spread = ("minimal, spread", &limit.spread.run);
+    let minimal_hot = ("minimal, one row", &limit.hot.run);
     for (workload, measured) in &runs {
-        let baseline = match workload {
-            Workload::Spread => ("SQL, spread", &sql_spread),
-            Workload::Hot => ("SQL, same row", &sql_hot),
-            Workload::HotHold => ("SQL hold, same row", &sql_holds),
-            Workload::Sku | Workload::Fulfill | Workload::Levels => ("bare tonic", &echo),
+        let baselines = match workload {
+            Workload::Spread => vec![minimal_spread, ("services' SQL, spread", &sql_spread.run)],
+            Workload::Hot => vec![minimal_hot, ("services' SQL, one row", &sql_hot.run)],
+            Workload::HotHold => vec![minimal_hot, ("hold's SQL, one row", &sql_holds.run)],
+            Workload::Sku | Workload::Fulfill | Workload::Levels => vec![("bare tonic", &echo.run)],
         };
-        text.push_str(&row(workload.describe(), measured, Some(baseline)));
-        text.push('\n');
+        table.add(workload.describe(), measured, &baselines);
     }
     let unbatched_name = "(f) with `INVENTORY_HOLD_BATCH_MAX=1`: one transaction per hold";
-    text.push_str(&row(unbatched_name, &hot_unbatched, Some(("SQL hold, same row", &sql_holds))));
-    text.push('\n');
+    table.add(unbatched_name, &hot_unbatched, &[minimal_hot, ("hold's SQL, one row", &sql_holds.run)]);
     if let Some((_, batched)) = runs.iter().find(|(w, _)| *w == Workload::HotHold) {
         let crowded_name = format!("(f) beside {FOREIGN_WAREHOUSES} warehouses that do not ship to the hold's country");
-        text.push_str(&row(&crowded_name, &hot_crowded, Some(("(f)", batched))));
-        text.push('\n');
+        table.add(&crowded_name, &hot_crowded, &[("(f)", &batched.run)]);
     }
-    text.push_str(&row("baseline: a reservation's SQL, spread items, as the services send it", &sql_spread, None));
-    text.push('\n');
-    text.push_str(&row("baseline: a reservation's SQL, all on one row, as the services send it", &sql_hot, None));
-    text.push('\n');
-    text.push_str(&row("baseline: the hold's SQL alone, all on one row, one transaction each", &sql_holds, None));
-    text.push('\n');
-    text.push_str(&row("baseline: bare tonic health check", &echo, None));
-    text.push_str("\n\nPeak memory (VmHWM): ");
-    let memory: Vec<String> = memory
+    if let (Some(full), Some(limit_full)) = (&full, &limit.full) {
+        table.add(
+            "(a) with `synchronous=full`: every commit synced",
+            full,
+            &[("minimal, spread, FULL", &limit_full.run), ("(a)", &runs[0].1.run)],
+        );
+    }
+    table.add("baseline: the minimal transaction, spread over 10,000 rows", &limit.spread, &[]);
+    table.add("baseline: the minimal transaction, all on one row", &limit.hot, &[]);
+    if let Some(limit_full) = &limit.full {
+        table.add("baseline: the minimal transaction, spread, `synchronous=full`", limit_full, &[]);
+    }
+    table.add("baseline: a reservation's SQL, spread items, as the services send it", &sql_spread, &[]);
+    table.add("baseline: a reservation's SQL, all on one row, as the services send it", &sql_hot, &[]);
+    table.add("baseline: the hold's SQL alone, all on one row, one transaction each", &sql_holds, &[]);
+    table.add("baseline: bare tonic health check", &echo, &[]);
+
+    let mut text = format!("\n## {name}\n\n{}", table.throughput());
+    if let Some([spread, hot]) = &limit.pgbench {
+        let figure = |r: &Result<f64, String>| r.as_ref().map_or_else(|e| e.clone(), |tps| format!("{tps:.0} per second"));
+        let _ = write!(
+            text,
+            "\npgbench, the minimal transaction with prepared statements and {concurrency} clients: spread {}, one row {}.\n",
+            figure(spread),
+            figure(hot)
+        );
+    }
+    let _ = write!(text, "\nCPU per operation, in milliseconds, read from `/proc` for each process:\n\n{}", table.cpu());
+    text.push_str("\nPeak memory (VmHWM): ");
+    let peaks = memory;
+    let memory: Vec<String> = peaks
         .iter()
         .map(|(service, mib)| format!("{service} {}", mib.map_or("n/a".to_owned(), |m| format!("{m:.1} MiB"))))
         .collect();
     text.push_str(&memory.join(", "));
     if let Some((_, batched)) = runs.iter().find(|(w, _)| *w == Workload::HotHold)
-        && hot_unbatched.throughput() > 0.0
+        && hot_unbatched.run.throughput() > 0.0
     {
-        let gain = batched.throughput() / hot_unbatched.throughput();
+        let gain = batched.run.throughput() / hot_unbatched.run.throughput();
         let _ = write!(
             text,
             "\n\nHot-item batching: (f) places {gain:.2} × the holds per second it places with one transaction per hold."
         );
     }
     text.push('\n');
+    text.push_str(&goals(sqlite, &runs, &limit, &peaks));
     text.push_str(&hostile);
     eprint!("{text}");
     Ok(text)
 }
 
-fn header() -> String {
-    "| workload | ops/s | p50 ms | p90 ms | p99 ms | max ms | errors | ratio to baseline |\n| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |".to_owned()
+/// The goals of the reservation path (issue 17), each with what this run measured.
+fn goals(sqlite: bool, runs: &[(Workload, Measured)], limit: &Limit, memory: &[(&str, Option<f64>)]) -> String {
+    let find = |workload: Workload| runs.iter().find(|(w, _)| *w == workload).map(|(_, m)| m);
+    let ratio = |run: Option<&Measured>, base: &Measured| {
+        run.map_or(0.0, |m| m.run.throughput()) / base.run.throughput().max(f64::EPSILON)
+    };
+    let spread_goal = if sqlite { 0.5 } else { 1.0 };
+    let spread = ratio(find(Workload::Spread), &limit.spread);
+    let hot = ratio(find(Workload::Hot), &limit.hot);
+    let cpu = find(Workload::Spread).map_or(0.0, |m| m.cpu.total());
+    let largest = memory.iter().filter_map(|(_, mib)| *mib).fold(0.0, f64::max);
+    let mark = |met: bool| if met { "met" } else { "not met" };
+    let mut text = String::from("\n| goal | measured | |\n| --- | ---: | --- |\n");
+    let _ = writeln!(
+        text,
+        "| (a) ≥ {spread_goal} × the minimal transaction, spread | {spread:.2} × | {} |",
+        mark(spread >= spread_goal)
+    );
+    let _ = writeln!(text, "| (b) ≥ 3 × the minimal transaction, one row | {hot:.2} × | {} |", mark(hot >= 3.0));
+    let _ = writeln!(text, "| CPU per reservation (a), every process, ≤ 1 ms | {cpu:.2} ms | {} |", mark(cpu <= 1.0));
+    let _ = writeln!(text, "| every service ≤ 64 MiB resident at peak | {largest:.1} MiB | {} |", mark(largest <= 64.0));
+    text
 }
 
-fn row(name: &str, run: &Run, baseline: Option<(&str, &Run)>) -> String {
-    let ratio = match baseline {
-        Some((label, base)) if base.throughput() > 0.0 => {
-            format!("{:.2} × {label}", run.throughput() / base.throughput())
-        }
-        Some((label, _)) => format!("n/a ({label} made no progress)"),
-        None => "(baseline)".to_owned(),
-    };
+/// The rows of one database's report, in order, with what each is compared with.
+#[derive(Default)]
+struct Table {
+    throughput: Vec<String>,
+    cpu: Vec<String>,
+}
+
+/// The processes of the CPU table, in its column order.
+const PROCESSES: [&str; 5] = ["catalog", "inventory", "reservation", "database", "loadgen"];
+
+impl Table {
+    fn add(&mut self, name: &str, measured: &Measured, baselines: &[(&str, &Run)]) {
+        self.throughput.push(row(name, &measured.run, baselines));
+        let cells: Vec<String> = PROCESSES
+            .iter()
+            .map(|process| {
+                let used = measured.cpu.0.iter().find(|(p, _)| p == process);
+                used.map_or("–".to_owned(), |(_, ms)| format!("{ms:.2}"))
+            })
+            .collect();
+        self.cpu.push(format!("| {name} | {} | {:.2} |", cells.join(" | "), measured.cpu.total()));
+    }
+
+    fn throughput(&self) -> String {
+        format!("{}\n{}\n", header(), self.throughput.join("\n"))
+    }
+
+    fn cpu(&self) -> String {
+        format!(
+            "| workload | {} | total |\n| --- |{} ---: |\n{}\n",
+            PROCESSES.join(" | "),
+            " ---: |".repeat(PROCESSES.len()),
+            self.cpu.join("\n")
+        )
+    }
+}
+
+fn header() -> String {
+    "| workload | ops/s | p50 ms | p90 ms | p99 ms | max ms | errors | ratio to baselines |\n| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |".to_owned()
+}
+
+fn row(name: &str, run: &Run, baselines: &[(&str, &Run)]) -> String {
+    let ratios: Vec<String> = baselines
+        .iter()
+        .map(|(label, base)| match base.throughput() {
+            base if base > 0.0 => format!("{:.2} × {label}", run.throughput() / base),
+            _ => format!("n/a ({label} made no progress)"),
+        })
+        .collect();
+    let ratio = if ratios.is_empty() { "(baseline)".to_owned() } else { ratios.join("; ") };
     format!(
         "| {name} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {ratio} |",
         run.throughput(),

@@ -14,6 +14,7 @@ pub struct Databases {
     /// The Catalog's, the Inventory's and the Reservation service's URLs.
     pub urls: [String; 3],
     admin: Option<String>,
+    run: String,
     names: Vec<String>,
     directory: Option<PathBuf>,
 }
@@ -27,6 +28,7 @@ impl Databases {
         Ok(Self {
             urls: [url("catalog"), url("inventory"), url("reservation")],
             admin: None,
+            run: run.to_owned(),
             names: Vec::new(),
             directory: Some(directory),
         })
@@ -44,9 +46,25 @@ impl Databases {
         Ok(Self {
             urls: [url(&names[0]), url(&names[1]), url(&names[2])],
             admin: Some(admin.to_owned()),
+            run: run.to_owned(),
             names,
             directory: None,
         })
+    }
+
+    /// One more database beside the services', for a baseline's own tables: its URL. It goes with
+    /// the others.
+    pub async fn extra(&mut self, name: &str) -> Result<String, sea_orm::DbErr> {
+        if let Some(directory) = &self.directory {
+            return Ok(format!("sqlite://{}/{name}.db", directory.display()));
+        }
+        let admin = self.admin.clone().unwrap_or_default();
+        let database = format!("{}_{name}", self.run);
+        let connection = sea_orm::Database::connect(admin.as_str()).await?;
+        connection.execute_unprepared(&format!("CREATE DATABASE \"{database}\"")).await?;
+        self.names.push(database.clone());
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+        Ok(format!("{base}/{database}"))
     }
 
     /// Drops the databases or removes the files.
@@ -101,6 +119,11 @@ impl Process {
         };
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Ok(Self { child, url: format!("http://{address}") })
+    }
+
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// The most memory the process has held, in MiB (Linux: VmHWM).

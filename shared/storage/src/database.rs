@@ -106,7 +106,11 @@ impl Database {
 
     async fn connect_in(url: &str, pool: PoolConfig, schema: Option<&str>) -> Result<Self, DbErr> {
         let backend = Backend::from_url(url)?;
-        let mut options = ConnectOptions::new(url.to_owned());
+        let (url, synchronous) = match backend {
+            Backend::Sqlite => take_synchronous(url)?,
+            Backend::Postgres => (url.to_owned(), SqliteSynchronous::Normal),
+        };
+        let mut options = ConnectOptions::new(url.clone());
         if let Some(schema) = schema {
             options.set_schema_search_path(schema);
         }
@@ -117,12 +121,11 @@ impl Database {
             .connect_timeout(pool.acquire_timeout)
             .sqlx_logging(false);
         if backend == Backend::Sqlite {
-            create_parent_dir(url)?;
-            options.map_sqlx_sqlite_opts(|o| {
+            create_parent_dir(&url)?;
+            options.map_sqlx_sqlite_opts(move |o| {
                 o.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
-                    // NORMAL in WAL mode loses no committed transaction on a process crash.
-                    .synchronous(SqliteSynchronous::Normal)
+                    .synchronous(synchronous)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
             });
@@ -201,6 +204,34 @@ impl Database {
     pub async fn close(self) -> Result<(), DbErr> {
         self.connection.close().await
     }
+}
+
+/// Takes the `synchronous` parameter (`normal`, the default, or `full`) out of a SQLite URL; sqlx
+/// would refuse it. NORMAL in WAL mode loses no committed transaction when a process crashes, but
+/// a power loss or a kernel crash can undo the last commits; FULL syncs every commit, at several
+/// times the cost of a commit.
+fn take_synchronous(url: &str) -> Result<(String, SqliteSynchronous), DbErr> {
+    let Some((path, query)) = url.split_once('?') else { return Ok((url.to_owned(), SqliteSynchronous::Normal)) };
+    let mut synchronous = SqliteSynchronous::Normal;
+    let mut kept = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("synchronous", value)) => {
+                synchronous = match value.to_ascii_lowercase().as_str() {
+                    "normal" => SqliteSynchronous::Normal,
+                    "full" => SqliteSynchronous::Full,
+                    _ => {
+                        return Err(DbErr::Custom(format!(
+                            "synchronous={value} in a SQLite URL: expected normal or full"
+                        )));
+                    }
+                }
+            }
+            _ => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() { path.to_owned() } else { format!("{path}?{}", kept.join("&")) };
+    Ok((url, synchronous))
 }
 
 /// Runs `attempt` once more if it lost a race to insert the same key: the second run finds the
@@ -290,6 +321,39 @@ mod tests {
         );
         assert_eq!(sibling_file("sqlite:///tmp/x.y/store", "-test"), "sqlite:///tmp/x.y/store-test");
         assert_eq!(sibling_file("sqlite::memory:", "-test"), "sqlite::memory:");
+    }
+
+    #[test]
+    fn the_sqlite_durability_comes_from_the_url() {
+        let taken = |url: &str| take_synchronous(url).map(|(url, s)| (url, format!("{s:?}")));
+        assert_eq!(taken("sqlite://a.db").ok(), Some(("sqlite://a.db".to_owned(), "Normal".to_owned())));
+        assert_eq!(taken("sqlite://a.db?synchronous=FULL").ok(), Some(("sqlite://a.db".to_owned(), "Full".to_owned())));
+        assert_eq!(
+            taken("sqlite://a.db?mode=rwc&synchronous=full").ok(),
+            Some(("sqlite://a.db?mode=rwc".to_owned(), "Full".to_owned()))
+        );
+        let error = take_synchronous("sqlite://a.db?synchronous=off").expect_err("off would lose commits");
+        assert!(error.to_string().contains("expected normal or full"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_sqlite_url_can_ask_for_full_durability() {
+        use sea_orm::{ConnectionTrait, Statement};
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (query, expected) in [("", 1), ("?synchronous=full", 2)] {
+            let url = format!("sqlite://{}/sync{expected}.db{query}", dir.path().display());
+            let db = Database::connect(&url, PoolConfig::default()).await.expect("connect");
+            let backend = db.connection().get_database_backend();
+            let row = db
+                .connection()
+                .query_one_raw(Statement::from_string(backend, "PRAGMA synchronous"))
+                .await
+                .expect("pragma")
+                .expect("a row");
+            // SQLite reports NORMAL as 1 and FULL as 2.
+            assert_eq!(row.try_get_by_index::<i32>(0).expect("int"), expected, "{url}");
+        }
     }
 
     #[test]
