@@ -10,6 +10,11 @@ use crate::Backend;
 /// The variable naming the PostgreSQL server the tests may use.
 pub const TEST_DATABASE_URL: &str = "TEST_DATABASE_URL";
 
+/// The variable giving the default isolation of every test database on PostgreSQL
+/// (`serializable`, as distributed PostgreSQL-compatible engines run, or `repeatable read`); unset,
+/// PostgreSQL's own default, read committed.
+pub const TEST_DATABASE_ISOLATION: &str = "TEST_DATABASE_ISOLATION";
+
 /// A database that exists for one test.
 #[derive(Debug)]
 pub struct TestDatabase {
@@ -43,8 +48,13 @@ impl TestDatabase {
                     COUNTER.fetch_add(1, Ordering::Relaxed),
                     uuid::Uuid::new_v4().simple().to_string().get(..8).unwrap_or_default()
                 );
+                let isolation = isolation()?;
                 let admin = sea_orm::Database::connect(&admin_url).await?;
                 admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+                if let Some(level) = isolation {
+                    let set = format!("ALTER DATABASE \"{name}\" SET default_transaction_isolation = '{level}'");
+                    admin.execute_unprepared(&set).await?;
+                }
                 admin.close().await?;
                 let url = replace_database(&admin_url, &name);
                 Ok(Self { url, cleanup: Cleanup::Postgres { admin_url, name } })
@@ -82,6 +92,20 @@ impl Drop for TestDatabase {
 /// `TEST_DATABASE_URL`, when set.
 pub fn postgres_url() -> Option<String> {
     std::env::var(TEST_DATABASE_URL).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The isolation `TEST_DATABASE_ISOLATION` asks for, checked against PostgreSQL's levels.
+pub fn isolation() -> Result<Option<&'static str>, DbErr> {
+    let Ok(asked) = std::env::var(TEST_DATABASE_ISOLATION) else { return Ok(None) };
+    match asked.trim().to_ascii_lowercase().as_str() {
+        "" => Ok(None),
+        "serializable" => Ok(Some("serializable")),
+        "repeatable read" => Ok(Some("repeatable read")),
+        "read committed" => Ok(Some("read committed")),
+        _ => Err(DbErr::Custom(format!(
+            "{TEST_DATABASE_ISOLATION}={asked}: expected serializable, repeatable read or read committed"
+        ))),
+    }
 }
 
 fn replace_database(url: &str, database: &str) -> String {

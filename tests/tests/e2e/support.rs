@@ -82,3 +82,27 @@ pub fn instant(timestamp: &Option<prost_types::Timestamp>) -> (i64, i32) {
     let timestamp = (*timestamp).expect("a timestamp");
     (timestamp.seconds, timestamp.nanos)
 }
+
+// The serializable pass of CI sets `TEST_DATABASE_ISOLATION`: every test database must then run at
+// that level, or the pass would prove nothing.
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn a_test_database_runs_at_the_isolation_asked_for() {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    suite_tests::require_postgres();
+    let database =
+        fulfillment_storage::testing::TestDatabase::create(suite_tests::Backend::Postgres).await.expect("a database");
+    let db = fulfillment_storage::Database::connect(database.url(), fulfillment_storage::PoolConfig::default())
+        .await
+        .expect("connected");
+    let row = db
+        .connection()
+        .query_one_raw(Statement::from_string(sea_orm::DbBackend::Postgres, "SHOW transaction_isolation"))
+        .await
+        .expect("shown")
+        .expect("a row");
+    let level: String = row.try_get_by_index(0).expect("text");
+    let asked = fulfillment_storage::testing::isolation().expect("a valid level");
+    assert_eq!(level, asked.unwrap_or("read committed"));
+}
