@@ -190,7 +190,9 @@ impl MinimalReservation {
         };
         let connection = db.connection();
         connection
-            .execute_unprepared("CREATE TABLE bench_stock (id BIGINT PRIMARY KEY, on_hand BIGINT NOT NULL, reserved BIGINT NOT NULL)")
+            .execute_unprepared(
+                "CREATE TABLE bench_stock (id BIGINT PRIMARY KEY, on_hand BIGINT NOT NULL, reserved BIGINT NOT NULL)",
+            )
             .await?;
         connection
             .execute_unprepared(&format!(
@@ -244,13 +246,16 @@ impl MinimalReservation {
 /// The same transaction sent by `pgbench` (prepared statements, `concurrency` clients) to the
 /// database at `url`, which `MinimalReservation::create` has set up: its transactions per second,
 /// or why it did not run.
-pub async fn run_pgbench(url: &str, hot: bool, concurrency: usize, duration: Duration, dir: &Path) -> Result<f64, String> {
+pub async fn run_pgbench(
+    url: &str,
+    hot: bool,
+    concurrency: usize,
+    duration: Duration,
+    dir: &Path,
+) -> Result<f64, String> {
     let row = if hot { "\\set s 1".to_owned() } else { format!("\\set s random(1, {MINIMAL_ITEMS})") };
-    let script = format!(
-        "{row}\nBEGIN;\n{};\n{};\nCOMMIT;\n",
-        MINIMAL_TAKE.replace('?', ":s"),
-        MINIMAL_HOLD.replace('?', ":s")
-    );
+    let script =
+        format!("{row}\nBEGIN;\n{};\n{};\nCOMMIT;\n", MINIMAL_TAKE.replace('?', ":s"), MINIMAL_HOLD.replace('?', ":s"));
     let file = dir.join(if hot { "pgbench-hot.sql" } else { "pgbench-spread.sql" });
     std::fs::write(&file, script).map_err(|e| e.to_string())?;
     let output = tokio::process::Command::new("pgbench")

@@ -57,7 +57,8 @@ impl Meter {
             self.sources
                 .iter()
                 .map(|(name, _)| {
-                    let used = after.0.get(name).copied().unwrap_or(0).saturating_sub(*before.0.get(name).unwrap_or(&0));
+                    let used =
+                        after.0.get(name).copied().unwrap_or(0).saturating_sub(*before.0.get(name).unwrap_or(&0));
                     (*name, per(used))
                 })
                 .collect(),

@@ -99,6 +99,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 report.push_str(&measure(name, admin.as_deref(), load).await?);
             }
             report.push_str(NOTES);
+            // What people wrote below the marker (profiles, decisions) outlives the figures.
+            let previous = std::fs::read_to_string(&out).unwrap_or_default();
+            report.push_str(&kept_by_hand(&previous));
             std::fs::write(&out, &report)?;
             eprintln!("wrote {}", out.display());
         }
@@ -140,7 +143,11 @@ struct Limit {
     full: Option<Measured>,
 }
 
-async fn measure_limit(databases: &mut Databases, sqlite: bool, load: Load) -> Result<Limit, Box<dyn std::error::Error>> {
+async fn measure_limit(
+    databases: &mut Databases,
+    sqlite: bool,
+    load: Load,
+) -> Result<Limit, Box<dyn std::error::Error>> {
     let (concurrency, duration) = (load.concurrency, load.duration());
     let database = if sqlite { None } else { Some(("database", Source::Named("postgres"))) };
     let meter = Meter::new(database.into_iter().chain([("loadgen", Source::Own)]).collect());
@@ -262,7 +269,8 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
     eprintln!("   (f) again, beside {FOREIGN_WAREHOUSES} warehouses that ship elsewhere");
     suite.add_foreign_warehouses(FOREIGN_WAREHOUSES).await?;
     let hot_crowded =
-        metered(&meter, run_workload(&suite, Workload::HotHold, concurrency, duration, &format!("{run}-crowded"))).await;
+        metered(&meter, run_workload(&suite, Workload::HotHold, concurrency, duration, &format!("{run}-crowded")))
+            .await;
     // Memory does not depend on the database: the hostile shapes run once, on SQLite.
     let hostile = if sqlite {
         eprintln!("   hostile requests");
@@ -341,7 +349,8 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
 
     let mut text = format!("\n## {name}\n\n{}", table.throughput());
     if let Some([spread, hot]) = &limit.pgbench {
-        let figure = |r: &Result<f64, String>| r.as_ref().map_or_else(|e| e.clone(), |tps| format!("{tps:.0} per second"));
+        let figure =
+            |r: &Result<f64, String>| r.as_ref().map_or_else(|e| e.clone(), |tps| format!("{tps:.0} per second"));
         let _ = write!(
             text,
             "\npgbench, the minimal transaction with prepared statements and {concurrency} clients: spread {}, one row {}.\n",
@@ -349,7 +358,8 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
             figure(hot)
         );
     }
-    let _ = write!(text, "\nCPU per operation, in milliseconds, read from `/proc` for each process:\n\n{}", table.cpu());
+    let _ =
+        write!(text, "\nCPU per operation, in milliseconds, read from `/proc` for each process:\n\n{}", table.cpu());
     text.push_str("\nPeak memory (VmHWM): ");
     let peaks = memory;
     let memory: Vec<String> = peaks
@@ -393,7 +403,8 @@ fn goals(sqlite: bool, runs: &[(Workload, Measured)], limit: &Limit, memory: &[(
     );
     let _ = writeln!(text, "| (b) ≥ 3 × the minimal transaction, one row | {hot:.2} × | {} |", mark(hot >= 3.0));
     let _ = writeln!(text, "| CPU per reservation (a), every process, ≤ 1 ms | {cpu:.2} ms | {} |", mark(cpu <= 1.0));
-    let _ = writeln!(text, "| every service ≤ 64 MiB resident at peak | {largest:.1} MiB | {} |", mark(largest <= 64.0));
+    let _ =
+        writeln!(text, "| every service ≤ 64 MiB resident at peak | {largest:.1} MiB | {} |", mark(largest <= 64.0));
     text
 }
 
@@ -496,28 +507,59 @@ const NOTES: &str = "
 ## Reading the figures
 
 - ops/s counts successful operations; a (d) operation is a reservation and its fulfillment order.
-- The SQL baselines send the statements of a reservation's three steps straight to the same
-  databases, as the services send them (the pending reservation, one statement; the hold, a
+- The minimal transaction is the least a reservation needs, measured first, before the services
+  start: `BEGIN; UPDATE bench_stock SET reserved = reserved + 1 WHERE id = $1 AND on_hand - reserved
+  >= 1; INSERT INTO bench_hold (stock_id, quantity) VALUES ($1, 1); COMMIT;`, spread over 10,000
+  rows or all on one, sent by the load generator with a connection per worker (sqlx prepares each
+  statement once per connection), and on PostgreSQL by `pgbench -M prepared` too when it is
+  installed. On SQLite it runs through one writer at the suite's settings (WAL, `synchronous=NORMAL`),
+  and again with `synchronous=full`. (a) and (b) are compared with it first: the goal.
+- The services' SQL baselines send the statements of a reservation's three steps straight to the
+  same databases, as the services send them (the pending reservation, one statement; the hold, a
   transaction; the reservation made active, one statement), with the same concurrency: what the
-  suite would do with no gRPC, no service code and no batching. (a) is compared with them on spread
-  items, (b) on one row: there the baseline is one hold transaction per reservation on the same row.
+  suite would do with no gRPC, no service code and no batching. They are the second reference of
+  (a) and (b).
 - (f) places holds at the Inventory directly, all on one item, so the hold's transaction is the
   whole cost. It runs twice: with hold batching (the default) and with `INVENTORY_HOLD_BATCH_MAX=1`
-  (the same Inventory, one transaction per hold), and both are compared with the hold's SQL alone
-  on one row, one transaction each.
+  (the same Inventory, one transaction per hold).
 - The last (f) row places the same holds once the Inventory has a thousand more warehouses that
   ship only to Germany (the holds ship to the United States): a hold reads and locks only the
   warehouses that ship to its country, so its cost should not change.
+- CPU per operation is each process's user and system time from `/proc/<pid>/stat` over the run,
+  divided by the operations it completed: every service process, PostgreSQL (all its processes) and
+  the load generator (which holds SQLite during the minimal transaction and the services' SQL).
+  A dash is a process the run did not involve.
 - The hostile section sends each worst request shape, filled to the message limit, to a fresh
   process of its service; its time excludes building the request, and the peak memory (VmHWM) is
   read after a normal request of the same RPC and again after the hostile one.
 - The bare tonic baseline is a tonic server with only `grpc.health.v1` on the same machine, in the
   load generator's own process: the cost of a gRPC call and nothing else. (c), (d) and (e) are
   compared with it.
-- SQLite runs with one writer at a time per service (WAL, synchronous=NORMAL); PostgreSQL with its
-  defaults (fsync on, synchronous_commit on).
+- SQLite runs with one writer at a time per service (WAL, synchronous=NORMAL unless a row says
+  otherwise); PostgreSQL with its defaults (fsync on, synchronous_commit on, TLS on loopback as
+  sqlx's and libpq's `sslmode=prefer` choose it, for the services and the baselines alike).
 ";
+
+/// The line below which a report keeps what people wrote.
+const BY_HAND: &str = "<!-- Written by hand: `loadgen report` keeps everything below this line. -->";
+
+/// The part of an earlier report at and below [`BY_HAND`], or nothing.
+fn kept_by_hand(previous: &str) -> String {
+    previous.find(BY_HAND).map_or_else(String::new, |start| format!("\n{}", &previous[start..]))
+}
 
 fn unique(prefix: &str) -> String {
     format!("{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_was_written_by_hand_is_kept_and_the_figures_are_not() {
+        let previous = format!("# Benchmarks\n\n| old figures |\n\n{BY_HAND}\n\n## The profile\n\nmalloc\n");
+        assert_eq!(kept_by_hand(&previous), format!("\n{BY_HAND}\n\n## The profile\n\nmalloc\n"));
+        assert_eq!(kept_by_hand("# Benchmarks\n\n| old figures |\n"), "");
+    }
 }

@@ -73,11 +73,16 @@ pub fn init(service: &'static str, format: LogFormat, otlp_endpoint: Option<&str
         LogFormat::Json => fmt::layer().json().flatten_event(true).with_current_span(true).boxed(),
     };
     // The exporter's own transport must not trace itself.
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info"))
         .add_directive("h2=off".parse().expect("a valid directive"))
         .add_directive("hyper=off".parse().expect("a valid directive"))
         .add_directive("tower=off".parse().expect("a valid directive"));
+    if otlp_endpoint.is_none() && !std::env::var("RUST_LOG").is_ok_and(|filter| filter.contains("sea_orm")) {
+        // A span per statement shows only in exported traces; unexported, it cost a sixth of a
+        // reservation's CPU in the services (BENCHMARKS.md). Its warnings still log.
+        filter = filter.add_directive("sea_orm=warn".parse().expect("a valid directive"));
+    }
     let installed = tracing_subscriber::registry().with(log_layer).with(tracing_layer).with(filter).try_init();
     if installed.is_ok() {
         global::set_tracer_provider(provider.clone());
