@@ -51,6 +51,7 @@ pub async fn run(
     let (live_credentials, test_credentials) = (config.access.credentials(true)?, config.access.credentials(false)?);
     let stores = fulfillment_access::connect_stores::<Migrator>(&config.service).await?;
     let metrics = Metrics::new("catalog", config.service.otlp_endpoint.as_deref());
+    metrics.count_retries(&stores.live, &stores.test);
     let timeout = config.inventory_timeout;
     let inventory =
         tls::endpoint(&config.inventory_url, &config.inventory_tls)?.connect_timeout(timeout).connect_lazy();

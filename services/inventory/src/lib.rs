@@ -61,6 +61,7 @@ pub async fn run(
         })?;
     }
     let metrics = Metrics::new("inventory", config.service.otlp_endpoint.as_deref());
+    metrics.count_retries(&stores.live, &stores.test);
     let inventory_metrics = InventoryMetrics::new(&metrics);
     let inventory = |db: &Database| {
         Inventory::new(db.clone(), config.reference.clone(), inventory_metrics.clone())

@@ -212,11 +212,14 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
         let binary = binaries.join("inventory");
         async move { Process::start(&binary, "INVENTORY", &variables).await }
     };
-    let start_reservation = |url: &str, inventory: &str| {
-        let variables = env(&[("RESERVATION_DATABASE_URL", url), ("RESERVATION_INVENTORY_URL", inventory)]);
+    let start_reservation_with = |url: &str, inventory: &str, more: &[(&str, &str)]| {
+        let mut pairs = vec![("RESERVATION_DATABASE_URL", url), ("RESERVATION_INVENTORY_URL", inventory)];
+        pairs.extend_from_slice(more);
+        let variables = env(&pairs);
         let binary = binaries.join("reservation");
         async move { Process::start(&binary, "RESERVATION", &variables).await }
     };
+    let start_reservation = |url: &str, inventory: &str| start_reservation_with(url, inventory, &[]);
     let inventory = start_inventory(&inventory_db, &[]).await?;
     let reservation = start_reservation(&reservation_db, &inventory.url).await?;
     let catalog = Process::start(
@@ -258,6 +261,20 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
     )
     .await;
     unbatched.stop().await;
+    // The same reservations through a Reservation service that commits each write alone.
+    eprintln!("   (a) and (b) again, each Reservation write committed alone");
+    let ungrouped =
+        start_reservation_with(&reservation_db, &inventory.url, &[("RESERVATION_WRITE_BATCH_MAX", "1")]).await?;
+    let alone = Suite::connect(&catalog.url, &inventory.url, &ungrouped.url, &admin).await?;
+    let mut each_alone = Vec::new();
+    for workload in [Workload::Spread, Workload::Hot] {
+        let key = format!("{run}-alone-{workload:?}");
+        let measured =
+            metered(&meter_of(&inventory, &ungrouped), run_workload(&alone, workload, concurrency, duration, &key))
+                .await;
+        each_alone.push((workload, measured));
+    }
+    ungrouped.stop().await;
     eprintln!("   the services' SQL");
     let sql = ReservationSql::connect(&inventory_db, &reservation_db).await?;
     let sql_spread = metered(&meter, sql.run(false, concurrency, duration, &format!("{run}-sql-spread"))).await;
@@ -323,6 +340,14 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
             Workload::Sku | Workload::Fulfill | Workload::Levels => vec![("bare tonic", &echo.run)],
         };
         table.add(workload.describe(), measured, &baselines);
+    }
+    for (workload, measured) in &each_alone {
+        let grouped = runs.iter().find(|(w, _)| w == workload).map(|(_, m)| &m.run);
+        let name = format!("{} with `RESERVATION_WRITE_BATCH_MAX=1`", &workload.describe()[..3]);
+        let minimal = if *workload == Workload::Spread { minimal_spread } else { minimal_hot };
+        let mut baselines = vec![minimal];
+        baselines.extend(grouped.map(|run| (&workload.describe()[..3], run)));
+        table.add(&name, measured, &baselines);
     }
     let unbatched_name = "(f) with `INVENTORY_HOLD_BATCH_MAX=1`: one transaction per hold";
     table.add(unbatched_name, &hot_unbatched, &[minimal_hot, ("hold's SQL, one row", &sql_holds.run)]);
@@ -519,6 +544,9 @@ const NOTES: &str = "
   transaction; the reservation made active, one statement), with the same concurrency: what the
   suite would do with no gRPC, no service code and no batching. They are the second reference of
   (a) and (b).
+- (a) and (b) run again through a Reservation service started with `RESERVATION_WRITE_BATCH_MAX=1`,
+  which commits each of its writes alone (the pending reservation, the reservation made active),
+  beside the same Inventory: what the Reservation service's group commit buys.
 - (f) places holds at the Inventory directly, all on one item, so the hold's transaction is the
   whole cost. It runs twice: with hold batching (the default) and with `INVENTORY_HOLD_BATCH_MAX=1`
   (the same Inventory, one transaction per hold).

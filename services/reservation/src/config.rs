@@ -15,6 +15,10 @@ pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:50053";
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9103";
 /// The embedded default database.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/reservation.db";
+/// The most writes committed together unless `RESERVATION_WRITE_BATCH_MAX` says otherwise.
+pub const DEFAULT_WRITE_BATCH_MAX: usize = 64;
+/// The largest `RESERVATION_WRITE_BATCH_MAX`: the writes of a batch are rows of as many reservations.
+pub const MAX_WRITE_BATCH: usize = 256;
 /// Where the Inventory service is unless `RESERVATION_INVENTORY_URL` says otherwise.
 pub const DEFAULT_INVENTORY_URL: &str = "http://127.0.0.1:50052";
 
@@ -47,6 +51,9 @@ pub struct ReservationConfig {
     pub limits: Limits,
     /// `RESERVATION_SERVICE_KEY` (required), the key cache and the per-key rate limits.
     pub access: AccessSettings,
+    /// `RESERVATION_WRITE_BATCH_MAX`: the most of the hot path's writes (a new reservation's row,
+    /// a change recorded as done) committed in one transaction; 1 commits each alone.
+    pub write_batch_max: usize,
     /// Where the service reads the time: the system's, unless a test hands in its own.
     pub clock: Clock,
 }
@@ -76,7 +83,33 @@ impl ReservationConfig {
                 max_quantity: env.parse_or("RESERVATION_MAX_QUANTITY", Limits::default().max_quantity)?,
             },
             access: AccessSettings::from_env(env, "RESERVATION")?,
+            write_batch_max: env.parse_within(
+                "RESERVATION_WRITE_BATCH_MAX",
+                DEFAULT_WRITE_BATCH_MAX,
+                1..=MAX_WRITE_BATCH,
+            )?,
             clock: Clock::system(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_write_batch_size_is_bounded() {
+        let key = format!("fk_svc_{}", "a1".repeat(20));
+        let batch = |value: Option<&str>| {
+            let mut pairs = vec![("RESERVATION_SERVICE_KEY", key.as_str())];
+            pairs.extend(value.map(|value| ("RESERVATION_WRITE_BATCH_MAX", value)));
+            ReservationConfig::from_env(&Env::from_pairs(pairs))
+        };
+        assert_eq!(batch(None).expect("defaults").write_batch_max, DEFAULT_WRITE_BATCH_MAX);
+        assert_eq!(batch(Some("1")).expect("each alone").write_batch_max, 1);
+        assert_eq!(batch(Some("256")).expect("the most").write_batch_max, MAX_WRITE_BATCH);
+        for refused in ["0", "257", "many"] {
+            assert!(batch(Some(refused)).is_err(), "{refused}");
+        }
     }
 }

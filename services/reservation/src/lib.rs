@@ -50,6 +50,7 @@ pub async fn run(
     let (live_credentials, test_credentials) = (config.access.credentials(true)?, config.access.credentials(false)?);
     let stores = fulfillment_access::connect_stores::<Migrator>(&config.service).await?;
     let metrics = Metrics::new("reservation", config.service.otlp_endpoint.as_deref());
+    metrics.count_retries(&stores.live, &stores.test);
     let timeout = config.inventory_timeout;
     let inventory =
         tls::endpoint(&config.inventory_url, &config.inventory_tls)?.connect_timeout(timeout).connect_lazy();
@@ -63,6 +64,7 @@ pub async fn run(
         let client = InventoryClient::new(inventory.clone(), timeout, &metrics, credentials);
         Reservations::new(db.clone(), client, config.reference.clone(), timing, reservation_metrics.clone())
             .with_limits(config.limits)
+            .with_write_batch_max(config.write_batch_max)
             .with_clock(config.clock.clone())
     };
     let services = ByMode {

@@ -14,7 +14,7 @@ use crate::domain::{NewReservation, Reservation, State};
 use crate::entity::reservation as row;
 use crate::error::ReservationError;
 use crate::inventory_client::{ClosedHold, Outcome, Refusal, RefusalKind};
-use crate::store::{Decision, Reservations, find};
+use crate::store::{Decision, Reservations, RowWrite, find};
 
 impl Reservations {
     /// Reserves every item or none. The same id with the same content answers the same
@@ -39,20 +39,8 @@ impl Reservations {
             updated_time: time,
             claim: Some(self.new_claim()),
         };
-        // A new id, the usual case, is one statement on its own.
-        let inserted = self
-            .db
-            .write_statement(|db| {
-                let candidate = candidate.clone();
-                Box::pin(async move {
-                    let inserted = row::Entity::insert(candidate.to_row()?.into_active_model())
-                        .on_conflict(OnConflict::column(row::Column::Id).do_nothing().to_owned())
-                        .exec_without_returning(db)
-                        .await?;
-                    Ok::<_, ReservationError>(inserted > 0)
-                })
-            })
-            .await?;
+        // A new id, the usual case, is one statement, committed with other callers' writes.
+        let inserted = self.writes.write(RowWrite::Insert(candidate.to_row()?)).await?;
         if inserted {
             fault_point("after_pending");
             return self.place(candidate, true).await;
@@ -206,9 +194,9 @@ impl Reservations {
                 fault_point("after_hold");
                 let allocations = hold.allocations;
                 let settled = self
-                    .settle(&reservation, State::Pending, move |r| {
+                    .settle(&reservation, State::Pending, |r| {
                         r.state = State::Active;
-                        r.allocations = allocations.clone();
+                        r.allocations = allocations;
                     })
                     .await;
                 if let Err(ReservationError::NotFound(_)) = settled {

@@ -8,9 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fulfillment_reference::{ReferenceData, generate_id};
-use fulfillment_storage::Clock;
-use fulfillment_storage::Database;
-use sea_orm::sea_query::{LockBehavior, LockType};
+use fulfillment_storage::{Clock, Database, Grouped, GroupedWrite, TransactionFuture};
+use sea_orm::sea_query::{LockBehavior, LockType, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
     QueryOrder, QuerySelect,
@@ -46,6 +45,8 @@ pub struct Reservations {
     pub(crate) live_mode: bool,
     /// Where every operation reads the time.
     pub(crate) clock: Clock,
+    /// The hot path's single-row writes, committed in groups.
+    pub(crate) writes: Grouped<RowWrite>,
 }
 
 /// What a transaction decided to do with a reservation.
@@ -67,6 +68,7 @@ impl Reservations {
         metrics: ReservationMetrics,
     ) -> Self {
         Self {
+            writes: Grouped::new(db.clone(), crate::config::DEFAULT_WRITE_BATCH_MAX),
             db,
             inventory,
             reference: Arc::new(reference),
@@ -81,6 +83,12 @@ impl Reservations {
     /// The same service reading the time from `clock` (a test's, which it moves forward).
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// The same service committing up to `max` of its hot path's writes together (1: each alone).
+    pub fn with_write_batch_max(mut self, max: usize) -> Self {
+        self.writes = Grouped::new(self.db.clone(), max);
         self
     }
 
@@ -131,29 +139,21 @@ impl Reservations {
         &self,
         claimed: &Reservation,
         from: State,
-        change: impl Fn(&mut Reservation) + Clone + Send + Sync + 'static,
+        change: impl FnOnce(&mut Reservation),
     ) -> Result<Reservation, ReservationError> {
-        // One statement on the hot path; a worker that lost its claim then reads what is stored.
-        let time = self.clock.now();
-        let (reservation, applied) = self
-            .db
-            .write_statement(|db| {
-                let (claimed, mut changed, change) = (claimed.clone(), claimed.clone(), change.clone());
-                Box::pin(async move {
-                    change(&mut changed);
-                    changed.updated_time = time;
-                    changed.claim = None;
-                    if write_back(db, &claimed, from, &changed).await? {
-                        return Ok::<_, ReservationError>((changed, true));
-                    }
-                    let stored = row::Entity::find_by_id(changed.id.clone())
-                        .one(db)
-                        .await?
-                        .ok_or_else(|| ReservationError::NotFound(changed.id.clone()))?;
-                    Ok((Reservation::from_row(stored)?, false))
-                })
-            })
-            .await?;
+        let mut changed = claimed.clone();
+        change(&mut changed);
+        changed.updated_time = self.clock.now();
+        changed.claim = None;
+        // One statement on the hot path, committed with other callers'; a worker that lost its
+        // claim then reads what is stored.
+        let applied = self.writes.write(RowWrite::write_back(claimed, from, &changed)?).await?;
+        let reservation = if applied {
+            changed
+        } else {
+            let stored = row::Entity::find_by_id(changed.id.clone()).one(self.db.connection()).await?;
+            Reservation::from_row(stored.ok_or_else(|| ReservationError::NotFound(changed.id.clone()))?)?
+        };
         if applied {
             self.metrics.reached(reservation.state);
         }
@@ -238,27 +238,70 @@ impl Reservations {
 }
 
 /// Writes `changed`, unclaimed, over the reservation `claimed` if it is still in `from` under the
-/// same claim; tells whether it did. One conditional statement: the row is still ours exactly when
-/// it is still in `from` under our token, and then it is what we claimed.
+/// same claim; tells whether it did.
 async fn write_back(
     txn: &impl ConnectionTrait,
     claimed: &Reservation,
     from: State,
     changed: &Reservation,
 ) -> Result<bool, ReservationError> {
-    let mut changed = changed.clone();
-    changed.claim = None;
-    let updated = row::Entity::update_many()
-        .set(changed.to_row()?.into_active_model().reset_all())
-        .filter(row::Column::Id.eq(claimed.id.clone()))
-        .filter(row::Column::State.eq(from))
-        .filter(match &claimed.claim {
-            Some(claim) => row::Column::ClaimToken.eq(claim.token.clone()),
-            None => row::Column::ClaimToken.is_null(),
+    Ok(RowWrite::write_back(claimed, from, changed)?.run(txn).await?)
+}
+
+/// The single-row writes of the hot path, committed in groups of concurrent callers'
+/// (`RESERVATION_WRITE_BATCH_MAX`). Each is one statement whose rows are built before it is queued,
+/// so it fails only as the database does.
+pub(crate) enum RowWrite {
+    /// A new reservation's row, unless its id is taken: whether it went in.
+    Insert(row::Model),
+    /// A claimed reservation's row replaced by `changed`, unclaimed, if it is still in `from` under
+    /// the claim `token`: whether it was. The row is still ours exactly when it is still in `from`
+    /// under our token, and then it is what we claimed.
+    WriteBack { id: String, from: State, token: Option<String>, changed: row::Model },
+}
+
+impl RowWrite {
+    fn write_back(claimed: &Reservation, from: State, changed: &Reservation) -> Result<Self, DbErr> {
+        let mut changed = changed.clone();
+        changed.claim = None;
+        Ok(RowWrite::WriteBack {
+            id: claimed.id.clone(),
+            from,
+            token: claimed.claim.as_ref().map(|claim| claim.token.clone()),
+            changed: changed.to_row()?,
         })
-        .exec(txn)
-        .await?;
-    Ok(updated.rows_affected > 0)
+    }
+}
+
+impl GroupedWrite for RowWrite {
+    type Output = bool;
+
+    fn run<'c, C: ConnectionTrait + Sync>(&'c self, db: &'c C) -> TransactionFuture<'c, bool, DbErr> {
+        Box::pin(async move {
+            match self {
+                RowWrite::Insert(model) => {
+                    let inserted = row::Entity::insert(model.clone().into_active_model())
+                        .on_conflict(OnConflict::column(row::Column::Id).do_nothing().to_owned())
+                        .exec_without_returning(db)
+                        .await?;
+                    Ok(inserted > 0)
+                }
+                RowWrite::WriteBack { id, from, token, changed } => {
+                    let updated = row::Entity::update_many()
+                        .set(changed.clone().into_active_model().reset_all())
+                        .filter(row::Column::Id.eq(id.clone()))
+                        .filter(row::Column::State.eq(*from))
+                        .filter(match token {
+                            Some(token) => row::Column::ClaimToken.eq(token.clone()),
+                            None => row::Column::ClaimToken.is_null(),
+                        })
+                        .exec(db)
+                        .await?;
+                    Ok(updated.rows_affected > 0)
+                }
+            }
+        })
+    }
 }
 
 /// A reservation with its claim, locked for the transaction that reads it.

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use fulfillment_storage::Database;
 use http_body::{Body, Frame, SizeHint};
 use opentelemetry::metrics::{Counter, Histogram, Meter, MeterProvider as _, UpDownCounter};
 use opentelemetry::{KeyValue, StringValue};
@@ -122,6 +123,22 @@ impl Metrics {
             })
             .build();
         level
+    }
+
+    /// Counts, as `db_transaction_retries_total` by `live_mode`, the writes to the live and the
+    /// test store that lost a race (serialization failure, deadlock, busy) and were tried again.
+    pub fn count_retries(&self, live: &Database, test: &Database) {
+        let stores = [(live.clone(), true), (test.clone(), false)];
+        // The meter provider keeps the callback alive.
+        self.meter
+            .u64_observable_counter("db.transaction.retries")
+            .with_description("Writes tried again after losing a race to another transaction")
+            .with_callback(move |observer| {
+                for (db, live_mode) in &stores {
+                    observer.observe(db.retries(), &[KeyValue::new("live_mode", *live_mode)]);
+                }
+            })
+            .build();
     }
 
     /// A histogram of durations in seconds with buckets from half a millisecond to 30 s.

@@ -2,6 +2,7 @@ use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
@@ -74,6 +75,8 @@ pub struct Database {
     backend: Backend,
     // SQLite allows one writer at a time; writers queue here instead of failing with "database is locked".
     write_gate: Option<Arc<Mutex<()>>>,
+    // Writes tried again after losing a race, for the services' metrics.
+    retries: Arc<AtomicU64>,
 }
 
 impl Database {
@@ -132,7 +135,7 @@ impl Database {
         }
         let connection = sea_orm::Database::connect(options).await?;
         let write_gate = (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Self { connection, backend, write_gate })
+        Ok(Self { connection, backend, write_gate, retries: Arc::default() })
     }
 
     /// The pool, for reads and for migrations.
@@ -143,6 +146,12 @@ impl Database {
     /// The engine behind the pool.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// How many times a write lost a race (serialization failure, deadlock, busy) and was tried
+    /// again, since the pool was opened.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 
     /// Runs `body` in a transaction and commits it. On SQLite writers take turns; a transaction
@@ -192,6 +201,7 @@ impl Database {
             match attempt().await {
                 Err(error) if tries < MAX_ATTEMPTS && is_retryable(&error) => {
                     tracing::debug!(attempt = tries, "write lost a race, retrying");
+                    self.retries.fetch_add(1, Ordering::Relaxed);
                     tokio::time::sleep(backoff(tries)).await;
                     tries += 1;
                 }
@@ -434,6 +444,41 @@ mod tests {
         assert_eq!(classify(&error), DbFailure::UniqueViolation);
         let rows = db.connection().execute_unprepared("DELETE FROM t").await.expect("delete");
         assert_eq!(rows.rows_affected(), 0, "the first insert was rolled back");
+    }
+
+    // Two pools on one file each have a write gate of their own, so they can race as two processes
+    // do: a transaction that read before the other's commit cannot write after it (SQLite's
+    // BUSY_SNAPSHOT), and is tried again and counted.
+    #[tokio::test]
+    async fn a_write_that_lost_a_race_is_tried_again_and_counted() {
+        use std::sync::atomic::AtomicBool;
+
+        use sea_orm::ConnectionTrait;
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/race.db", dir.path().display());
+        let (first, second) = (
+            Database::connect(&url, PoolConfig::default()).await.expect("connect"),
+            Database::connect(&url, PoolConfig::default()).await.expect("connect"),
+        );
+        first.connection().execute_unprepared("CREATE TABLE t (n INTEGER PRIMARY KEY)").await.expect("create");
+        let raced = Arc::new(AtomicBool::new(false));
+        let written = first
+            .write(|txn| {
+                let (second, raced) = (second.clone(), raced.clone());
+                Box::pin(async move {
+                    txn.execute_unprepared("SELECT COUNT(*) FROM t").await?;
+                    if !raced.swap(true, Ordering::SeqCst) {
+                        second.connection().execute_unprepared("INSERT INTO t VALUES (1)").await?;
+                    }
+                    txn.execute_unprepared("INSERT INTO t VALUES (2)").await.map(drop)
+                })
+            })
+            .await;
+        written.expect("the second attempt commits");
+        assert_eq!(first.retries(), 1);
+        assert_eq!(second.retries(), 0);
+        assert_eq!(rows_in_t(&first).await, 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

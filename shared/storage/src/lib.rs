@@ -7,6 +7,7 @@
 mod classify;
 mod clock;
 mod database;
+mod group;
 pub mod paging;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -14,6 +15,7 @@ pub mod testing;
 pub use classify::{DbFailure, classify};
 pub use clock::Clock;
 pub use database::{Backend, Database, PoolConfig, TransactionError, TransactionFuture, retry_lost_insert};
+pub use group::{Grouped, GroupedWrite};
 mod migrate;
 
 pub use migrate::migrate;

@@ -108,6 +108,10 @@ async fn reservation_and_inventory_figures_match_the_scenario(backend: Backend) 
     assert_eq!(figures.value("rpc_server_call_duration_seconds", &timed), 3.0, "every call timed");
     let service = [("rpc_service", "fulfillment.reservation.v1.ReservationService")];
     assert_eq!(figures.value("rpc_server_active_requests", &service), 0.0, "nothing in flight");
+    for live_mode in ["true", "false"] {
+        let retries = figures.get("db_transaction_retries_total", &[("live_mode", live_mode)]);
+        assert!(retries.is_some_and(|n| n >= 0.0), "lost races are counted for each store");
+    }
 
     // The Inventory saw the same from its side, and the committed unit leaves 2 < 3 available.
     let low = |f: &Figures| f.get("inventory_stock_low_levels", &[("live_mode", "true")]) == Some(1.0);
