@@ -53,13 +53,20 @@ impl Meter {
     pub fn since(&self, before: &Sample, operations: usize) -> PerOperation {
         let after = self.sample();
         let per = |used: u64| used as f64 * 1000.0 / self.ticks_per_second / operations.max(1) as f64;
+        // Sources may share a name (two replicas of a service): each name once, in order.
+        let mut names: Vec<&'static str> = Vec::new();
+        for (name, _) in &self.sources {
+            if !names.contains(name) {
+                names.push(name);
+            }
+        }
         PerOperation(
-            self.sources
-                .iter()
-                .map(|(name, _)| {
+            names
+                .into_iter()
+                .map(|name| {
                     let used =
                         after.0.get(name).copied().unwrap_or(0).saturating_sub(*before.0.get(name).unwrap_or(&0));
-                    (*name, per(used))
+                    (name, per(used))
                 })
                 .collect(),
         )

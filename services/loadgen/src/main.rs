@@ -20,7 +20,7 @@ use crate::baselines::{MinimalReservation, ReservationSql};
 use crate::cpu::{Meter, PerOperation, Source};
 use crate::stats::Run;
 use crate::suite::{Databases, Process};
-use crate::workloads::{Suite, Workload, run_workload};
+use crate::workloads::{Suite, Workload, run_spread_over, run_workload};
 
 #[derive(Parser)]
 #[command(name = "loadgen", about = "Drives the suite through its gRPC clients and prints what it measured.")]
@@ -89,14 +89,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Command::Report { load, postgres, out } => {
             let mut report = machine(load);
-            let mut backends = vec![("SQLite", None)];
+            let mut backends = vec![("SQLite", None, None)];
             match postgres {
-                Some(url) => backends.push(("PostgreSQL", Some(url))),
+                Some(url) => {
+                    backends.push(("PostgreSQL", Some(url.clone()), None));
+                    // As CockroachDB and YugabyteDB run by default: lost races are retried, and counted.
+                    backends.push(("PostgreSQL, serializable", Some(url), Some("serializable")));
+                }
                 None => eprintln!("no --postgres (or TEST_DATABASE_URL): PostgreSQL is left out"),
             }
-            for (name, admin) in backends {
+            for (name, admin, isolation) in backends {
                 eprintln!("== {name}");
-                report.push_str(&measure(name, admin.as_deref(), load).await?);
+                report.push_str(&measure(name, admin.as_deref(), isolation, load).await?);
             }
             report.push_str(NOTES);
             // What people wrote below the marker (profiles, decisions) outlives the figures.
@@ -181,11 +185,16 @@ async fn measure_limit(
 }
 
 /// The suite on one database: every workload, the baselines, and each service's peak memory.
-async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, Box<dyn std::error::Error>> {
+async fn measure(
+    name: &str,
+    admin: Option<&str>,
+    isolation: Option<&'static str>,
+    load: Load,
+) -> Result<String, Box<dyn std::error::Error>> {
     let run = unique("bench");
     let sqlite = admin.is_none();
     let mut databases = match admin {
-        Some(admin) => Databases::postgres(admin, &run).await?,
+        Some(admin) => Databases::postgres(admin, &run, isolation).await?,
         None => Databases::sqlite(&PathBuf::from("target/bench"), &run)?,
     };
     let limit = measure_limit(&mut databases, sqlite, load).await?;
@@ -275,6 +284,37 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
         each_alone.push((workload, measured));
     }
     ungrouped.stop().await;
+    // Two replicas each of the Inventory and the Reservation service on the same databases, the
+    // clients spread over both; on PostgreSQL only, where replicas are how a deployment grows.
+    let mut retried = Retried::default();
+    let replicas = if sqlite || isolation.is_some() {
+        Vec::new()
+    } else {
+        eprintln!("   (a) and (b) over two replicas of the Inventory and the Reservation service");
+        let inventory2 = start_inventory(&inventory_db, &[]).await?;
+        let reservation2 = start_reservation(&reservation_db, &inventory2.url).await?;
+        let both = [suite.clone(), Suite::connect(&catalog.url, &inventory2.url, &reservation2.url, &admin).await?];
+        let pid = |process: &Process| process.pid().map_or(Source::Own, Source::Pid);
+        let meter = Meter::new(vec![
+            ("inventory", pid(&inventory)),
+            ("inventory", pid(&inventory2)),
+            ("reservation", pid(&reservation)),
+            ("reservation", pid(&reservation2)),
+            ("database", Source::Named("postgres")),
+            ("loadgen", Source::Own),
+        ]);
+        let mut measured = Vec::new();
+        for workload in [Workload::Spread, Workload::Hot] {
+            let key = format!("{run}-replicas-{workload:?}");
+            measured
+                .push((workload, metered(&meter, run_spread_over(&both, workload, concurrency, duration, &key)).await));
+        }
+        retried.add("inventory", &inventory2).await;
+        retried.add("reservation", &reservation2).await;
+        reservation2.stop().await;
+        inventory2.stop().await;
+        measured
+    };
     eprintln!("   the services' SQL");
     let sql = ReservationSql::connect(&inventory_db, &reservation_db).await?;
     let sql_spread = metered(&meter, sql.run(false, concurrency, duration, &format!("{run}-sql-spread"))).await;
@@ -304,6 +344,9 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
         ("inventory", inventory.peak_memory_mib()),
         ("reservation", reservation.peak_memory_mib()),
     ];
+    retried.add("catalog", &catalog).await;
+    retried.add("inventory", &inventory).await;
+    retried.add("reservation", &reservation).await;
     for process in [reservation, inventory] {
         process.stop().await;
     }
@@ -348,6 +391,12 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
         let mut baselines = vec![minimal];
         baselines.extend(grouped.map(|run| (&workload.describe()[..3], run)));
         table.add(&name, measured, &baselines);
+    }
+    for (workload, measured) in &replicas {
+        let one = runs.iter().find(|(w, _)| w == workload).map(|(_, m)| &m.run);
+        let short = &workload.describe()[..3];
+        let name = format!("{short} over two replicas of the Inventory and the Reservation service");
+        table.add(&name, measured, &one.map(|run| vec![(short, run)]).unwrap_or_default());
     }
     let unbatched_name = "(f) with `INVENTORY_HOLD_BATCH_MAX=1`: one transaction per hold";
     table.add(unbatched_name, &hot_unbatched, &[minimal_hot, ("hold's SQL, one row", &sql_holds.run)]);
@@ -401,11 +450,53 @@ async fn measure(name: &str, admin: Option<&str>, load: Load) -> Result<String, 
             "\n\nHot-item batching: (f) places {gain:.2} × the holds per second it places with one transaction per hold."
         );
     }
+    let _ = write!(
+        text,
+        "\n\nWrites tried again after losing a race (`db_transaction_retries_total`, whole run): {retried}."
+    );
     text.push('\n');
     text.push_str(&goals(sqlite, &runs, &limit, &peaks));
+    text.push_str(&capacity(&runs));
     text.push_str(&hostile);
     eprint!("{text}");
     Ok(text)
+}
+
+/// Writes retried, by service, summed over the processes of a run.
+#[derive(Default)]
+struct Retried(Vec<(&'static str, f64)>);
+
+impl Retried {
+    async fn add(&mut self, service: &'static str, process: &Process) {
+        let retries = process.retries().await.unwrap_or(0.0);
+        match self.0.iter_mut().find(|(name, _)| *name == service) {
+            Some((_, total)) => *total += retries,
+            None => self.0.push((service, retries)),
+        }
+    }
+}
+
+impl std::fmt::Display for Retried {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|(service, n)| format!("{service} {n:.0}")).collect();
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// What each process's CPU per reservation in (a) means for capacity: reservations per second that
+/// one core of it serves, if nothing else limits.
+fn capacity(runs: &[(Workload, Measured)]) -> String {
+    let Some((_, spread)) = runs.iter().find(|(w, _)| *w == Workload::Spread) else { return String::new() };
+    let mut text = String::from(
+        "\nCapacity from (a)'s CPU: reservations per second that one core of each process serves.\n\n\
+         | process | CPU ms per reservation | reservations/s per core |\n| --- | ---: | ---: |\n",
+    );
+    for (process, ms) in spread.cpu.0.iter().filter(|(_, ms)| *ms > 0.005) {
+        let _ = writeln!(text, "| {process} | {ms:.2} | {:.0} |", 1000.0 / ms);
+    }
+    let total = spread.cpu.total();
+    let _ = writeln!(text, "| all together | {total:.2} | {:.0} |", 1000.0 / total.max(f64::EPSILON));
+    text
 }
 
 /// The goals of the reservation path (issue 17), each with what this run measured.
@@ -547,6 +638,16 @@ const NOTES: &str = "
 - (a) and (b) run again through a Reservation service started with `RESERVATION_WRITE_BATCH_MAX=1`,
   which commits each of its writes alone (the pending reservation, the reservation made active),
   beside the same Inventory: what the Reservation service's group commit buys.
+- On PostgreSQL, (a) and (b) run again over two replicas each of the Inventory and the Reservation
+  service on the same databases, each Reservation replica calling its own Inventory replica, with
+  the workers spread over both; the ratio is to one replica.
+- The serializable PostgreSQL section is the same run with every database (the suite's and the minimal
+  transaction's) at `default_transaction_isolation = serializable`, as CockroachDB and YugabyteDB
+  run. Lost races (40001, 40P01) are retried inside the services; each section counts them from the
+  services' `db_transaction_retries_total`.
+- The capacity table divides a second of one core by each process's CPU per reservation in (a):
+  how many reservations per second a core given to that process would serve if nothing else held
+  it back, and, for all processes together, what each core of a machine running everything serves.
 - (f) places holds at the Inventory directly, all on one item, so the hold's transaction is the
   whole cost. It runs twice: with hold batching (the default) and with `INVENTORY_HOLD_BATCH_MAX=1`
   (the same Inventory, one transaction per hold).

@@ -15,6 +15,7 @@ pub struct Databases {
     pub urls: [String; 3],
     admin: Option<String>,
     run: String,
+    isolation: Option<&'static str>,
     names: Vec<String>,
     directory: Option<PathBuf>,
 }
@@ -29,17 +30,19 @@ impl Databases {
             urls: [url("catalog"), url("inventory"), url("reservation")],
             admin: None,
             run: run.to_owned(),
+            isolation: None,
             names: Vec::new(),
             directory: Some(directory),
         })
     }
 
     /// Three fresh databases on the PostgreSQL server that `admin` connects to.
-    pub async fn postgres(admin: &str, run: &str) -> Result<Self, sea_orm::DbErr> {
+    /// With `isolation`, each database runs at that level by default (`serializable`, say).
+    pub async fn postgres(admin: &str, run: &str, isolation: Option<&'static str>) -> Result<Self, sea_orm::DbErr> {
         let connection = sea_orm::Database::connect(admin).await?;
         let names: Vec<String> = ["catalog", "inventory", "reservation"].iter().map(|s| format!("{run}_{s}")).collect();
         for name in &names {
-            connection.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+            create(&connection, name, isolation).await?;
         }
         let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
         let url = |name: &str| format!("{base}/{name}");
@@ -47,6 +50,7 @@ impl Databases {
             urls: [url(&names[0]), url(&names[1]), url(&names[2])],
             admin: Some(admin.to_owned()),
             run: run.to_owned(),
+            isolation,
             names,
             directory: None,
         })
@@ -61,7 +65,7 @@ impl Databases {
         let admin = self.admin.clone().unwrap_or_default();
         let database = format!("{}_{name}", self.run);
         let connection = sea_orm::Database::connect(admin.as_str()).await?;
-        connection.execute_unprepared(&format!("CREATE DATABASE \"{database}\"")).await?;
+        create(&connection, &database, self.isolation).await?;
         self.names.push(database.clone());
         let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
         Ok(format!("{base}/{database}"))
@@ -83,12 +87,28 @@ impl Databases {
     }
 }
 
+/// Creates the database `name`, running at `isolation` by default when one is given.
+async fn create(
+    connection: &sea_orm::DatabaseConnection,
+    name: &str,
+    isolation: Option<&str>,
+) -> Result<(), sea_orm::DbErr> {
+    connection.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await?;
+    if let Some(level) = isolation {
+        let set = format!("ALTER DATABASE \"{name}\" SET default_transaction_isolation = '{level}'");
+        connection.execute_unprepared(&set).await?;
+    }
+    Ok(())
+}
+
 /// A service process.
 #[derive(Debug)]
 pub struct Process {
     child: Child,
     /// Its gRPC URL.
     pub url: String,
+    /// Where its Prometheus endpoint listens.
+    metrics: Option<String>,
 }
 
 impl Process {
@@ -107,23 +127,33 @@ impl Process {
         let mut child = command.spawn()?;
         let stdout = child.stdout.take().ok_or_else(|| std::io::Error::other("no stdout"))?;
         let mut lines = BufReader::new(stdout).lines();
-        let address = loop {
+        let (address, metrics) = loop {
             let Some(line) = lines.next_line().await? else {
                 return Err(std::io::Error::other(format!("{} stopped before serving", binary.display())));
             };
             if line.contains(" serving\"")
                 && let Some(address) = field(&line, "address")
             {
-                break address;
+                break (address, field(&line, "metrics_address"));
             }
         };
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Self { child, url: format!("http://{address}") })
+        Ok(Self { child, url: format!("http://{address}"), metrics })
     }
 
     /// Its process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
+    }
+
+    /// The writes it tried again after losing a race, from its `db_transaction_retries_total`.
+    pub async fn retries(&self) -> Option<f64> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.metrics.as_deref()?).await.ok()?;
+        stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: loadgen\r\n\r\n").await.ok()?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).await.ok()?;
+        Some(sum_of(&text, "db_transaction_retries_total"))
     }
 
     /// The most memory the process has held, in MiB (Linux: VmHWM).
@@ -139,6 +169,14 @@ impl Process {
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// The sum of every series of the metric `name` in a Prometheus text page.
+fn sum_of(page: &str, name: &str) -> f64 {
+    page.lines()
+        .filter(|line| line.strip_prefix(name).is_some_and(|rest| rest.starts_with(['{', ' '])))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// The value of a string field in a JSON log line.
@@ -158,6 +196,16 @@ pub fn binaries() -> std::io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_metric_is_summed_over_its_series() {
+        let page = "# TYPE db_transaction_retries_total counter\n\
+                    db_transaction_retries_total{live_mode=\"true\"} 3\n\
+                    db_transaction_retries_total{live_mode=\"false\"} 1\n\
+                    db_transaction_retries_totally 100\n";
+        assert_eq!(sum_of(page, "db_transaction_retries_total"), 4.0);
+        assert_eq!(sum_of(page, "rpc_server_requests_total"), 0.0);
+    }
 
     #[test]
     fn the_address_is_read_from_the_serving_line() {

@@ -275,9 +275,21 @@ where
 
 /// Runs `workload` against `suite`; ids start with `run` so runs never collide.
 pub async fn run_workload(suite: &Suite, workload: Workload, concurrency: usize, duration: Duration, run: &str) -> Run {
-    let (suite, run) = (suite.clone(), run.to_owned());
+    run_spread_over(std::slice::from_ref(suite), workload, concurrency, duration, run).await
+}
+
+/// Runs `workload` with the workers spread over `suites` (replicas of the services), worker `w`
+/// calling `suites[w % len]`.
+pub async fn run_spread_over(
+    suites: &[Suite],
+    workload: Workload,
+    concurrency: usize,
+    duration: Duration,
+    run: &str,
+) -> Run {
+    let (suites, run) = (suites.to_vec(), run.to_owned());
     drive(concurrency, duration, move |worker, n| {
-        let mut suite = suite.clone();
+        let mut suite = suites[worker % suites.len().max(1)].clone();
         let key = format!("{run}-{worker}-{n}");
         async move { suite.operate(workload, &key, n).await }
     })

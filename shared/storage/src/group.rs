@@ -63,19 +63,26 @@ impl<W: GroupedWrite> Grouped<W> {
     /// Runs `write`, with whatever other writes are waiting, and answers its own outcome once the
     /// transaction that held it has committed.
     pub async fn write(&self, write: W) -> Result<W::Output, DbErr> {
-        let Some(queue) = &self.queue else {
-            let write = Arc::new(write);
-            return self
-                .db
-                .write_statement(|db| {
-                    let write = write.clone();
-                    Box::pin(async move { write.run(db).await })
-                })
-                .await;
+        let write = match &self.queue {
+            Some(queue) => {
+                let (reply, answer) = oneshot::channel();
+                match queue.send((write, reply)).await {
+                    // Unanswered only if the worker died with the batch, whose transaction then
+                    // rolled back.
+                    Ok(()) => return answer.await.map_err(|_| stopped())?,
+                    // The worker is gone: the write goes alone, as with grouping off.
+                    Err(mpsc::error::SendError((write, _))) => write,
+                }
+            }
+            None => write,
         };
-        let (reply, answer) = oneshot::channel();
-        queue.send((write, reply)).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        let write = Arc::new(write);
+        self.db
+            .write_statement(|db| {
+                let write = write.clone();
+                Box::pin(async move { write.run(db).await })
+            })
+            .await
     }
 }
 
@@ -216,6 +223,17 @@ mod tests {
         }
         assert_eq!(stored(&db).await, vec![1, 2, 4, 5]);
         assert_eq!(runs.load(Ordering::SeqCst), 3 + 5, "the batch ran up to the failure, then each alone");
+    }
+
+    #[tokio::test]
+    async fn without_its_worker_a_write_goes_alone() {
+        let (_dir, db) = table().await;
+        let (sender, receiver) = mpsc::channel(1);
+        drop(receiver);
+        let grouped = Grouped { db: db.clone(), queue: Some(sender) };
+        let runs = Arc::new(AtomicUsize::new(0));
+        assert_eq!(grouped.write(Insert { n: 9, runs }).await.expect("written alone"), 1);
+        assert_eq!(stored(&db).await, vec![9]);
     }
 
     #[tokio::test]
