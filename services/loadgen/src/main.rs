@@ -20,7 +20,7 @@ use crate::baselines::{MinimalReservation, ReservationSql};
 use crate::cpu::{Meter, PerOperation, Source};
 use crate::stats::Run;
 use crate::suite::{Databases, Process};
-use crate::workloads::{Suite, Workload, run_spread_over, run_workload};
+use crate::workloads::{OpenRun, Suite, Workload, run_open_loop, run_spread_over, run_workload};
 
 #[derive(Parser)]
 #[command(name = "loadgen", about = "Drives the suite through its gRPC clients and prints what it measured.")]
@@ -315,6 +315,21 @@ async fn measure(
         inventory2.stop().await;
         measured
     };
+    // (a) open loop, at half the peak (a) reached and at three times it: latency when there is
+    // room, and what overload leaves of the goodput.
+    let peak = runs.iter().find(|(w, _)| *w == Workload::Spread).map_or(0.0, |(_, m)| m.run.throughput());
+    let mut open_suites = Vec::new();
+    for _ in 0..workloads::OPEN_LOOP_CONNECTIONS {
+        open_suites.push(Suite::connect(&catalog.url, &inventory.url, &reservation.url, &admin).await?);
+    }
+    let mut open_loop = Vec::new();
+    for factor in [0.5, 3.0] {
+        eprintln!("   (a) open loop at {factor} × its peak");
+        let rate = peak * factor;
+        // Ids take letters, digits, '-' and '_': the factor goes in as tenths.
+        let key = format!("{run}-open{:.0}", factor * 10.0);
+        open_loop.push((factor, rate, run_open_loop(&open_suites, Workload::Spread, rate, duration, &key).await));
+    }
     eprintln!("   the services' SQL");
     let sql = ReservationSql::connect(&inventory_db, &reservation_db).await?;
     let sql_spread = metered(&meter, sql.run(false, concurrency, duration, &format!("{run}-sql-spread"))).await;
@@ -392,6 +407,11 @@ async fn measure(
         baselines.extend(grouped.map(|run| (&workload.describe()[..3], run)));
         table.add(&name, measured, &baselines);
     }
+    let spread_run = runs.iter().find(|(w, _)| *w == Workload::Spread).map(|(_, m)| &m.run);
+    for (factor, rate, open) in &open_loop {
+        let name = format!("(a) open loop, {rate:.0} offered per second ({factor} × the peak of (a))");
+        table.add_run(&name, &open.run, &spread_run.map(|run| vec![("(a)", run)]).unwrap_or_default());
+    }
     for (workload, measured) in &replicas {
         let one = runs.iter().find(|(w, _)| w == workload).map(|(_, m)| &m.run);
         let short = &workload.describe()[..3];
@@ -455,7 +475,7 @@ async fn measure(
         "\n\nWrites tried again after losing a race (`db_transaction_retries_total`, whole run): {retried}."
     );
     text.push('\n');
-    text.push_str(&goals(sqlite, &runs, &limit, &peaks));
+    text.push_str(&goals(sqlite, &runs, &limit, &peaks, &open_loop));
     text.push_str(&capacity(&runs));
     text.push_str(&hostile);
     eprint!("{text}");
@@ -500,7 +520,13 @@ fn capacity(runs: &[(Workload, Measured)]) -> String {
 }
 
 /// The goals of the reservation path (issue 17), each with what this run measured.
-fn goals(sqlite: bool, runs: &[(Workload, Measured)], limit: &Limit, memory: &[(&str, Option<f64>)]) -> String {
+fn goals(
+    sqlite: bool,
+    runs: &[(Workload, Measured)],
+    limit: &Limit,
+    memory: &[(&str, Option<f64>)],
+    open_loop: &[(f64, f64, OpenRun)],
+) -> String {
     let find = |workload: Workload| runs.iter().find(|(w, _)| *w == workload).map(|(_, m)| m);
     let ratio = |run: Option<&Measured>, base: &Measured| {
         run.map_or(0.0, |m| m.run.throughput()) / base.run.throughput().max(f64::EPSILON)
@@ -521,6 +547,32 @@ fn goals(sqlite: bool, runs: &[(Workload, Measured)], limit: &Limit, memory: &[(
     let _ = writeln!(text, "| CPU per reservation (a), every process, ≤ 1 ms | {cpu:.2} ms | {} |", mark(cpu <= 1.0));
     let _ =
         writeln!(text, "| every service ≤ 64 MiB resident at peak | {largest:.1} MiB | {} |", mark(largest <= 64.0));
+    let peak = find(Workload::Spread).map_or(0.0, |m| m.run.throughput());
+    for (factor, _, open) in open_loop {
+        if *factor < 1.0 {
+            let (p50, p99) = (open.run.percentile(0.5), open.run.percentile(0.99));
+            let done = open.run.latencies.len();
+            let _ = writeln!(
+                text,
+                "| (a) at half of peak, open loop: p99 ≤ 5 × p50 | {done} done, p50 {p50:.2} ms, p99 {p99:.2} ms | {} |",
+                mark(done > 0 && p99 <= 5.0 * p50)
+            );
+        } else {
+            let goodput = open.run.throughput() / peak.max(f64::EPSILON);
+            let _ = writeln!(
+                text,
+                "| (a) at three times peak, open loop: goodput ≥ 0.9 × peak | {goodput:.2} × | {} |",
+                mark(goodput >= 0.9)
+            );
+            let (refused, p99) = (open.refusals.len(), open.refusal_percentile(0.99));
+            let _ = writeln!(
+                text,
+                "| (a) at three times peak: refusals answered at once (p99 ≤ 50 ms), with RetryInfo | {refused} refused, p99 {p99:.2} ms, {} with RetryInfo | {} |",
+                open.refusals_with_retry_info,
+                mark(refused > 0 && open.refusals_with_retry_info == refused && p99 <= 50.0)
+            );
+        }
+    }
     text
 }
 
@@ -535,6 +587,11 @@ struct Table {
 const PROCESSES: [&str; 5] = ["catalog", "inventory", "reservation", "database", "loadgen"];
 
 impl Table {
+    /// A row with no CPU figures (an open-loop run, whose CPU is not split per operation).
+    fn add_run(&mut self, name: &str, run: &Run, baselines: &[(&str, &Run)]) {
+        self.throughput.push(row(name, run, baselines));
+    }
+
     fn add(&mut self, name: &str, measured: &Measured, baselines: &[(&str, &Run)]) {
         self.throughput.push(row(name, &measured.run, baselines));
         let cells: Vec<String> = PROCESSES
@@ -648,6 +705,10 @@ const NOTES: &str = "
 - The capacity table divides a second of one core by each process's CPU per reservation in (a):
   how many reservations per second a core given to that process would serve if nothing else held
   it back, and, for all processes together, what each core of a machine running everything serves.
+- The open-loop rows start (a)'s calls on a fixed schedule whatever the answers, at half and at
+  three times the rate (a) reached, over eight connections; latency counts from each call's
+  scheduled start, so a queue shows in it. At three times the peak the service should refuse what
+  it cannot take at once (RESOURCE_EXHAUSTED with a RetryInfo) and keep its goodput.
 - (f) places holds at the Inventory directly, all on one item, so the hold's transaction is the
   whole cost. It runs twice: with hold batching (the default) and with `INVENTORY_HOLD_BATCH_MAX=1`
   (the same Inventory, one transaction per hold).

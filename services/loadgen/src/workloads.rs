@@ -158,7 +158,12 @@ impl Suite {
 
     /// One operation of `workload`; `key` makes its ids unique.
     pub async fn operate(&mut self, workload: Workload, key: &str, n: u64) -> Result<(), Code> {
-        let code = |status: tonic::Status| status.code();
+        self.operate_status(workload, key, n).await.map_err(|status| status.code())
+    }
+
+    /// One operation of `workload`, answering the whole status of a failure.
+    pub async fn operate_status(&mut self, workload: Workload, key: &str, n: u64) -> Result<(), tonic::Status> {
+        let code = |status: tonic::Status| status;
         match workload {
             Workload::Spread => {
                 let item = spread_item((n as usize).wrapping_mul(7919) % SPREAD_ITEMS);
@@ -212,7 +217,7 @@ impl Suite {
         }
     }
 
-    async fn reserve(&mut self, id: &str, item: &str) -> Result<(), Code> {
+    async fn reserve(&mut self, id: &str, item: &str) -> Result<(), tonic::Status> {
         let reservation = res::Reservation {
             id: id.to_owned(),
             items: vec![res::ReservationItem { inventory_item_id: item.to_owned(), quantity: 1, allow_oversell: None }],
@@ -221,7 +226,7 @@ impl Suite {
             ..Default::default()
         };
         let request = res::CreateReservationRequest { reservation: Some(reservation) };
-        self.reservation.create_reservation(request).await.map(drop).map_err(|status| status.code())
+        self.reservation.create_reservation(request).await.map(drop)
     }
 }
 
@@ -294,4 +299,71 @@ pub async fn run_spread_over(
         async move { suite.operate(workload, &key, n).await }
     })
     .await
+}
+
+/// What an open-loop run measured: calls start on schedule whatever the answers, so a slow answer
+/// cannot hold the next call back (no coordinated omission). Latencies count from the scheduled
+/// start.
+#[derive(Debug, Default)]
+pub struct OpenRun {
+    /// Successes, their latencies, and the errors by code.
+    pub run: Run,
+    /// The latency of every RESOURCE_EXHAUSTED answer, in microseconds, sorted.
+    pub refusals: Vec<u64>,
+    /// How many RESOURCE_EXHAUSTED answers carried a RetryInfo.
+    pub refusals_with_retry_info: usize,
+}
+
+impl OpenRun {
+    /// The refusals' latency at quantile `q`, in milliseconds.
+    pub fn refusal_percentile(&self, q: f64) -> f64 {
+        if self.refusals.is_empty() {
+            return 0.0;
+        }
+        let rank = ((self.refusals.len() - 1) as f64 * q).round() as usize;
+        self.refusals[rank] as f64 / 1000.0
+    }
+}
+
+/// Connections the open-loop driver spreads its calls over, so that a connection's stream limit
+/// does not queue calls on the client instead of the server refusing them.
+pub const OPEN_LOOP_CONNECTIONS: usize = 8;
+
+/// Runs `workload` open-loop at `rate` calls per second for `duration`.
+pub async fn run_open_loop(suites: &[Suite], workload: Workload, rate: f64, duration: Duration, run: &str) -> OpenRun {
+    use tonic_types::StatusExt;
+
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let started = tokio::time::Instant::now();
+    let mut calls = tokio::task::JoinSet::new();
+    let mut n: u64 = 0;
+    loop {
+        let scheduled = started + interval.mul_f64(n as f64);
+        if scheduled >= started + duration {
+            break;
+        }
+        tokio::time::sleep_until(scheduled).await;
+        let mut suite = suites[n as usize % suites.len().max(1)].clone();
+        let key = format!("{run}-{n}");
+        calls.spawn(async move {
+            let outcome = suite.operate_status(workload, &key, n).await;
+            (scheduled.elapsed(), outcome)
+        });
+        n += 1;
+    }
+    let mut recorded = Worker::default();
+    let mut open = OpenRun::default();
+    while let Some(finished) = calls.join_next().await {
+        let Ok((took, outcome)) = finished else { continue };
+        if let Err(status) = &outcome
+            && status.code() == Code::ResourceExhausted
+        {
+            open.refusals.push(took.as_micros() as u64);
+            open.refusals_with_retry_info += usize::from(status.get_details_retry_info().is_some());
+        }
+        recorded.record(took, outcome.map_err(|status| status.code()));
+    }
+    open.refusals.sort_unstable();
+    open.run = Run::collect(started.elapsed(), vec![recorded]);
+    open
 }
