@@ -143,11 +143,17 @@ mod tests {
         let meter = Meter::new(vec![("loadgen", Source::Own)]);
         let before = meter.sample();
         let started = std::time::Instant::now();
+        // Spin until 50 ms of CPU show, however busy the machine; a reading stuck at zero runs out
+        // of time instead.
         let mut spin = 0u64;
-        while started.elapsed() < std::time::Duration::from_millis(200) {
+        while meter.since(&before, 1).total() < 50.0 && started.elapsed() < std::time::Duration::from_secs(10) {
             spin = spin.wrapping_add(std::hint::black_box(1));
         }
-        let used = meter.since(&before, 1);
-        assert!(used.total() > 50.0, "{used:?} after {spin} spins");
+        let used = meter.since(&before, 1).total();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let wall = started.elapsed().as_secs_f64() * 1000.0;
+        assert!(used >= 50.0, "{used} ms after {spin} spins");
+        // One tick (10 ms at 100 Hz) of slack: no more than the cores could have run meanwhile.
+        assert!(used <= wall * cores + 10.0, "{used} ms of CPU in {wall} ms on {cores} cores");
     }
 }

@@ -252,6 +252,8 @@ async fn measure(
         Meter::new(sources)
     };
     let meter = meter_of(&inventory, &reservation);
+    // Every process's lost races, counted before it stops.
+    let mut retried = Retried::default();
 
     let (concurrency, duration) = (load.concurrency, load.duration());
     let mut runs = Vec::new();
@@ -269,6 +271,7 @@ async fn measure(
         run_workload(&one_by_one, Workload::HotHold, concurrency, duration, &format!("{run}-unbatched")),
     )
     .await;
+    retried.add("inventory", &unbatched).await;
     unbatched.stop().await;
     // The same reservations through a Reservation service that commits each write alone.
     eprintln!("   (a) and (b) again, each Reservation write committed alone");
@@ -283,10 +286,10 @@ async fn measure(
                 .await;
         each_alone.push((workload, measured));
     }
+    retried.add("reservation", &ungrouped).await;
     ungrouped.stop().await;
     // Two replicas each of the Inventory and the Reservation service on the same databases, the
     // clients spread over both; on PostgreSQL only, where replicas are how a deployment grows.
-    let mut retried = Retried::default();
     let replicas = if sqlite || isolation.is_some() {
         Vec::new()
     } else {
@@ -378,6 +381,8 @@ async fn measure(
             run_workload(&synced, Workload::Spread, concurrency, duration, &key),
         )
         .await;
+        retried.add("inventory", &inventory).await;
+        retried.add("reservation", &reservation).await;
         reservation.stop().await;
         inventory.stop().await;
         Some(measured)
@@ -455,12 +460,11 @@ async fn measure(
     let _ =
         write!(text, "\nCPU per operation, in milliseconds, read from `/proc` for each process:\n\n{}", table.cpu());
     text.push_str("\nPeak memory (VmHWM): ");
-    let peaks = memory;
-    let memory: Vec<String> = peaks
+    let described: Vec<String> = memory
         .iter()
         .map(|(service, mib)| format!("{service} {}", mib.map_or("n/a".to_owned(), |m| format!("{m:.1} MiB"))))
         .collect();
-    text.push_str(&memory.join(", "));
+    text.push_str(&described.join(", "));
     if let Some((_, batched)) = runs.iter().find(|(w, _)| *w == Workload::HotHold)
         && hot_unbatched.run.throughput() > 0.0
     {
@@ -475,7 +479,7 @@ async fn measure(
         "\n\nWrites tried again after losing a race (`db_transaction_retries_total`, whole run): {retried}."
     );
     text.push('\n');
-    text.push_str(&goals(sqlite, &runs, &limit, &peaks, &open_loop));
+    text.push_str(&goals(sqlite, &runs, &limit, &memory, &open_loop));
     text.push_str(&capacity(&runs));
     text.push_str(&hostile);
     eprint!("{text}");

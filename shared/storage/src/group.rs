@@ -6,10 +6,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbErr, RuntimeErr};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Database, TransactionFuture};
+use crate::{Database, DbFailure, TransactionFuture, classify};
 
 /// One caller's write. It may run more than once (a batch that loses a race is tried again, and a
 /// batch that fails is taken apart), so it must do nothing but database statements, and it should
@@ -119,6 +119,13 @@ async fn work<W: GroupedWrite>(db: Database, mut queue: mpsc::Receiver<(W, Reply
             Err(error) if replies.len() == 1 => {
                 let _ = replies.into_iter().next().map(|reply| reply.send(Err(error)));
             }
+            // The database went away, maybe after the commit: trying each write again could apply
+            // it twice, and would meet the same failure. Every caller hears it as it is.
+            Err(error) if classify(&error) == DbFailure::Unavailable => {
+                for reply in replies {
+                    let _ = reply.send(Err(DbErr::Conn(RuntimeErr::Internal(error.to_string()))));
+                }
+            }
             Err(_) => {
                 for (index, reply) in replies.into_iter().enumerate() {
                     let alone = db
@@ -143,7 +150,8 @@ mod tests {
     use super::*;
     use crate::PoolConfig;
 
-    /// Inserts `n` into `t`; fails, as a database would, when `n` is negative.
+    /// Inserts `n` into `t`; fails, as a database would, when `n` is negative, and as a lost
+    /// connection when it is `LOST`.
     struct Insert {
         n: i64,
         runs: Arc<AtomicUsize>,
@@ -155,6 +163,9 @@ mod tests {
         fn run<'c, C: ConnectionTrait + Sync>(&'c self, db: &'c C) -> TransactionFuture<'c, u64, DbErr> {
             Box::pin(async move {
                 self.runs.fetch_add(1, Ordering::SeqCst);
+                if self.n == LOST {
+                    return Err(DbErr::Conn(RuntimeErr::Internal("connection reset".to_owned())));
+                }
                 if self.n < 0 {
                     return Err(DbErr::Custom(format!("{} is refused", self.n)));
                 }
@@ -164,6 +175,8 @@ mod tests {
             })
         }
     }
+
+    const LOST: i64 = -100;
 
     async fn table() -> (tempfile::TempDir, Database) {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -223,6 +236,26 @@ mod tests {
         }
         assert_eq!(stored(&db).await, vec![1, 2, 4, 5]);
         assert_eq!(runs.load(Ordering::SeqCst), 3 + 5, "the batch ran up to the failure, then each alone");
+    }
+
+    // A batch that lost its connection is not taken apart: each write might have committed.
+    #[tokio::test]
+    async fn a_lost_connection_fails_the_whole_batch_without_trying_again() {
+        let (_dir, db) = table().await;
+        let grouped = Grouped::new(db.clone(), 16);
+        let runs = Arc::new(AtomicUsize::new(0));
+        // One thread: all three queue before the worker takes them, as in `a_failing_write_fails_alone`.
+        let mut writers = tokio::task::JoinSet::new();
+        for n in [1, LOST, 3] {
+            let (grouped, runs) = (grouped.clone(), runs.clone());
+            writers.spawn(async move { grouped.write(Insert { n, runs }).await });
+        }
+        while let Some(written) = writers.join_next().await {
+            let error = written.expect("no panic").expect_err("the batch failed");
+            assert_eq!(classify(&error), DbFailure::Unavailable, "{error}");
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 2, "the batch ran up to the loss, and nothing again");
+        assert_eq!(stored(&db).await, Vec::<i64>::new(), "rolled back");
     }
 
     #[tokio::test]
